@@ -1,0 +1,1 @@
+"""The GraphQL API: a thin layer of types, loaders and resolvers over `service`."""

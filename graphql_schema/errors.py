@@ -1,0 +1,61 @@
+"""Error policy: domain errors speak to the caller with `extensions.code`; anything else is
+masked (logged server-side), so no stack trace or SQL ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from service.errors import TcgraphError
+
+log = logging.getLogger("tcgraph.graphql")
+
+
+def _code_of(error: GraphQLError) -> tuple[str, str] | None:
+    original = error.original_error
+    while original is not None and isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    if isinstance(original, TcgraphError):
+        return original.code, original.message
+    if original is None:
+        # graphql-core's own errors: syntax, validation, variable coercion.
+        existing = (error.extensions or {}).get("code")
+        return existing or "GRAPHQL_VALIDATION_FAILED", error.message
+    return None
+
+
+class ErrorCodes(SchemaExtension):
+    """Attach `extensions.code` to every error, and mask unexpected ones."""
+
+    def on_operation(self):
+        yield
+        result = self.execution_context.result
+        if result is None or not getattr(result, "errors", None):
+            return
+        processed = []
+        for error in result.errors:
+            coded = _code_of(error)
+            if coded is None:
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                processed.append(
+                    GraphQLError(
+                        "Internal server error.",
+                        nodes=error.nodes,
+                        path=error.path,
+                        extensions={"code": "INTERNAL_SERVER_ERROR"},
+                    )
+                )
+                continue
+            code, message = coded
+            processed.append(
+                GraphQLError(
+                    message,
+                    nodes=error.nodes,
+                    path=error.path,
+                    extensions={**(error.extensions or {}), "code": code},
+                    original_error=error.original_error,
+                )
+            )
+        result.errors = processed

@@ -1,0 +1,1 @@
+"""tcgraph: the Technical Cooperation Graph service."""

@@ -1,0 +1,126 @@
+"""The ASGI application: GraphQL at /graphql, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from graphql_schema.context import Context
+from graphql_schema.schema import build_schema
+from service.access.keys import authenticate_api_key
+from service.access.principals import ANONYMOUS, Principal
+from service.db.engine import make_engine, make_sessionmaker
+from service.errors import TcgraphError, Unauthenticated
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("tcgraph")
+
+
+def bearer_token(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send credentials as `Authorization: Bearer <key>`.")
+    return token.strip()
+
+
+async def resolve_principal(app: FastAPI, authorization: str | None) -> Principal:
+    token = bearer_token(authorization)
+    if token is None:
+        return ANONYMOUS
+    async with app.state.sessionmaker() as session:
+        return await authenticate_api_key(session, token)
+
+
+def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        # Start-up objects live for the process: keep them out of the GC's generations,
+        # and collect less often (the per-request garbage is short-lived).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
+        connection = request or websocket
+        assert connection is not None
+        principal = await resolve_principal(connection.app, connection.headers.get("authorization"))
+        return Context(sessionmaker=connection.app.state.sessionmaker, principal=principal)
+
+    schema = build_schema(introspection=settings.introspection_enabled)
+    router = GraphQLRouter(
+        schema,
+        context_getter=get_context,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+    )
+    app.include_router(router, prefix="/graphql")
+
+    @app.exception_handler(TcgraphError)
+    async def domain_error(_: Request, exc: TcgraphError) -> JSONResponse:
+        status = 401 if isinstance(exc, Unauthenticated) else 400
+        return JSONResponse(
+            {"data": None, "errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+            status_code=status,
+            headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        from service.db.migrate import head_revision
+
+        try:
+            async with app.state.engine.connect() as conn:
+                current = (await conn.execute(sa.text("select version_num from alembic_version"))).scalar()
+        except Exception as exc:  # noqa: BLE001 — any failure means not ready
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        head = head_revision()
+        if current != head:
+            return JSONResponse(
+                {"status": "unavailable", "database": "reachable", "migration": current, "expected": head},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "migration": current})
+
+    return app
+
+
+def app_from_environment() -> Any:
+    """For `uvicorn service.app:app_from_environment --factory` (Docker, several workers)."""
+    from service.db.url import resolve_database
+
+    settings = get_settings()
+    return create_app(database_url=resolve_database(settings).url, settings=settings)

@@ -1,0 +1,300 @@
+"""`tcgraph` command line: run the service, migrate, load data, manage API keys.
+
+Works from any directory with no environment set: without DATABASE_URL it attaches to the
+checkout's embedded PostgreSQL (starting it if nobody runs it, and stopping it afterwards
+only if it was this command that started it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Iterator
+
+from service.settings import get_settings
+
+
+def eprint(*args: object) -> None:
+    print(*args, file=sys.stderr)
+
+
+@contextmanager
+def database(*, keep_embedded_running: bool = False) -> Iterator[str]:
+    """The database URL, with the embedded server up (and its database created)."""
+    from service.db.admin import ensure_database
+    from service.db.embedded import EmbeddedPostgres
+    from service.db.url import normalise_url
+
+    settings = get_settings()
+    if settings.database_url:
+        yield normalise_url(settings.database_url)
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    server = embedded.ensure_running()
+    url = server.url("tcgraph")
+    asyncio.run(ensure_database(url))
+    try:
+        yield url
+    finally:
+        if server.started_here and not keep_embedded_running:
+            embedded.stop()
+
+
+async def _with_session(url: str, work):
+    from service.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url, pool_size=2, max_overflow=0)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            async with session.begin():
+                return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _migrate(url: str) -> None:
+    from service.db.migrate import upgrade
+
+    upgrade(url)
+    eprint("migrations: at head")
+
+
+def _load_reference(url: str) -> None:
+    from service.reference.load import load_reference
+
+    counts = asyncio.run(_with_session(url, load_reference))
+    eprint("reference data: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _load_demo(url: str) -> None:
+    from service.demo.load import load_demo
+
+    counts = asyncio.run(_with_session(url, load_demo))
+    eprint("demo data created: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _serve(url: str, *, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    os.environ["TCGRAPH_RESOLVED_DATABASE_URL"] = url
+    eprint(f"tcgraph: GraphQL at http://{host}:{port}/graphql")
+    uvicorn.run(
+        "service.cli:_app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=get_settings().log_level,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def _app_factory():
+    from service.app import create_app
+
+    return create_app(database_url=os.environ["TCGRAPH_RESOLVED_DATABASE_URL"])
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    with database() as url:
+        _migrate(url)
+        _load_reference(url)
+        _load_demo(url)
+        _serve(url, host=settings.host, port=int(os.environ.get("PORT", settings.port)), workers=args.workers)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    with database() as url:
+        _serve(url, host=settings.host, port=int(os.environ.get("PORT", settings.port)), workers=args.workers)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    with database() as url:
+        if args.revision and args.down:
+            from service.db.migrate import downgrade
+
+            downgrade(url, args.revision)
+        else:
+            from service.db.migrate import upgrade
+
+            upgrade(url, args.revision or "head")
+        eprint("migrations: done")
+    return 0
+
+
+def cmd_load_reference(args: argparse.Namespace) -> int:
+    with database() as url:
+        _load_reference(url)
+    return 0
+
+
+def cmd_load_demo(args: argparse.Namespace) -> int:
+    with database() as url:
+        _load_demo(url)
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from graphql_schema.schema import schema
+
+    sys.stdout.write(str(schema) + "\n")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from service.db.embedded import EmbeddedPostgres
+
+    settings = get_settings()
+    embedded = EmbeddedPostgres(settings.data_dir)
+    if args.action == "start":
+        server = embedded.ensure_running()
+        print(server.url("tcgraph"))
+    elif args.action == "stop":
+        embedded.stop()
+    elif args.action == "status":
+        port = embedded.running_port()
+        print(f"running on 127.0.0.1:{port}" if port else "stopped")
+    elif args.action == "url":
+        port = embedded.running_port()
+        if port is None:
+            eprint("the embedded PostgreSQL is not running (tcgraph db start)")
+            return 1
+        print(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/tcgraph")
+    elif args.action == "destroy":
+        embedded.destroy()
+        eprint(f"removed {embedded.pgdata}")
+    return 0
+
+
+def _parse_expiry(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from service.access.keys import ROLE_ALIASES, create_api_key, list_api_keys, revoke_api_key
+    from service.access.principals import SYSTEM
+    from service.errors import TcgraphError, ValidationFailed
+
+    with database() as url:
+        try:
+            if args.action == "create":
+                role = ROLE_ALIASES.get(args.role.lower())
+                if role is None:
+                    eprint(f"unknown role {args.role!r}; one of: {', '.join(ROLE_ALIASES)}")
+                    return 2
+                try:
+                    expires = _parse_expiry(args.expires)
+                except ValueError:
+                    eprint(f"--expires must be an ISO date such as 2027-12-31; got {args.expires!r}")
+                    return 2
+
+                async def work(session):
+                    org_id = await _organization_id(session, args.organization) if args.organization else None
+                    return await create_api_key(
+                        session=session, actor=SYSTEM, role=role, label=args.label, state_iso3=args.state,
+                        organization_id=org_id, expires_at=expires,
+                    )
+
+                created = asyncio.run(_with_session(url, work))
+                eprint(f"created API key {created.row.id} ({created.row.role}, {created.row.label})")
+                print(created.key)
+            elif args.action == "revoke":
+                async def revoke(session):
+                    return await revoke_api_key(session=session, actor=SYSTEM, key_id=args.key_id)
+
+                row = asyncio.run(_with_session(url, revoke))
+                eprint(f"revoked API key {row.id}")
+            elif args.action == "list":
+                rows = asyncio.run(_with_session(url, lambda s: list_api_keys(session=s)))
+                print(f"{'id':>4}  {'role':<18} {'bound to':<10} {'label':<30} {'last used':<25} status")
+                for r in rows:
+                    bound = r.state_iso3 or (f"org {r.organization_id}" if r.organization_id else "-")
+                    status = "revoked" if r.revoked_at else ("expired" if r.expires_at and r.expires_at <= datetime.now(UTC) else "active")
+                    last = r.last_used_at.isoformat(timespec="seconds") if r.last_used_at else "never"
+                    print(f"{r.id:>4}  {r.role:<18} {bound:<10} {r.label[:30]:<30} {last:<25} {status}")
+        except ValidationFailed as failure:
+            for e in failure.errors:
+                eprint(f"error: --{e.field}: {e.message}")
+            return 2
+        except TcgraphError as exc:
+            eprint(f"error: {exc.message}")
+            return 2
+    return 0
+
+
+async def _organization_id(session, value: str) -> int:
+    """An organization by numeric id, IATI identifier, acronym or exact name."""
+    import sqlalchemy as sa
+
+    from service.errors import FieldError, ValidationFailed
+    from service.models import Organization
+
+    if value.isdigit():
+        return int(value)
+    stmt = sa.select(Organization.id).where(
+        sa.or_(Organization.iati_identifier == value, Organization.acronym == value, Organization.name == value)
+    )
+    ids = list((await session.execute(stmt)).scalars().all())
+    if len(ids) != 1:
+        raise ValidationFailed(errors=[FieldError("organization", f"{'No' if not ids else 'More than one'} organization matches {value!r}.", "NOT_FOUND")])
+    return ids[0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tcgraph", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="migrate, load reference and demo data, then serve (what `make run` does)")
+    up.add_argument("--workers", type=int, default=1)
+    up.set_defaults(func=cmd_up)
+    serve = sub.add_parser("serve", help="serve GraphQL (no migrations or data loading)")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+    migrate = sub.add_parser("migrate", help="apply Alembic migrations (to head by default)")
+    migrate.add_argument("revision", nargs="?")
+    migrate.add_argument("--down", action="store_true", help="downgrade to REVISION instead")
+    migrate.set_defaults(func=cmd_migrate)
+    sub.add_parser("load-reference", help="load States, themes, SDGs, DAC sectors, IATI codelists").set_defaults(func=cmd_load_reference)
+    sub.add_parser("load-demo", help="load the demo needs, programmes and capabilities").set_defaults(func=cmd_load_demo)
+    sub.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(func=cmd_export_schema)
+    db = sub.add_parser("db", help="the embedded PostgreSQL of this checkout")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "destroy"])
+    db.set_defaults(func=cmd_db)
+
+    apikey = sub.add_parser("apikey", help="create, revoke and list API keys")
+    keys = apikey.add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create a key; prints only the key on stdout")
+    create.add_argument("--role", required=True, help="administrator|admin|state-focal-point|donor|agency|nhri|civil-society")
+    create.add_argument("--state", help="ISO3 code (state-focal-point)")
+    create.add_argument("--organization", help="organization id, IATI identifier, acronym or name")
+    create.add_argument("--label", required=True)
+    create.add_argument("--expires", help="ISO date or datetime")
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id", type=int)
+    keys.add_parser("list", help="list keys with last-used times")
+    apikey.set_defaults(func=cmd_apikey)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database access: the engine, sessions and the embedded PostgreSQL server."""

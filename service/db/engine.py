@@ -1,0 +1,21 @@
+"""The async engine and session factory, built once per process from the database URL."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        # asyncpg's statement cache keeps prepared plans per connection.
+        connect_args={"server_settings": {"application_name": "tcgraph"}},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after commit (no lazy reloads in async).
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,30 @@
+"""Which PostgreSQL to use: DATABASE_URL when set, otherwise the checkout's embedded one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    url: str
+    embedded_started_here: bool = False
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres://, postgresql:// and postgresql+asyncpg:// alike."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
+def resolve_database(settings: Settings) -> DatabaseTarget:
+    if settings.database_url:
+        return DatabaseTarget(url=normalise_url(settings.database_url))
+    from service.db.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(settings.data_dir).ensure_running()
+    return DatabaseTarget(url=server.url("tcgraph"), embedded_started_here=server.started_here)

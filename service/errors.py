@@ -1,0 +1,67 @@
+"""Typed domain errors. The API maps `code` to `extensions.code` (or to a payload's userErrors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class TcgraphError(Exception):
+    """Base of every error the domain raises on purpose; its message is safe to show."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(TcgraphError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(TcgraphError):
+    code = "NOT_FOUND"
+
+
+class Forbidden(TcgraphError):
+    code = "FORBIDDEN"
+
+
+class Unauthenticated(TcgraphError):
+    code = "UNAUTHENTICATED"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One validation failure, pointing at the input field that caused it."""
+
+    field: str
+    message: str
+    code: str = "INVALID"
+
+
+@dataclass
+class ValidationFailed(TcgraphError):
+    """Domain validation failed: reported as userErrors in a mutation payload."""
+
+    errors: list[FieldError] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+    code = "BAD_USER_INPUT"
+
+
+class Collector:
+    """Collects field errors, then raises them all at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def add(self, field: str, message: str, code: str = "INVALID") -> None:
+        self.errors.append(FieldError(field=field, message=message, code=code))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(errors=list(self.errors))

@@ -1,0 +1,38 @@
+"""SQLModel tables, one module per concept. Importing this package registers them all."""
+
+from .base import metadata
+from .audit import ApiKey, AuditEvent
+from .capabilities import Capability
+from .needs import AssistanceNeed, NeedPledge, NeedRecommendation, NeedStakeholder
+from .organizations import Organization
+from .programmes import Programme, ProgrammeParticipant, ProgrammeRecipientState
+from .recommendations import Pledge, Recommendation, RecommendationRecommender, Review
+from .reference import CurrencyRate, DacSector, DacSectorCategory, IatiCode, SdgGoal, SdgTarget, Theme
+from .states import State
+
+__all__ = [
+    "metadata",
+    "ApiKey",
+    "AuditEvent",
+    "AssistanceNeed",
+    "Capability",
+    "CurrencyRate",
+    "DacSector",
+    "DacSectorCategory",
+    "IatiCode",
+    "NeedPledge",
+    "NeedRecommendation",
+    "NeedStakeholder",
+    "Organization",
+    "Pledge",
+    "Programme",
+    "ProgrammeParticipant",
+    "ProgrammeRecipientState",
+    "Recommendation",
+    "RecommendationRecommender",
+    "Review",
+    "SdgGoal",
+    "SdgTarget",
+    "State",
+    "Theme",
+]

@@ -1,0 +1,1 @@
+"""Reference data shipped with tcgraph (States, DAC sectors, SDGs, IATI codes, themes) and its parsers."""

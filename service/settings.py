@@ -1,0 +1,52 @@
+"""Settings from environment variables and `.env` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg://… ; unset means the checkout's embedded PostgreSQL.",
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / ".data",
+        description="Where the embedded PostgreSQL keeps its cluster (git-ignored).",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    profile: str = Field(default="development", description="development | production")
+    graphiql: bool | None = Field(default=None, description="Defaults to on outside production.")
+    introspection: bool | None = Field(default=None, description="Defaults to on outside production.")
+    cors_origins: list[str] = Field(default_factory=list)
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "info"
+
+    @property
+    def is_production(self) -> bool:
+        return self.profile == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
