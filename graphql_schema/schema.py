@@ -9,6 +9,7 @@ from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxToke
 from strawberry.types import Info
 
 from graphql_schema import nodes
+from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
 from graphql_schema.needs import (
     ChangeNeedStatusInput,
@@ -207,12 +208,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     ]
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        types=[Review],
-        extensions=extensions,
-    )
+    built = strawberry.Schema(query=Query, mutation=Mutation, types=[Review], extensions=extensions)
+    document(built._schema)
+    return built
 
 
 schema = build_schema()

@@ -1,0 +1,96 @@
+"""Descriptions that strawberry cannot attach where they are declared: values of enums
+reused from the domain, and the standard arguments every list and mutation shares."""
+
+from __future__ import annotations
+
+from graphql import GraphQLEnumType, GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema
+
+STANDARD_ARGUMENTS = {
+    "filter": "Only items matching this filter (lists mean any of; several fields mean all of).",
+    "orderBy": "Order of the items; the ID always breaks ties, so pages are stable.",
+    "input": "The mutation's input object.",
+}
+
+ENUM_VALUES: dict[str, dict[str, str]] = {
+    "Language": {"EN": "English", "FR": "French", "ES": "Spanish", "AR": "Arabic", "ZH": "Chinese", "RU": "Russian"},
+    "RegionalGroup": {
+        "AFRICAN": "African Group",
+        "ASIA_PACIFIC": "Asia-Pacific Group",
+        "EASTERN_EUROPEAN": "Eastern European Group",
+        "LATIN_AMERICAN_CARIBBEAN": "Latin American and Caribbean Group (GRULAC)",
+        "WESTERN_EUROPEAN_OTHERS": "Western European and others Group (WEOG)",
+    },
+    "UnMembership": {"MEMBER": "UN Member State", "OBSERVER": "Non-member observer State"},
+    "RightsDimension": {
+        "CIVIL": "Civil rights", "POLITICAL": "Political rights", "ECONOMIC": "Economic rights",
+        "SOCIAL": "Social rights", "CULTURAL": "Cultural rights",
+    },
+    "Modality": {
+        "ADVISORY_SERVICES": "Expert advice to institutions",
+        "TRAINING": "Training and capacity building of people",
+        "LEGISLATIVE_DRAFTING": "Drafting or review of laws and regulations",
+        "INSTITUTION_BUILDING": "Setting up or strengthening institutions",
+        "EQUIPMENT": "Equipment and systems",
+        "RESEARCH": "Research, assessments and data",
+        "PEER_EXCHANGE": "Sharing of experiences and good practices between States",
+        "AWARENESS_RAISING": "Awareness raising and public information",
+        "FINANCIAL_SUPPORT": "Funding",
+    },
+    "NeedStatus": {
+        "DRAFT": "Being written by the State; may be edited freely",
+        "SUBMITTED": "Published by the State and open to matching",
+        "MATCHED": "A provider has been matched",
+        "IN_PROGRESS": "The assistance is being delivered",
+        "COMPLETED": "Delivered; final",
+        "WITHDRAWN": "Withdrawn by the State; may be reopened as a draft",
+    },
+    "Visibility": {
+        "PRIVATE": "Only the State's focal points and administrators",
+        "PARTNERS": "Also authenticated donors, agencies, NHRIs and civil society organizations",
+        "PUBLIC": "Everyone, including anonymous callers",
+    },
+    "StakeholderKind": {
+        "GOVERNMENT_MINISTRY": "A ministry or government agency",
+        "PARLIAMENT": "Parliament or a parliamentary committee",
+        "JUDICIARY": "Courts and judicial bodies",
+        "NHRI": "National human rights institution",
+        "CIVIL_SOCIETY": "Civil society organization",
+        "ACADEMIA": "University or research institute",
+        "OTHER": "Another kind of body",
+    },
+    "RecommendationResponse": {"SUPPORTED": "Accepted by the State under review", "NOTED": "Noted (not accepted)"},
+    "StateOrderField": {"NAME": "English short name", "CODE": "ISO 3166 alpha-3 code"},
+    "OrderDirection": {"ASC": "Ascending", "DESC": "Descending"},
+    "NeedOrderField": {
+        "CREATED_AT": "Creation time", "UPDATED_AT": "Last change", "TITLE": "Title",
+        "ESTIMATED_COST": "Estimated cost in USD (unknown costs last when descending)",
+        "RELEVANCE": "Full-text rank of `search`",
+    },
+    "RecommendationOrderField": {
+        "CREATED_AT": "When it was recorded", "SESSION": "UPR session", "RELEVANCE": "Full-text rank of `search`",
+    },
+    "OrganizationCategory": {
+        "DONOR_GOVERNMENT": "A donor government or its development agency",
+        "UN_AGENCY": "A UN agency, programme or office",
+        "UN_FUND": "A UN fund (e.g. the UPR Voluntary Fund)",
+        "REGIONAL_ORGANIZATION": "A regional organization (e.g. the European Union)",
+        "NHRI": "A national human rights institution",
+        "CIVIL_SOCIETY": "A civil society organization",
+        "PRIVATE_DONOR": "A foundation or private donor",
+        "ACADEMIC": "A university or research institute",
+    },
+}
+
+
+def document(schema: GraphQLSchema) -> None:
+    """Fill the shared descriptions in; anything still undocumented is caught by a test."""
+    for name, graphql_type in schema.type_map.items():
+        if isinstance(graphql_type, GraphQLEnumType):
+            for value_name, value in graphql_type.values.items():
+                if not value.description:
+                    value.description = ENUM_VALUES.get(name, {}).get(value_name)
+        if isinstance(graphql_type, (GraphQLObjectType, GraphQLInterfaceType)):
+            for field in graphql_type.fields.values():
+                for arg_name, arg in field.args.items():
+                    if not arg.description and arg_name in STANDARD_ARGUMENTS:
+                        arg.description = STANDARD_ARGUMENTS[arg_name]

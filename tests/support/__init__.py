@@ -1,0 +1,35 @@
+"""Helpers shared by the tests (importable as ``support`` from any test module)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    operation_name: str | None = None,
+) -> dict[str, Any]:
+    """POST a GraphQL operation to /graphql and return the decoded JSON body
+    (``{"data": …, "errors": […]}``) whatever the HTTP status."""
+    payload: dict[str, Any] = {"query": query}
+    if variables is not None:
+        payload["variables"] = variables
+    if operation_name is not None:
+        payload["operationName"] = operation_name
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post("/graphql", json=payload, headers=headers)
+    try:
+        return response.json()
+    except ValueError as exc:  # not JSON: show what came back
+        raise AssertionError(
+            f"/graphql answered {response.status_code} with non-JSON body: {response.text[:500]!r}"
+        ) from exc
+
+
+__all__ = ["gql"]
