@@ -18,10 +18,18 @@ from service.access.principals import Principal
 
 
 class Context(BaseContext):
-    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal):
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        client_address: str | None = None,
+    ):
         super().__init__()
         self.sessionmaker = sessionmaker
         self.principal = principal
+        self.client_address = client_address
+        self.throttle: Any = None  # set by the cost limiter for `viewer.rateLimit`
         self._loaders: dict[Hashable, DataLoader] = {}
 
     @asynccontextmanager

@@ -20,6 +20,15 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "LATIN_AMERICAN_CARIBBEAN": "Latin American and Caribbean Group (GRULAC)",
         "WESTERN_EUROPEAN_OTHERS": "Western European and others Group (WEOG)",
     },
+    "Role": {
+        "ADMINISTRATOR": "The secretariat: manages keys and reference data, sees everything",
+        "STATE_FOCAL_POINT": "Acts for one State: publishes its needs and decides who sees them",
+        "DONOR": "Acts for a donor organization",
+        "AGENCY": "Acts for a UN agency, fund or regional organization",
+        "NHRI": "Acts for a national human rights institution",
+        "CIVIL_SOCIETY": "Acts for a civil society organization",
+        "ANONYMOUS": "No credentials: sees public needs only",
+    },
     "UnMembership": {"MEMBER": "UN Member State", "OBSERVER": "Non-member observer State"},
     "RightsDimension": {
         "CIVIL": "Civil rights", "POLITICAL": "Political rights", "ECONOMIC": "Economic rights",

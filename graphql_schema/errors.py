@@ -4,6 +4,7 @@ masked (logged server-side), so no stack trace or SQL ever reaches a client."""
 from __future__ import annotations
 
 import logging
+import re
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -26,8 +27,15 @@ def _code_of(error: GraphQLError) -> tuple[str, str] | None:
     return None
 
 
+SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
+
+
 class ErrorCodes(SchemaExtension):
-    """Attach `extensions.code` to every error, and mask unexpected ones."""
+    """Attach `extensions.code` to every error, and mask unexpected ones. Without field
+    suggestions (production), "Did you mean …?" hints that leak the schema are cut."""
+
+    def __init__(self, *, field_suggestions: bool = True):
+        self.field_suggestions = field_suggestions
 
     def on_operation(self):
         yield
@@ -49,6 +57,8 @@ class ErrorCodes(SchemaExtension):
                 )
                 continue
             code, message = coded
+            if not self.field_suggestions:
+                message = SUGGESTION.sub("", message)
             processed.append(
                 GraphQLError(
                     message,

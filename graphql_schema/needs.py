@@ -31,7 +31,9 @@ from graphql_schema.states import State, load_state
 from service import needs as service
 from service import recommendations as recommendations_service
 from service.errors import ValidationFailed
+from service import stakeholder_input as stakeholder_input_service
 from service.models import AssistanceNeed, NeedStakeholder
+from service.models import StakeholderInput as StakeholderInputRow
 from service.models.enums import NeedStatus as DomainNeedStatus
 from service.pagination import PageArgs
 
@@ -250,9 +252,56 @@ class Need(Node):
 
         return connection(page, lambda r: Pledge(row=r), counter)
 
+    @strawberry.field(description="Input from NHRIs and civil society organizations, oldest first.")
+    async def stakeholder_inputs(
+        self,
+        info: Info,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[Annotated["StakeholderInputEntry", strawberry.lazy("graphql_schema.needs")]]:
+        return await _stakeholder_inputs(self, info, first, after, last, before)
+
+
+@strawberry.type(description="Input on a need from an NHRI or civil society organization (resolution para 8).")
+class StakeholderInputEntry(Node):
+    row: strawberry.Private[StakeholderInputRow]
+
+    @strawberry.field(description="Opaque global ID.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("StakeholderInput", self.row.id))
+
+    @strawberry.field(description="The input's text.")
+    def body(self) -> str:
+        return self.row.body
+
+    @strawberry.field(description="Global ID of the contributing organization.")
+    def organization_id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Organization", self.row.organization_id))
+
+    @strawberry.field(description="When it was given (UTC).")
+    def created_at(self) -> dt.datetime:
+        return self.row.created_at
+
 
 def wrap_need(row: AssistanceNeed) -> Need:
     return Need(row=row)
+
+
+async def _stakeholder_inputs(self: Need, info: Info, first: int | None, after: str | None, last: int | None, before: str | None):
+    args = page_args(first, after, last, before)
+    ctx = info.context
+
+    async def batch(session, ids):
+        return await stakeholder_input_service.inputs_per_need(session=session, principal=ctx.principal, need_ids=ids, page=args)
+
+    async def count_batch(session, ids):
+        return await stakeholder_input_service.count_inputs_per_need(session=session, principal=ctx.principal, need_ids=ids)
+
+    page = await ctx.loader("need.stakeholderInputs", batch, args=args).load(self.row.id)
+    count_loader = ctx.loader("need.stakeholderInputs.count", count_batch, default=0)
+    return connection(page, lambda r: StakeholderInputEntry(row=r), lambda: count_loader.load(self.row.id))
 
 
 async def load_need(info: Info, need_id: int) -> Need | None:
@@ -465,3 +514,27 @@ async def link_recommendations(info: Info, data: NeedRecommendationsInput, link:
             session=session, principal=info.context.principal, need_id=need_id, recommendation_ids=ids, link=link
         ),
     )
+
+
+@strawberry.input(description="Input on a need from your NHRI or civil society organization.")
+class AddStakeholderInputInput:
+    need_id: strawberry.ID = strawberry.field(description="ID of a need you can see.")
+    body: str = strawberry.field(description="Your input (at most 10,000 characters).")
+
+
+@strawberry.type(description="The input added, or what was wrong.")
+class AddStakeholderInputPayload:
+    stakeholder_input: StakeholderInputEntry | None = strawberry.field(description="The input recorded.")
+    user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
+
+
+async def add_stakeholder_input(info: Info, data: AddStakeholderInputInput) -> AddStakeholderInputPayload:
+    need_id = expect_int_id(data.need_id, "Need", argument="input.needId")
+    try:
+        async with info.context.write_session() as session:
+            row = await stakeholder_input_service.add_stakeholder_input(
+                session=session, principal=info.context.principal, need_id=need_id, body=data.body
+            )
+    except ValidationFailed as failure:
+        return AddStakeholderInputPayload(stakeholder_input=None, user_errors=user_errors(failure))
+    return AddStakeholderInputPayload(stakeholder_input=StakeholderInputEntry(row=row), user_errors=[])

@@ -9,9 +9,15 @@ from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxToke
 from strawberry.types import Info
 
 from graphql_schema import nodes
+from graphql_schema.admin import AdminMutation, AdminQuery
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
+from graphql_schema.limits import CostLimiter
+from service.settings import Settings
 from graphql_schema.needs import (
+    AddStakeholderInputInput,
+    AddStakeholderInputPayload,
+    add_stakeholder_input,
     ChangeNeedStatusInput,
     CreateNeedInput,
     Need,
@@ -75,7 +81,7 @@ nodes.register("State", lambda info, key: load_state(info, key))
 
 
 @strawberry.type(description="Read the technical cooperation graph.")
-class Query(ReferenceQuery, OfferQuery):
+class Query(ReferenceQuery, OfferQuery, AdminQuery):
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
@@ -163,7 +169,7 @@ class Query(ReferenceQuery, OfferQuery):
 
 
 @strawberry.type(description="Change the technical cooperation graph. Each mutation is one transaction.")
-class Mutation(OfferMutation):
+class Mutation(OfferMutation, AdminMutation):
     @strawberry.mutation(description="Create a need for your State (focal points only). It starts as a DRAFT.")
     async def create_need(self, info: Info, input: CreateNeedInput) -> NeedPayload:
         return await create_need(info, input)
@@ -188,6 +194,10 @@ class Mutation(OfferMutation):
     async def change_need_status(self, info: Info, input: ChangeNeedStatusInput) -> NeedPayload:
         return await change_status(info, input.id, input.status, input.reason)
 
+    @strawberry.mutation(description="Add input to a need you can see (NHRIs and civil society organizations).")
+    async def add_stakeholder_input(self, info: Info, input: AddStakeholderInputInput) -> AddStakeholderInputPayload:
+        return await add_stakeholder_input(info, input)
+
     @strawberry.mutation(description="Link recommendations (to the need's own State) to a need.")
     async def link_need_recommendations(self, info: Info, input: NeedRecommendationsInput) -> NeedPayload:
         return await link_recommendations(info, input, True)
@@ -197,16 +207,20 @@ class Mutation(OfferMutation):
         return await link_recommendations(info, input, False)
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with its limits; extensions are given as factories (one instance per
+    operation), never as shared instances."""
     from graphql.validation import NoSchemaIntrospectionCustomRule
 
+    settings = settings or Settings()
     extensions: list = [
-        ErrorCodes,
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=50),
-        lambda: MaxTokensLimiter(max_token_count=5000),
+        lambda: ErrorCodes(field_suggestions=settings.field_suggestions_enabled),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: CostLimiter(settings=settings),
     ]
-    if not introspection:
+    if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     built = strawberry.Schema(query=Query, mutation=Mutation, types=[Review], extensions=extensions)
     document(built._schema)

@@ -73,9 +73,10 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         connection = request or websocket
         assert connection is not None
         principal = await resolve_principal(connection.app, connection.headers.get("authorization"))
-        return Context(sessionmaker=connection.app.state.sessionmaker, principal=principal)
+        client = connection.client.host if connection.client else None
+        return Context(sessionmaker=connection.app.state.sessionmaker, principal=principal, client_address=client)
 
-    schema = build_schema(introspection=settings.introspection_enabled)
+    schema = build_schema(settings)
     router = GraphQLRouter(
         schema,
         context_getter=get_context,

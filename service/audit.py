@@ -63,3 +63,71 @@ async def record(
             reason=reason,
         )
     )
+
+
+# -- reading (administrators only) -------------------------------------------------------------
+
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from typing import Sequence  # noqa: E402
+
+import sqlalchemy as _sa  # noqa: E402
+
+from service.pagination import Ordering, Page, PageArgs, SortKey, count, paginate  # noqa: E402
+
+
+@_dataclass(frozen=True)
+class AuditFilter:
+    entity_types: Sequence[str] | None = None
+    entity_ids: Sequence[str] | None = None
+    actors: Sequence[str] | None = None
+    actions: Sequence[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _require_admin(principal: Principal) -> None:
+    from service.errors import Forbidden, Unauthenticated
+
+    if principal.is_anonymous:
+        raise Unauthenticated("The audit trail is for administrators; sign in with an administrator key.")
+    if not principal.is_admin:
+        raise Forbidden("Only administrators may read the audit trail.")
+
+
+def _audit_select(f: AuditFilter | None):
+    stmt = _sa.select(AuditEvent)
+    if f is None:
+        return stmt
+    if f.entity_types is not None:
+        stmt = stmt.where(AuditEvent.entity_type.in_(list(f.entity_types)))
+    if f.entity_ids is not None:
+        stmt = stmt.where(AuditEvent.entity_id.in_(list(f.entity_ids)))
+    if f.actors is not None:
+        stmt = stmt.where(AuditEvent.actor.in_(list(f.actors)))
+    if f.actions is not None:
+        stmt = stmt.where(AuditEvent.action.in_(list(f.actions)))
+    if f.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < f.until)
+    return stmt
+
+
+def audit_ordering(descending: bool = True) -> Ordering:
+    return Ordering(
+        f"audit:{'DESC' if descending else 'ASC'}",
+        (SortKey("id", AuditEvent.id, descending, "int"),),
+    )
+
+
+async def list_audit_events(
+    *, session: AsyncSession, principal: Principal, audit_filter: AuditFilter | None = None,
+    descending: bool = True, page: PageArgs = PageArgs(),
+) -> Page[AuditEvent]:
+    _require_admin(principal)
+    return await paginate(session, _audit_select(audit_filter), audit_ordering(descending), page)
+
+
+async def count_audit_events(*, session: AsyncSession, principal: Principal, audit_filter: AuditFilter | None = None) -> int:
+    _require_admin(principal)
+    return await count(session, _audit_select(audit_filter))

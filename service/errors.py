@@ -65,3 +65,15 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationFailed(errors=list(self.errors))
+
+
+class QueryTooComplex(TcgraphError):
+    code = "QUERY_TOO_COMPLEX"
+
+
+class RateLimited(TcgraphError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_seconds: float):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

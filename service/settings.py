@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     log_level: str = "info"
 
+    # API limits (GitHub's and Shopify's APIs are the bar).
+    max_query_depth: int = 12
+    max_aliases: int = 50
+    max_tokens: int = 5000
+    max_query_cost: int = 25_000
+    rate_limit_capacity: float = Field(default=50_000, description="Cost points a principal may spend in a burst.")
+    rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
+    anonymous_rate_limit_capacity: float = 10_000
+    anonymous_rate_limit_restore_rate: float = 100
+    field_suggestions: bool | None = Field(default=None, description="'Did you mean …' hints; off in production.")
+
     @property
     def is_production(self) -> bool:
         return self.profile == "production"
@@ -41,6 +52,10 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        return self.field_suggestions if self.field_suggestions is not None else not self.is_production
 
     @property
     def introspection_enabled(self) -> bool:

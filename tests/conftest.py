@@ -141,6 +141,7 @@ async def template_database(pg_server: PgServer) -> AsyncIterator[TemplateDataba
         )
         yield TemplateDatabase(name=name, url=url, revision=head_revision(), reference_counts=counts)
     finally:
+        await pg_server.discard_spares()  # an in-flight clone would block dropping the template
         await pg_server.drop_database(name)
 
 
@@ -149,10 +150,9 @@ async def template_database(pg_server: PgServer) -> AsyncIterator[TemplateDataba
 
 @pytest_asyncio.fixture
 async def database_url(pg_server: PgServer, template_database: TemplateDatabase) -> AsyncIterator[str]:
-    name = pg_server.new_name("t")
-    url = await pg_server.create_database(name, template=template_database.name)
+    name = await pg_server.clone(template_database.name)
     try:
-        yield url
+        yield pg_server.url_for(name)
     finally:
         await pg_server.drop_database(name)
 

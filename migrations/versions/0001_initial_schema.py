@@ -1,6 +1,6 @@
 """initial schema
 
-Revision ID: cf4ecbbed083
+Revision ID: 0001
 Revises: 
 Create Date: 2026-11-28 02:03:01.676390
 """

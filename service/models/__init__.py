@@ -2,8 +2,9 @@
 
 from .base import metadata
 from .audit import ApiKey, AuditEvent
+from .limits import RateLimitBucket
 from .capabilities import Capability
-from .needs import AssistanceNeed, NeedPledge, NeedRecommendation, NeedStakeholder
+from .needs import AssistanceNeed, NeedPledge, NeedRecommendation, NeedStakeholder, StakeholderInput
 from .organizations import Organization
 from .programmes import Programme, ProgrammeParticipant, ProgrammeRecipientState
 from .recommendations import Pledge, Recommendation, RecommendationRecommender, Review
@@ -14,6 +15,7 @@ __all__ = [
     "metadata",
     "ApiKey",
     "AuditEvent",
+    "RateLimitBucket",
     "AssistanceNeed",
     "Capability",
     "CurrencyRate",
@@ -34,5 +36,6 @@ __all__ = [
     "SdgGoal",
     "SdgTarget",
     "State",
+    "StakeholderInput",
     "Theme",
 ]

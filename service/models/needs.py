@@ -117,3 +117,20 @@ class NeedPledge(SQLModel, table=True):
             sa.ForeignKey("pledge.id", ondelete="CASCADE"), primary_key=True, index=True
         )
     )
+
+
+class StakeholderInput(SQLModel, table=True):
+    """Input from an NHRI or civil society organization on a need (resolution para 8)."""
+
+    __tablename__ = "stakeholder_input"
+    __table_args__ = (sa.CheckConstraint("length(body) between 1 and 10000", name="body_length"),)
+    id: int | None = Field(default=None, primary_key=True)
+    need_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    author: str = Field(max_length=128)
+    body: str
+    created_at: datetime | None = Field(default=None, sa_column=created_at_column())

@@ -79,9 +79,13 @@ async def test_every_read_path_shows_exactly_the_permitted_needs(app_client, thr
         assert {e["node"]["id"] for e in connection["edges"]} == expected
         assert connection["totalCount"] == len(expected)
     assert {n["id"] for n in data["nodes"] if n} == expected
+    missing = await gql(app_client, "query($id: ID!) { node(id: $id) { id } }", {"id": gid("Need", 999999)}, token=token)
     for need_id in set(all_ids) - expected:
         single = await gql(app_client, "query($id: ID!) { node(id: $id) { id } }", {"id": need_id}, token=token)
-        assert single == {"data": {"node": None}}  # a hidden need looks exactly like a missing one
+        # A hidden need looks exactly like a missing one, down to its cost.
+        assert single["data"] == missing["data"] == {"node": None}
+        assert "errors" not in single
+        assert single["extensions"]["cost"]["actualQueryCost"] == missing["extensions"]["cost"]["actualQueryCost"]
 
 
 async def test_filters_cannot_reveal_hidden_needs_through_counts(app_client, three_needs):

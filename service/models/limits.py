@@ -1,0 +1,18 @@
+"""Shared state of the API limits: kept in PostgreSQL so every worker process sees it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """A leaky bucket of query cost per principal (API key, token subject or client address)."""
+
+    __tablename__ = "rate_limit_bucket"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+    key: str = Field(primary_key=True, max_length=200)
+    level: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")))
