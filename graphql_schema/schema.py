@@ -207,6 +207,14 @@ class Mutation(OfferMutation, AdminMutation):
         return await link_recommendations(info, input, False)
 
 
+class QuietSchema(strawberry.Schema):
+    """Errors are logged once by `ErrorCodes` (unexpected ones only): a refused query or a
+    bad input is the caller's business, not an error in the service's log."""
+
+    def process_errors(self, errors, execution_context=None) -> None:  # noqa: D102
+        return None
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with its limits; extensions are given as factories (one instance per
     operation), never as shared instances."""
@@ -222,7 +230,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    built = strawberry.Schema(query=Query, mutation=Mutation, types=[Review], extensions=extensions)
+    built = QuietSchema(query=Query, mutation=Mutation, types=[Review], extensions=extensions)
     document(built._schema)
     return built
 

@@ -17,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from graphql_schema.context import Context
 from graphql_schema.schema import build_schema
 from service.access.keys import authenticate_api_key
+from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
 from service.db.engine import make_engine, make_sessionmaker
 from service.errors import TcgraphError, Unauthenticated
@@ -35,10 +36,14 @@ def bearer_token(value: str | None) -> str | None:
 
 
 async def resolve_principal(app: FastAPI, authorization: str | None) -> Principal:
+    """Anonymous without credentials; otherwise an API key or (if configured) a JWT.
+    Bad credentials are refused, never downgraded to anonymous."""
     token = bearer_token(authorization)
     if token is None:
         return ANONYMOUS
     async with app.state.sessionmaker() as session:
+        if looks_like_jwt(token):
+            return await authenticate_jwt(session, token, app.state.settings)
         return await authenticate_api_key(session, token)
 
 
@@ -49,6 +54,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         app.state.engine = engine
+        app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
         # Start-up objects live for the process: keep them out of the GC's generations,
         # and collect less often (the per-request garbage is short-lived).

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000
     anonymous_rate_limit_restore_rate: float = 100
+    # Optional OpenID Connect JWT bearer tokens (besides API keys).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_public_key: str | None = Field(default=None, description="PEM public key, instead of a JWKS URL.")
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    jwt_role_claim: str = "tcgraph_role"
+    jwt_state_claim: str = "tcgraph_state"
+    jwt_organization_claim: str = "tcgraph_organization"
+
     field_suggestions: bool | None = Field(default=None, description="'Did you mean …' hints; off in production.")
 
     @property
@@ -52,6 +62,10 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def jwt_enabled(self) -> bool:
+        return bool(self.jwt_issuer and self.jwt_audience and (self.jwt_jwks_url or self.jwt_public_key))
 
     @property
     def field_suggestions_enabled(self) -> bool:

@@ -35,6 +35,7 @@ Markers: ``@pytest.mark.pg_min_version(16)`` skips on older servers;
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
@@ -209,8 +210,15 @@ async def app(database_url: str, app_settings: Any) -> AsyncIterator[Any]:
     from service.app import create_app  # imported lazily: the app may not import yet
 
     application = create_app(database_url=database_url, settings=app_settings)
-    async with application.router.lifespan_context(application):
-        yield application
+    threshold = gc.get_threshold()
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        # The service's start-up freezes the GC generations for the process' lifetime;
+        # one app per test would pile every test's objects into the permanent generation.
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 @pytest_asyncio.fixture

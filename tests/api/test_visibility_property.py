@@ -1,0 +1,121 @@
+"""Property: for random needs (States, visibilities, statuses) and every principal, every read
+path shows exactly the needs that principal may see — counts included."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.access.principals import Role
+from service.models import AssistanceNeed, AuditEvent, NeedRecommendation
+from service.models.enums import NeedStatus, OrganizationCategory, Visibility
+from tests.support import gql
+
+pytestmark = pytest.mark.asyncio
+
+STATES = ["KEN", "UGA", "COL"]
+OUTSIDER = "FJI"
+
+need_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(STATES),
+        st.sampled_from(list(Visibility)),
+        st.sampled_from([NeedStatus.DRAFT, NeedStatus.SUBMITTED, NeedStatus.WITHDRAWN]),
+        st.booleans(),  # linked to the State's recommendation
+    ),
+    min_size=0,
+    max_size=8,
+)
+
+
+def gid(type_name: str, key) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{key}".encode()).decode().rstrip("=")
+
+
+def may_see(who: tuple[Role | None, str | None], state: str, visibility: Visibility) -> bool:
+    role, own_state = who
+    if role is Role.ADMINISTRATOR:
+        return True
+    if visibility is Visibility.PUBLIC:
+        return True
+    if role is Role.STATE_FOCAL_POINT:
+        return own_state == state
+    if visibility is Visibility.PARTNERS:
+        return role in (Role.DONOR, Role.AGENCY, Role.NHRI, Role.CIVIL_SOCIETY)
+    return False
+
+
+@pytest.fixture
+def app_settings():
+    from service.settings import Settings
+
+    return Settings(anonymous_rate_limit_capacity=1e9, rate_limit_capacity=1e9)
+
+
+@pytest.fixture
+async def principals(world):
+    org = {c: await world.organization(c.value, c) for c in (OrganizationCategory.DONOR_GOVERNMENT, OrganizationCategory.UN_AGENCY, OrganizationCategory.NHRI, OrganizationCategory.CIVIL_SOCIETY)}
+    result = {(None, None): None, (Role.ADMINISTRATOR, None): await world.key(Role.ADMINISTRATOR)}
+    for state in STATES + [OUTSIDER]:
+        result[(Role.STATE_FOCAL_POINT, state)] = await world.key(Role.STATE_FOCAL_POINT, state=state)
+    result[(Role.DONOR, None)] = await world.key(Role.DONOR, organization=org[OrganizationCategory.DONOR_GOVERNMENT])
+    result[(Role.AGENCY, None)] = await world.key(Role.AGENCY, organization=org[OrganizationCategory.UN_AGENCY])
+    result[(Role.NHRI, None)] = await world.key(Role.NHRI, organization=org[OrganizationCategory.NHRI])
+    result[(Role.CIVIL_SOCIETY, None)] = await world.key(Role.CIVIL_SOCIETY, organization=org[OrganizationCategory.CIVIL_SOCIETY])
+    recs = {state: await world.recommendation(state, f"Recommendation to {state}") for state in STATES}
+    return result, recs
+
+
+QUERY = """
+query($recs: [ID!]!, $ids: [ID!]!) {
+  needs(first: 100) { totalCount edges { node { id } } }
+  public: needs(first: 100, filter: {visibilities: [PUBLIC]}) { totalCount }
+  hidden: needs(first: 100, filter: {visibilities: [PRIVATE, PARTNERS]}) { totalCount edges { node { id } } }
+  states(filter: {codes: ["KEN", "UGA", "COL"]}, orderBy: {field: CODE}) {
+    edges { node { code needs(first: 100) { totalCount edges { node { id } } } } }
+  }
+  recs: nodes(ids: $recs) { ... on Recommendation { state { code } needs(first: 100) { totalCount edges { node { id } } } } }
+  direct: nodes(ids: $ids) { id }
+}"""
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(needs=need_strategy)
+async def test_every_principal_sees_exactly_the_permitted_needs(app_client, world, sessionmaker, principals, needs):
+    keys, recs = principals
+    async with sessionmaker() as session, session.begin():
+        await session.execute(sa.delete(AssistanceNeed))
+    created: list[tuple[str, str, Visibility, bool]] = []
+    for state, visibility, status, linked in needs:
+        need_id = await world.need(
+            state, title=f"{state} {visibility.value}", visibility=visibility, status=status,
+            recommendation_ids=[recs[state]] if linked else [],
+        )
+        created.append((gid("Need", need_id), state, visibility, linked))
+    variables = {"recs": [gid("Recommendation", r) for r in recs.values()], "ids": [c[0] for c in created]}
+    for who, token in keys.items():
+        visible = {c[0] for c in created if may_see(who, c[1], c[2])}
+        body = await gql(app_client, QUERY, variables, token=token)
+        assert "errors" not in body, (who, body)
+        data = body["data"]
+        assert {e["node"]["id"] for e in data["needs"]["edges"]} == visible, who
+        assert data["needs"]["totalCount"] == len(visible), who
+        assert data["public"]["totalCount"] == len([c for c in created if c[2] is Visibility.PUBLIC])
+        assert {e["node"]["id"] for e in data["hidden"]["edges"]} == {c[0] for c in created if c[2] is not Visibility.PUBLIC and c[0] in visible}
+        assert data["hidden"]["totalCount"] == len({e["node"]["id"] for e in data["hidden"]["edges"]})
+        for edge in data["states"]["edges"]:
+            code = edge["node"]["code"]
+            expected = {c[0] for c in created if c[1] == code and c[0] in visible}
+            assert {e["node"]["id"] for e in edge["node"]["needs"]["edges"]} == expected, (who, code)
+            assert edge["node"]["needs"]["totalCount"] == len(expected)
+        for rec in data["recs"]:
+            code = rec["state"]["code"]
+            expected = {c[0] for c in created if c[1] == code and c[3] and c[0] in visible}
+            assert {e["node"]["id"] for e in rec["needs"]["edges"]} == expected, (who, code)
+            assert rec["needs"]["totalCount"] == len(expected)
+        assert {n["id"] for n in data["direct"] if n} == visible
+        assert [n is not None for n in data["direct"]] == [c[0] in visible for c in created]
