@@ -252,6 +252,148 @@ async def _organization_id(session, value: str) -> int:
     return ids[0]
 
 
+class Progress:
+    """A one-line progress bar on a terminal (stderr); silent otherwise."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        import time
+
+        if not self.enabled or (time.monotonic() - self._last < 0.1 and done != total):
+            return
+        self._last = time.monotonic()
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        else:
+            sys.stderr.write(f"\r{self.label} {done}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def print_report(report) -> None:
+    for problem in report.rejections:
+        eprint(f"rejected: {problem.file}: {problem.position}: {problem.reason}")
+    for problem in report.warnings[:200]:
+        eprint(f"warning: {problem.file}: {problem.position}: {problem.reason}")
+    if len(report.warnings) > 200:
+        eprint(f"warning: … and {len(report.warnings) - 200} more warnings")
+    for name, times in sorted(report.unresolved_names.items()):
+        eprint(f"unresolved name: {name!r} ({times}×)")
+    eprint(report.summary())
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import files in one transaction: all of it, or (with rejections and no
+    --allow-rejects, or with --dry-run) nothing."""
+    from pathlib import Path
+
+    from service.access.principals import SYSTEM
+    from service.imports.report import ImportRefused
+
+    files = [Path(f) for f in args.files]
+    for f in files:
+        if not f.is_file():
+            eprint(f"error: {f}: no such file")
+            return 2
+    if args.source == "upr-info":
+        from service.imports.upr_info import import_upr_info as run
+    else:
+        from service.imports.iati import import_iati as run
+
+    with database() as url:
+        from service.db.engine import make_engine, make_sessionmaker
+
+        async def work():
+            engine = make_engine(url, pool_size=2, max_overflow=0)
+            progress = Progress(f"import {args.source}")
+            try:
+                async with make_sessionmaker(engine)() as session:
+                    transaction = await session.begin()
+                    try:
+                        report = await run(session=session, principal=SYSTEM, files=files, dry_run=args.dry_run, progress=progress)
+                    except BaseException:
+                        await transaction.rollback()
+                        raise
+                    keep = not args.dry_run and (report.rejected == 0 or args.allow_rejects)
+                    if keep:
+                        await transaction.commit()
+                    else:
+                        await transaction.rollback()
+                    return report, keep
+            finally:
+                progress.close()
+                await engine.dispose()
+
+        try:
+            report, kept = asyncio.run(work())
+        except ImportRefused as refused:
+            eprint(f"error: {refused.file}: {refused.reason}")
+            eprint("nothing was imported")
+            return 1
+    print_report(report)
+    if report.rejected and not args.allow_rejects:
+        eprint(f"nothing was written: {report.rejected} rejected; fix them, or import the rest with --allow-rejects")
+        return 1
+    if not kept and not args.dry_run:
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Stream needs, recommendations or programmes as CSV or JSON, under the visibility of
+    the principal given by --api-key (anonymous, i.e. public only, without one)."""
+    from service.exports import export_entities
+
+    api_key = args.api_key or os.environ.get("TCGRAPH_API_KEY")
+    with database() as url:
+        from service.db.engine import make_engine, make_sessionmaker
+
+        async def work() -> int:
+            from service.access.keys import authenticate_api_key
+            from service.access.principals import ANONYMOUS
+            from service.errors import TcgraphError
+
+            engine = make_engine(url, pool_size=2, max_overflow=0)
+            try:
+                sessionmaker = make_sessionmaker(engine)
+                principal = ANONYMOUS
+                if api_key:
+                    async with sessionmaker() as session:
+                        try:
+                            principal = await authenticate_api_key(session, api_key)
+                        except TcgraphError as exc:
+                            eprint(f"error: {exc.message}")
+                            return 2
+                out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8", newline="")
+                try:
+                    async with sessionmaker() as session:
+                        count = await export_entities(
+                            session=session, principal=principal, entity=args.entity, fmt=args.format,
+                            filters=args.filter or [], out=out,
+                        )
+                finally:
+                    if out is not sys.stdout:
+                        out.close()
+                eprint(f"exported {count} {args.entity}")
+                return 0
+            except TcgraphError as exc:
+                eprint(f"error: {exc.message}")
+                return 2
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(work())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tcgraph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "url", "destroy"])
     db.set_defaults(func=cmd_db)
 
+    importer = sub.add_parser("import", help="import UPR Info recommendation exports or IATI activity files")
+    importer.add_argument("source", choices=["upr-info", "iati"])
+    importer.add_argument("files", nargs="+", metavar="FILE")
+    importer.add_argument("--dry-run", action="store_true", help="read and check everything, write nothing")
+    importer.add_argument("--allow-rejects", action="store_true", help="import the valid rows even if some are rejected")
+    importer.set_defaults(func=cmd_import)
+
+    export = sub.add_parser("export", help="export needs, recommendations or programmes (CSV or JSON), streaming")
+    export.add_argument("entity", choices=["needs", "recommendations", "programmes"])
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)")
+    export.add_argument("--filter", action="append", metavar="FIELD=VALUE[,VALUE]", help="the API's filters, e.g. states=KEN,UGA themes=JUSTICE")
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_export)
+
     apikey = sub.add_parser("apikey", help="create, revoke and list API keys")
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; prints only the key on stdout")
@@ -293,7 +450,13 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `tcgraph export … | head`: the reader left; that's fine
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -60,7 +60,10 @@ def require_offering_member(principal: Principal, organization_id: int | None, *
             f"may create or change {what}."
         )
     if organization_id is not None and principal.organization_id != organization_id:
-        raise Forbidden(f"Only donors and agencies of the organization that owns them may change its {what}.")
+        raise Forbidden(
+            f"Only the owning organization's donor or agency keys may change its {what}; "
+            "your key is for another organization."
+        )
     return principal.organization_id
 
 

@@ -26,7 +26,8 @@ Fixtures (all async ones share the session's event loop):
 ``app``                  function FastAPI app from ``service.app.create_app`` with its lifespan
                                   running, on ``database_url``
 ``app_client``           function httpx.AsyncClient(ASGITransport(app), base_url="http://test")
-``gql``                  function the ``support.gql`` helper, for tests that prefer a fixture
+``gql``                  function the ``tests.support.gql`` helper, for tests that prefer a
+                                  fixture: ``await gql(app_client, query, variables, token=…)``
 
 Markers: ``@pytest.mark.pg_min_version(16)`` skips on older servers;
 ``@pytest.mark.embedded_only`` / ``@pytest.mark.external_only`` skip on the other kind.
@@ -36,7 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 import httpx
@@ -45,8 +48,19 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from support import gql as _gql
-from support.db import TEST_DATA_DIR, EmbeddedTestCluster, PgServer, external_url_from_env
+# Tests import their helpers as `tests.support` (also when run as `.venv/bin/pytest`, where the
+# working directory is not on sys.path).
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
+if _PROJECT_ROOT not in sys.path:
+    sys.path.insert(0, _PROJECT_ROOT)
+
+from tests.support import gql as _gql  # noqa: E402
+from tests.support.db import (  # noqa: E402
+    TEST_DATA_DIR,
+    EmbeddedTestCluster,
+    PgServer,
+    external_url_from_env,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests (importable as ``support`` from any test module)."""
+"""Helpers shared by the tests: ``from tests.support import gql``."""
 
 from __future__ import annotations
 

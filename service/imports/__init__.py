@@ -1,0 +1,1 @@
+"""Importers of real sources: UPR Info recommendation exports and IATI activity files."""
