@@ -52,6 +52,14 @@ class Viewer:
     def organization_id(self) -> strawberry.ID | None:
         return strawberry.ID(to_global_id("Organization", self.organization_key)) if self.organization_key else None
 
+    @strawberry.field(description="The organization a donor, agency, NHRI or civil society key acts for.")
+    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
+        if self.organization_key is None:
+            return None
+        from graphql_schema.offers import load_organization
+
+        return await load_organization(info, self.organization_key)
+
     @strawberry.field(description="The caller's rate limit, after this query's cost was charged.")
     async def rate_limit(self, info: Info) -> RateLimit:
         ctx = info.context

@@ -42,7 +42,7 @@ from service.models import Capability as CapabilityRow
 from service.models import Organization as OrganizationRow
 from service.models import Programme as ProgrammeRow
 from service.models.enums import ParticipantRole as DomainParticipantRole
-from service.pagination import Page, PageArgs
+from service.pagination import Page
 
 # -- enums -----------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def snapshot(entity: Any, *, exclude: tuple[str, ...] = ("search_vector",)) -> dict[str, Any]:
+def snapshot(entity: Any, *, exclude: tuple[str, ...] = ("search_vector", "lessons_vector")) -> dict[str, Any]:
     """The column values of an ORM row, JSON-ready."""
     return {
         column.key: _jsonable(getattr(entity, column.key))

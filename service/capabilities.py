@@ -298,8 +298,7 @@ async def update_capability(
     *, session: AsyncSession, principal: Principal, capability_id: int, values: CapabilityFields
 ) -> Capability:
     """Change a capability of the caller's own organization; omitted fields stay as they are."""
-    if principal.is_anonymous:
-        require_offering_member(principal, None, what="capabilities")
+    require_offering_member(principal, None, what="capabilities")  # who may write at all, before any lookup
     stmt = sa.select(Capability).where(Capability.id == capability_id).with_for_update()
     capability = (await session.execute(stmt)).scalar_one_or_none()
     if capability is None:

@@ -393,6 +393,8 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     for key in ("title", "iati_identifier", "activity_status"):
         if out.get(key) is not None:
             out[key] = out[key].strip()
+    if out.get("activity_status") == "":
+        out["activity_status"] = None
     for key in AMOUNT_FIELDS:
         if out.get(key) is not None:
             out[key] = Amount(out[key].amount, out[key].currency.strip().upper())
@@ -679,8 +681,7 @@ async def update_programme(
     *, session: AsyncSession, principal: Principal, programme_id: int, values: ProgrammeFields
 ) -> Programme:
     """Change a programme of the caller's own organization; omitted fields stay as they are."""
-    if principal.is_anonymous:
-        require_offering_member(principal, None, what="programmes")
+    require_offering_member(principal, None, what="programmes")  # who may write at all, before any lookup
     stmt = sa.select(Programme).where(Programme.id == programme_id).with_for_update()
     programme = (await session.execute(stmt)).scalar_one_or_none()
     if programme is None:
