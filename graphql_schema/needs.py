@@ -252,6 +252,35 @@ class Need(Node):
 
         return connection(page, lambda r: Pledge(row=r), counter)
 
+    @strawberry.field(description="Programmes and capabilities matched to this need, best first (ties by ID), each with its score breakdown.")
+    async def matches(
+        self,
+        info: Info,
+        min_score: Annotated[float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")] = None,
+        statuses: Annotated[list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None, strawberry.argument(description="Only matches in these statuses.")] = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[Annotated["Match", strawberry.lazy("graphql_schema.matching")]]:
+        from graphql_schema.matching import nested_matches
+
+        return await nested_matches(info, "need", self.row.id, min_score, statuses, page_args(first, after, last, before))
+
+    @strawberry.field(description="Agreed funding (engaged matches) in the need's currency, and the gap to its estimated cost.")
+    async def funding(self, info: Info) -> Annotated["NeedFunding", strawberry.lazy("graphql_schema.needs")]:
+        from service.matching import queries as matching_queries
+
+        async def batch(session, ids):
+            return await matching_queries.funding_of(session=session, need_ids=ids)
+
+        funded, gap = await info.context.loader("need.funding", batch, default=(None, None)).load(self.row.id)
+        currency = self.row.currency
+        return NeedFunding(
+            agreed=money(funded, currency) if funded is not None else None,
+            gap=money(gap, currency) if gap is not None else None,
+        )
+
     @strawberry.field(description="Input from NHRIs and civil society organizations, oldest first.")
     async def stakeholder_inputs(
         self,
@@ -262,6 +291,12 @@ class Need(Node):
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[Annotated["StakeholderInputEntry", strawberry.lazy("graphql_schema.needs")]]:
         return await _stakeholder_inputs(self, info, first, after, last, before)
+
+
+@strawberry.type(description="A need's agreed funding and remaining gap.")
+class NeedFunding:
+    agreed: Money | None = strawberry.field(description="Sum of agreed amounts of engaged matches (agreed, active, completed), in the need's currency.")
+    gap: Money | None = strawberry.field(description="Estimated cost minus agreed funding (null without a cost estimate).")
 
 
 @strawberry.type(description="Input on a need from an NHRI or civil society organization (resolution para 8).")

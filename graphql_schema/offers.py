@@ -320,6 +320,21 @@ class RecipientStateConnection:
 class Programme(Node):
     row: strawberry.Private[ProgrammeRow]
 
+    @strawberry.field(description="Needs matched to this programme, best first (ties by ID); only needs you may see.")
+    async def matches(
+        self,
+        info: Info,
+        min_score: Annotated[float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")] = None,
+        statuses: Annotated[list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None, strawberry.argument(description="Only matches in these statuses.")] = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[Annotated["Match", strawberry.lazy("graphql_schema.matching")]]:
+        from graphql_schema.matching import nested_matches
+
+        return await nested_matches(info, "programme", self.row.id, min_score, statuses, page_args(first, after, last, before))
+
     @strawberry.field(description="Opaque global ID.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Programme", self.row.id))
@@ -483,6 +498,21 @@ class Programme(Node):
 @strawberry.type(description="What an organization can offer without a funded programme yet (e.g. court management, NHRI establishment).")
 class Capability(Node):
     row: strawberry.Private[CapabilityRow]
+
+    @strawberry.field(description="Needs matched to this capability, best first (ties by ID); only needs you may see.")
+    async def matches(
+        self,
+        info: Info,
+        min_score: Annotated[float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")] = None,
+        statuses: Annotated[list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None, strawberry.argument(description="Only matches in these statuses.")] = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[Annotated["Match", strawberry.lazy("graphql_schema.matching")]]:
+        from graphql_schema.matching import nested_matches
+
+        return await nested_matches(info, "capability", self.row.id, min_score, statuses, page_args(first, after, last, before))
 
     @strawberry.field(description="Opaque global ID.")
     def id(self) -> strawberry.ID:

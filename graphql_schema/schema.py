@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
+from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
 from graphql_schema.limits import CostLimiter
@@ -77,11 +78,12 @@ nodes.register_int("Need", load_need)
 nodes.register_int("Recommendation", _load_recommendation)
 nodes.register_int("Pledge", _load_pledge)
 nodes.register_int("Review", load_review)
+nodes.register_int("Match", load_match)
 nodes.register("State", lambda info, key: load_state(info, key))
 
 
 @strawberry.type(description="Read the technical cooperation graph.")
-class Query(ReferenceQuery, OfferQuery, AdminQuery):
+class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery):
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
@@ -169,7 +171,7 @@ class Query(ReferenceQuery, OfferQuery, AdminQuery):
 
 
 @strawberry.type(description="Change the technical cooperation graph. Each mutation is one transaction.")
-class Mutation(OfferMutation, AdminMutation):
+class Mutation(OfferMutation, AdminMutation, MatchingMutation):
     @strawberry.mutation(description="Create a need for your State (focal points only). It starts as a DRAFT.")
     async def create_need(self, info: Info, input: CreateNeedInput) -> NeedPayload:
         return await create_need(info, input)

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
@@ -291,6 +293,7 @@ async def create_capability(*, session: AsyncSession, principal: Principal, valu
         session, principal=principal, entity_type="Capability", entity_id=capability.id, action="create",
         after=audit.snapshot(capability),
     )
+    await freshness.capability_changed(session, capability.id)
     return capability
 
 
@@ -315,4 +318,5 @@ async def update_capability(
         session, principal=principal, entity_type="Capability", entity_id=capability.id, action="update",
         before=before, after=audit.snapshot(capability),
     )
+    await freshness.capability_changed(session, capability.id)
     return capability

@@ -100,12 +100,40 @@ def _app_factory():
     return create_app(database_url=os.environ["TCGRAPH_RESOLVED_DATABASE_URL"])
 
 
+def _rematch(url: str) -> None:
+    from service.matching.engine import rematch_needs
+
+    stats = asyncio.run(_with_session(url, lambda session: rematch_needs(session)))
+    eprint(
+        f"matching: {stats.suggestions} suggestions for {stats.needs} needs from {stats.offers} offers "
+        f"({stats.pairs_scored} pairs scored) in {stats.seconds:.2f} s"
+    )
+
+
+def cmd_rematch(args: argparse.Namespace) -> int:
+    """Recompute every suggestion (e.g. after publishing new weights)."""
+    with database() as url:
+        if args.weights:
+            import json
+            from pathlib import Path
+
+            from service.matching.engine import publish_weights
+
+            data = json.loads(Path(args.weights).read_text())
+            weights = {k: float(v) for k, v in data.get("weights", data).items()}
+            version = asyncio.run(_with_session(url, lambda s: publish_weights(s, weights, data.get("note", args.weights))))
+            eprint(f"published criteria version {version.version}")
+        _rematch(url)
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     with database() as url:
         _migrate(url)
         _load_reference(url)
         _load_demo(url)
+        _rematch(url)
         _serve(url, host=settings.host, port=int(os.environ.get("PORT", settings.port)), workers=args.workers)
     return 0
 
@@ -410,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
     sub.add_parser("load-reference", help="load States, themes, SDGs, DAC sectors, IATI codelists").set_defaults(func=cmd_load_reference)
     sub.add_parser("load-demo", help="load the demo needs, programmes and capabilities").set_defaults(func=cmd_load_demo)
+    rematch = sub.add_parser("rematch", help="recompute every match suggestion (all needs × all offers)")
+    rematch.add_argument("--weights", help="JSON file of new criteria weights to publish first (a new criteria version)")
+    rematch.set_defaults(func=cmd_rematch)
     sub.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(func=cmd_export_schema)
     db = sub.add_parser("db", help="the embedded PostgreSQL of this checkout")
     db.add_argument("action", choices=["start", "stop", "status", "url", "destroy"])

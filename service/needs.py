@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
@@ -575,6 +577,7 @@ async def create_need(
     await audit.record(
         session, principal=principal, entity_type="Need", entity_id=need.id, action="create", after=audit.snapshot(need)
     )
+    await freshness.need_changed(session, need.id)
     return need
 
 
@@ -624,6 +627,7 @@ async def update_need(
         session, principal=principal, entity_type="Need", entity_id=need.id, action="update",
         before=before, after=audit.snapshot(need),
     )
+    await freshness.need_changed(session, need.id)
     return need
 
 
@@ -662,6 +666,7 @@ async def transition_need(
         session, principal=principal, entity_type="Need", entity_id=need.id, action=f"status:{to.value}",
         before=before, after=audit.snapshot(need), reason=reason,
     )
+    await freshness.need_changed(session, need.id)
     return need
 
 
@@ -694,4 +699,5 @@ async def link_recommendations(
         action="link_recommendations" if link else "unlink_recommendations",
         after={"recommendation_ids": ids},
     )
+    await freshness.need_changed(session, need.id)
     return need

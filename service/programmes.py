@@ -18,6 +18,8 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
@@ -674,6 +676,7 @@ async def create_programme(*, session: AsyncSession, principal: Principal, value
         session, principal=principal, entity_type="Programme", entity_id=programme.id, action="create",
         after=await _snapshot(session, programme),
     )
+    await freshness.programme_changed(session, programme.id)
     return programme
 
 
@@ -709,4 +712,5 @@ async def update_programme(
         session, principal=principal, entity_type="Programme", entity_id=programme.id, action="update",
         before=before, after=await _snapshot(session, programme),
     )
+    await freshness.programme_changed(session, programme.id)
     return programme

@@ -3,6 +3,7 @@
 from .base import metadata
 from .audit import ApiKey, AuditEvent
 from .limits import RateLimitBucket
+from .matching import CriteriaVersion, Match, MatchStatus, MatchTransition, OfferKind
 from .capabilities import Capability
 from .needs import AssistanceNeed, NeedPledge, NeedRecommendation, NeedStakeholder, StakeholderInput
 from .organizations import Organization
@@ -15,6 +16,11 @@ __all__ = [
     "metadata",
     "ApiKey",
     "AuditEvent",
+    "CriteriaVersion",
+    "Match",
+    "MatchStatus",
+    "MatchTransition",
+    "OfferKind",
     "RateLimitBucket",
     "AssistanceNeed",
     "Capability",

@@ -81,6 +81,39 @@ class World:
             return need.id
 
 
+    async def programme(
+        self, organization: int, *, iati_identifier: str, recipients: tuple[str, ...] = ("KEN",),
+        themes: tuple[str, ...] = ("JUSTICE",), sectors: tuple[str, ...] = ("15130",), is_global: bool = False,
+        budget: str | None = "1000000", **fields: Any,
+    ) -> int:
+        from service import programmes
+
+        donor = Principal(role=Role.DONOR, organization_id=organization)
+        values = programmes.ProgrammeFields(
+            iati_identifier=iati_identifier, title=fields.pop("title", "Judicial reform programme"),
+            description=fields.pop("description", "Court management and judicial integrity."),
+            themes=list(themes), sectors=list(sectors), is_global=is_global, activity_status="2",
+            recipient_states=[programmes.RecipientStateInput(state_iso3=s) for s in recipients] if not is_global else [],
+            budget=programmes.Amount(Decimal(budget), "USD") if budget else None,
+            **fields,
+        )
+        async with self.sessionmaker() as session, session.begin():
+            row = await programmes.create_programme(session=session, principal=donor, values=values)
+            return row.id
+
+    async def capability(self, organization: int, *, regions: tuple[str, ...] = ("001",), themes: tuple[str, ...] = ("NHRI",), **fields: Any) -> int:
+        from service import capabilities
+
+        agency = Principal(role=Role.AGENCY, organization_id=organization)
+        values = capabilities.CapabilityFields(
+            title=fields.pop("title", "NHRI establishment"), description=fields.pop("description", "Advice on the Paris Principles."),
+            themes=list(themes), regions_served=list(regions), **fields,
+        )
+        async with self.sessionmaker() as session, session.begin():
+            row = await capabilities.create_capability(session=session, principal=agency, values=values)
+            return row.id
+
+
 @pytest_asyncio.fixture
 async def world(sessionmaker) -> World:
     return World(sessionmaker)

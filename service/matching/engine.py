@@ -1,0 +1,443 @@
+"""Computing suggestions: geography filters candidates, the criteria score them, the top K
+per need are kept as SUGGESTED matches.
+
+Candidates come from an index of offers by the States they cover (recipient States, the
+States of recipient regions, everything for global programmes; M49 regions for
+capabilities), and must share at least a theme, a DAC category, an SDG goal or a modality
+with the need. Matches past SUGGESTED (proposed, endorsed, …) are never dropped: they are
+re-scored in place so their breakdown stays current.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.matching.criteria import Profile, Vocabulary, score_pair, terms
+from service.models import (
+    AssistanceNeed,
+    Capability,
+    CurrencyRate,
+    DacSector,
+    DacSectorCategory,
+    Programme,
+    ProgrammeRecipientState,
+    State,
+    Theme,
+)
+from service.models.enums import NeedStatus
+from service.models.matching import CriteriaVersion, Match, MatchStatus, OfferKind
+
+TOP_K = 20
+ELIGIBLE_ACTIVITY_STATUSES = (None, "1", "2")  # pipeline, implementation (IATI ActivityStatus)
+
+
+@dataclass
+class Offer:
+    kind: OfferKind
+    id: int
+    organization_id: int
+    profile: Profile
+    states: frozenset[str] | None = None  # None: global
+    regions: frozenset[str] = frozenset()  # capabilities: M49 codes served
+
+    @property
+    def key(self) -> tuple[OfferKind, int]:
+        return (self.kind, self.id)
+
+
+@dataclass
+class NeedItem:
+    id: int
+    state: str
+    regions: frozenset[str]
+    profile: Profile
+
+
+@dataclass
+class Context:
+    """Everything scoring reads, loaded once per run."""
+
+    vocabulary: Vocabulary
+    theme_dimensions: dict[str, frozenset[str]]
+    usd_rates: dict[str, float]
+    state_regions: dict[str, frozenset[str]]
+    weights: dict[str, float]
+    version: int
+
+
+@dataclass
+class RunStats:
+    needs: int = 0
+    offers: int = 0
+    pairs_scored: int = 0
+    suggestions: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- criteria versions -------------------------------------------------------------------------
+
+
+def default_weights() -> tuple[dict[str, float], str]:
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parent / "weights.json").read_text())
+    return {k: float(v) for k, v in data["weights"].items()}, data.get("note", "")
+
+
+async def current_criteria(session: AsyncSession) -> CriteriaVersion:
+    """The newest criteria version, creating version 1 from weights.json on first use."""
+    row = (await session.execute(sa.select(CriteriaVersion).order_by(CriteriaVersion.version.desc()).limit(1))).scalar_one_or_none()
+    if row is None:
+        weights, note = default_weights()
+        await session.execute(
+            sa.dialects.postgresql.insert(CriteriaVersion)
+            .values(version=1, weights=weights, note=note)
+            .on_conflict_do_nothing()
+        )
+        row = (await session.execute(sa.select(CriteriaVersion).where(CriteriaVersion.version == 1))).scalar_one()
+    return row
+
+
+async def publish_weights(session: AsyncSession, weights: dict[str, float], note: str) -> CriteriaVersion:
+    current = await current_criteria(session)
+    row = CriteriaVersion(version=current.version + 1, weights=weights, note=note)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+async def load_context(session: AsyncSession) -> Context:
+    criteria = await current_criteria(session)
+    themes = (await session.execute(sa.select(Theme.code, Theme.name, Theme.rights_dimensions))).all()
+    sectors = dict((await session.execute(sa.select(DacSector.code, DacSector.name))).all())
+    categories = dict((await session.execute(sa.select(DacSectorCategory.code, DacSectorCategory.name))).all())
+    rates = {c: float(r) for c, r in (await session.execute(sa.select(CurrencyRate.currency, CurrencyRate.usd_per_unit))).all()}
+    states = (await session.execute(sa.select(State.iso3, State.region_code, State.sub_region_code, State.intermediate_region_code))).all()
+    return Context(
+        vocabulary=Vocabulary({c: n for c, n, _ in themes}, sectors, categories),
+        theme_dimensions={c: frozenset(d) for c, _, d in themes},
+        usd_rates=rates,
+        state_regions={s: frozenset(x for x in (r, sr, ir) if x) | {"001"} for s, r, sr, ir in states},
+        weights=dict(criteria.weights),
+        version=criteria.version,
+    )
+
+
+def _usd(ctx: Context, amount: Decimal | None, currency: str | None) -> float | None:
+    if amount is None or currency is None or currency not in ctx.usd_rates:
+        return None
+    return float(amount) * ctx.usd_rates[currency]
+
+
+def _dimensions(ctx: Context, themes: Iterable[str], explicit: Iterable[str] = ()) -> frozenset[str]:
+    explicit = frozenset(explicit)
+    if explicit:
+        return explicit
+    dims: set[str] = set()
+    for theme in themes:
+        dims |= ctx.theme_dimensions.get(theme, frozenset())
+    return frozenset(dims)
+
+
+async def load_needs(session: AsyncSession, ctx: Context, need_ids: Sequence[int] | None = None) -> list[NeedItem]:
+    stmt = sa.select(AssistanceNeed).where(AssistanceNeed.status != NeedStatus.WITHDRAWN)
+    if need_ids is not None:
+        stmt = stmt.where(AssistanceNeed.id.in_(list(need_ids)))
+    items = []
+    for n in (await session.execute(stmt)).scalars():
+        items.append(
+            NeedItem(
+                id=n.id,
+                state=n.state_iso3,
+                regions=ctx.state_regions.get(n.state_iso3, frozenset({"001"})),
+                profile=Profile(
+                    themes=frozenset(n.themes), rights_dimensions=_dimensions(ctx, n.themes, n.rights_dimensions),
+                    sectors=frozenset(n.sectors), sdg_targets=frozenset(n.sdg_targets),
+                    modalities=frozenset(n.modalities), languages=frozenset(n.working_languages),
+                    amount_usd=_usd(ctx, n.estimated_cost, n.currency), start=n.start_date, end=n.end_date,
+                    text_terms=terms(f"{n.title} {n.title} {n.description}"),
+                ),
+            )
+        )
+    return items
+
+
+def programmes_serving(states: Sequence[str]):
+    """Programme ids whose recipient States (or recipient regions' States) include one of these."""
+    clause = Programme.id.in_(
+        sa.select(ProgrammeRecipientState.programme_id).where(ProgrammeRecipientState.state_iso3.in_(list(states)))
+    )
+    try:
+        from service.programmes_geography import programmes_in_regions_of_states  # added with the IATI importer
+
+        clause = sa.or_(clause, Programme.id.in_(programmes_in_regions_of_states(states)))
+    except ImportError:
+        pass
+    return clause
+
+
+async def _programme_states(session: AsyncSession, programme_ids: Sequence[int] | None) -> dict[int, set[str]]:
+    """Recipient States, plus the States of recipient regions where that mapping exists."""
+    covered: dict[int, set[str]] = defaultdict(set)
+    stmt = sa.select(ProgrammeRecipientState.programme_id, ProgrammeRecipientState.state_iso3)
+    if programme_ids is not None:
+        stmt = stmt.where(ProgrammeRecipientState.programme_id.in_(list(programme_ids)))
+    for pid, state in (await session.execute(stmt)).all():
+        covered[pid].add(state)
+    try:
+        from service.programmes_geography import programme_region_states  # added with the IATI importer
+
+        for pid, states in (await programme_region_states(session, programme_ids)).items():
+            covered[pid] |= set(states)
+    except ImportError:
+        pass
+    return covered
+
+
+async def load_offers(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    programme_ids: Sequence[int] | None = None,
+    capability_ids: Sequence[int] | None = None,
+    programmes: bool = True,
+    capabilities: bool = True,
+    for_states: Sequence[str] | None = None,
+) -> list[Offer]:
+    """Eligible offers; with `for_states`, only those that can serve one of these States."""
+    offers: list[Offer] = []
+    if programmes:
+        stmt = sa.select(Programme).where(
+            Programme.open_to_requests.is_(True),
+            sa.or_(Programme.activity_status.is_(None), Programme.activity_status.in_(["1", "2"])),
+        )
+        if programme_ids is not None:
+            stmt = stmt.where(Programme.id.in_(list(programme_ids)))
+        if for_states is not None:
+            stmt = stmt.where(sa.or_(Programme.is_global.is_(True), programmes_serving(for_states)))
+        rows = list((await session.execute(stmt)).scalars())
+        filtered = programme_ids is not None or for_states is not None
+        covered = await _programme_states(session, [p.id for p in rows] if filtered else None)
+        for p in rows:
+            budget = None
+            if p.budget_amount is not None:
+                budget = _usd(ctx, p.budget_amount - (p.committed_amount or Decimal(0)), p.currency)
+            offers.append(
+                Offer(
+                    kind=OfferKind.PROGRAMME, id=p.id, organization_id=p.reporting_organization_id,
+                    states=None if p.is_global else frozenset(covered.get(p.id, ())),
+                    profile=Profile(
+                        themes=frozenset(p.themes), rights_dimensions=_dimensions(ctx, p.themes),
+                        sectors=frozenset(p.sectors), sdg_targets=frozenset(p.sdg_targets),
+                        modalities=frozenset(p.modalities), languages=frozenset(p.languages),
+                        amount_usd=budget, start=p.start_date, end=p.end_date,
+                        text_terms=terms(f"{p.title} {p.title} {p.description}"),
+                    ),
+                )
+            )
+    if capabilities:
+        stmt = sa.select(Capability)
+        if capability_ids is not None:
+            stmt = stmt.where(Capability.id.in_(list(capability_ids)))
+        if for_states is not None:
+            regions = set().union(*(ctx.state_regions.get(s, frozenset({"001"})) for s in for_states)) if for_states else {"001"}
+            stmt = stmt.where(sa.or_(Capability.regions_served.overlap(sorted(regions)), Capability.regions_served == []))
+        for c in (await session.execute(stmt)).scalars():
+            offers.append(
+                Offer(
+                    kind=OfferKind.CAPABILITY, id=c.id, organization_id=c.organization_id,
+                    regions=frozenset(c.regions_served) or frozenset({"001"}),
+                    profile=Profile(
+                        themes=frozenset(c.themes), rights_dimensions=_dimensions(ctx, c.themes),
+                        sectors=frozenset(c.sectors), modalities=frozenset(c.modalities),
+                        languages=frozenset(c.languages), has_budget=False, has_timeframe=False,
+                        text_terms=terms(f"{c.title} {c.title} {c.description}"),
+                    ),
+                )
+            )
+    return offers
+
+
+# -- candidates and scoring ------------------------------------------------------------------
+
+
+class OfferIndex:
+    """Offers by the States (programmes) or regions (capabilities) they serve."""
+
+    def __init__(self, offers: Iterable[Offer]):
+        self.by_state: dict[str, list[Offer]] = defaultdict(list)
+        self.by_region: dict[str, list[Offer]] = defaultdict(list)
+        self.everywhere: list[Offer] = []
+        for offer in offers:
+            if offer.kind is OfferKind.PROGRAMME:
+                if offer.states is None:
+                    self.everywhere.append(offer)
+                else:
+                    for state in offer.states:
+                        self.by_state[state].append(offer)
+            else:
+                for region in offer.regions:
+                    self.by_region[region].append(offer)
+
+    def eligible(self, need: NeedItem) -> list[Offer]:
+        seen: dict[tuple, Offer] = {}
+        for offer in self.by_state.get(need.state, ()):
+            seen[offer.key] = offer
+        for offer in self.everywhere:
+            seen[offer.key] = offer
+        for region in need.regions:
+            for offer in self.by_region.get(region, ()):
+                seen[offer.key] = offer
+        return list(seen.values())
+
+
+def _related(need: Profile, offer: Profile) -> bool:
+    """Cheap pre-filter: a candidate shares something substantive with the need."""
+    if need.themes & offer.themes:
+        return True
+    if {s[:3] for s in need.sectors} & {s[:3] for s in offer.sectors}:
+        return True
+    if {t.split(".")[0] for t in need.sdg_targets} & {t.split(".")[0] for t in offer.sdg_targets}:
+        return True
+    return False
+
+
+@dataclass
+class Scored:
+    need_id: int
+    offer: Offer
+    score: float
+    breakdown: list[dict]
+
+
+def score_need(ctx: Context, need: NeedItem, candidates: Iterable[Offer], stats: RunStats, top_k: int = TOP_K) -> list[Scored]:
+    results = []
+    for offer in candidates:
+        if not _related(need.profile, offer.profile):
+            continue
+        stats.pairs_scored += 1
+        score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
+        if score > 0:
+            results.append(Scored(need.id, offer, score, breakdown))
+    results.sort(key=lambda s: (-s.score, s.offer.kind.value, s.offer.id))
+    return results[:top_k]
+
+
+# -- writing -------------------------------------------------------------------------------
+
+MATCH_COLUMNS = (
+    "need_id", "offer_kind", "programme_id", "capability_id", "organization_id", "score", "breakdown",
+    "criteria_version", "status",
+)
+
+
+async def _write(session: AsyncSession, ctx: Context, need_ids: Sequence[int], scored: list[Scored]) -> int:
+    """Replace the SUGGESTED matches of these needs; re-score the others in place."""
+    if not need_ids:
+        return 0
+    await session.execute(
+        sa.delete(Match).where(Match.need_id.in_(list(need_ids)), Match.status == MatchStatus.SUGGESTED)
+    )
+    kept = {
+        (row.need_id, OfferKind(row.offer_kind), row.programme_id or row.capability_id): row.id
+        for row in (await session.execute(
+            sa.select(Match.id, Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id)
+            .where(Match.need_id.in_(list(need_ids)))
+        )).all()
+    }
+    records = []
+    for s in scored:
+        key = (s.need_id, s.offer.kind, s.offer.id)
+        if key in kept:
+            await session.execute(
+                sa.update(Match).where(Match.id == kept[key]).values(
+                    score=s.score, breakdown=s.breakdown, criteria_version=ctx.version, updated_at=sa.func.now()
+                )
+            )
+            continue
+        records.append((
+            s.need_id, s.offer.kind.value,
+            s.offer.id if s.offer.kind is OfferKind.PROGRAMME else None,
+            s.offer.id if s.offer.kind is OfferKind.CAPABILITY else None,
+            s.offer.organization_id, s.score, json.dumps(s.breakdown), ctx.version, MatchStatus.SUGGESTED.value,
+        ))
+    if records:
+        connection = await session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        await raw.copy_records_to_table("match", records=records, columns=list(MATCH_COLUMNS))
+    return len(records)
+
+
+async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = None, *, top_k: int = TOP_K) -> RunStats:
+    """Recompute suggestions for some needs (all when None) against all offers."""
+    started = time.perf_counter()
+    ctx = await load_context(session)
+    stats = RunStats()
+    needs = await load_needs(session, ctx, need_ids)
+    if need_ids is not None:
+        # Withdrawn (or deleted) needs keep no suggestions.
+        gone = set(need_ids) - {n.id for n in needs}
+        if gone:
+            await session.execute(sa.delete(Match).where(Match.need_id.in_(list(gone)), Match.status == MatchStatus.SUGGESTED))
+    states = sorted({n.state for n in needs})
+    offers = await load_offers(session, ctx, for_states=states if need_ids is not None else None)
+    index = OfferIndex(offers)
+    stats.needs, stats.offers = len(needs), len(offers)
+    scored: list[Scored] = []
+    for need in needs:
+        scored.extend(score_need(ctx, need, index.eligible(need), stats, top_k))
+    stats.suggestions = await _write(session, ctx, [n.id for n in needs], scored)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+async def needs_affected_by_offer(session: AsyncSession, kind: OfferKind, offer_id: int) -> list[int]:
+    """Needs whose suggestions may change when this offer changes: those it already
+    matches, and those in the States (or regions) it serves now."""
+    ctx = await load_context(session)
+    column = Match.programme_id if kind is OfferKind.PROGRAMME else Match.capability_id
+    affected = set((await session.execute(sa.select(Match.need_id).where(column == offer_id))).scalars())
+    offers = await load_offers(
+        session, ctx,
+        programme_ids=[offer_id] if kind is OfferKind.PROGRAMME else [],
+        capability_ids=[offer_id] if kind is OfferKind.CAPABILITY else [],
+        programmes=kind is OfferKind.PROGRAMME, capabilities=kind is OfferKind.CAPABILITY,
+    )
+    if offers:
+        offer = offers[0]
+        stmt = sa.select(AssistanceNeed.id).where(AssistanceNeed.status != NeedStatus.WITHDRAWN)
+        if offer.kind is OfferKind.PROGRAMME and offer.states is not None:
+            stmt = stmt.where(AssistanceNeed.state_iso3.in_(list(offer.states)))
+        elif offer.kind is OfferKind.CAPABILITY and "001" not in offer.regions:
+            states = [s for s, regions in ctx.state_regions.items() if regions & offer.regions]
+            stmt = stmt.where(AssistanceNeed.state_iso3.in_(states))
+        if offer.profile.themes:
+            stmt = stmt.where(
+                sa.or_(
+                    AssistanceNeed.themes.overlap(list(offer.profile.themes)),
+                    AssistanceNeed.sectors.overlap(list(offer.profile.sectors)) if offer.profile.sectors else sa.false(),
+                )
+            )
+        affected |= set((await session.execute(stmt)).scalars())
+    return sorted(affected)
+
+
+async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int) -> RunStats:
+    """After one programme or capability changed: recompute only the needs it touches."""
+    affected = await needs_affected_by_offer(session, kind, offer_id)
+    stats = await rematch_needs(session, affected)
+    stats.extra["affected_needs"] = len(affected)
+    return stats
