@@ -45,6 +45,10 @@ class Context(BaseContext):
             async with session.begin():
                 yield session
 
+    def reset_loaders(self) -> None:
+        """Forget cached entities (a subscription does this for every event it sends)."""
+        self._loaders = {}
+
     def loader(
         self,
         name: str,

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
+from graphql_schema.events import EventsQuery, Subscription
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
@@ -83,7 +84,7 @@ nodes.register("State", lambda info, key: load_state(info, key))
 
 
 @strawberry.type(description="Read the technical cooperation graph.")
-class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery):
+class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery):
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
@@ -232,7 +233,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    built = QuietSchema(query=Query, mutation=Mutation, types=[Review], extensions=extensions)
+    built = QuietSchema(query=Query, mutation=Mutation, subscription=Subscription, types=[Review], extensions=extensions)
     document(built._schema)
     return built
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -20,6 +22,8 @@ from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
 from service.db.engine import make_engine, make_sessionmaker
+from service.events.broker import Broker
+from service.events.feed import VisibilityCache
 from service.errors import TcgraphError, Unauthenticated
 from service.settings import Settings, get_settings
 
@@ -47,6 +51,37 @@ async def resolve_principal(app: FastAPI, authorization: str | None) -> Principa
         return await authenticate_api_key(session, token)
 
 
+class TcgraphRouter(GraphQLRouter):
+    """GraphQL over HTTP and graphql-transport-ws; WebSocket clients authenticate with
+    `connectionParams: {"Authorization": "Bearer <key>"}` (or the handshake header)."""
+
+    async def on_ws_connect(self, context: Context):  # type: ignore[override]
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        websocket = context.request
+        if authorization is None and websocket is not None:
+            authorization = websocket.headers.get("authorization")
+        try:
+            context.principal = await resolve_principal(websocket.app, authorization)
+        except TcgraphError as exc:
+            raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
+        return {"role": context.principal.role.value}
+
+
+async def _prune_periodically(app: FastAPI, settings: Settings) -> None:
+    from service.events.broker import prune
+
+    while True:
+        try:
+            async with app.state.sessionmaker() as session, session.begin():
+                removed = await prune(session, older_than_days=settings.event_retention_days)
+            if removed:
+                log.info("pruned %d events older than %s days", removed, settings.event_retention_days)
+        except Exception as exc:  # noqa: BLE001 — retention must not take the service down
+            log.warning("event pruning failed: %s", exc)
+        await asyncio.sleep(3600)
+
+
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -56,6 +91,11 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.engine = engine
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
+        # One LISTEN task per worker process fans committed events out to its subscribers.
+        app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
+        app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
+        await app.state.broker.start()
+        pruner = asyncio.create_task(_prune_periodically(app, settings))
         # Start-up objects live for the process: keep them out of the GC's generations,
         # and collect less often (the per-request garbage is short-lived).
         gc.collect()
@@ -64,6 +104,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         try:
             yield
         finally:
+            pruner.cancel()
+            await app.state.broker.stop()
             await engine.dispose()
 
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -78,16 +120,24 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
         connection = request or websocket
         assert connection is not None
-        principal = await resolve_principal(connection.app, connection.headers.get("authorization"))
+        # WebSocket: anonymous until `connection_init` authenticates (TcgraphRouter.on_ws_connect).
+        principal = ANONYMOUS if websocket is not None else await resolve_principal(
+            connection.app, connection.headers.get("authorization")
+        )
         client = connection.client.host if connection.client else None
         return Context(sessionmaker=connection.app.state.sessionmaker, principal=principal, client_address=client)
 
     schema = build_schema(settings)
-    router = GraphQLRouter(
+    from datetime import timedelta
+
+    router = TcgraphRouter(
         schema,
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        # graphql-transport-ws only: the legacy graphql-ws protocol stays off.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     app.include_router(router, prefix="/graphql")
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.events import record as event_log
 from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -293,6 +294,7 @@ async def create_capability(*, session: AsyncSession, principal: Principal, valu
         session, principal=principal, entity_type="Capability", entity_id=capability.id, action="create",
         after=audit.snapshot(capability),
     )
+    event_log.capability_changed(session, capability, created=True)
     await freshness.capability_changed(session, capability.id)
     return capability
 
@@ -318,5 +320,6 @@ async def update_capability(
         session, principal=principal, entity_type="Capability", entity_id=capability.id, action="update",
         before=before, after=audit.snapshot(capability),
     )
+    event_log.capability_changed(session, capability, created=False)
     await freshness.capability_changed(session, capability.id)
     return capability

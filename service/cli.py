@@ -91,6 +91,9 @@ def _serve(url: str, *, host: str, port: int, workers: int) -> None:
         log_level=get_settings().log_level,
         loop="uvloop",
         http="httptools",
+        ws="websockets",
+        ws_ping_interval=get_settings().ws_ping_interval_seconds,  # keep-alive for subscriptions
+        ws_ping_timeout=get_settings().ws_ping_interval_seconds,
     )
 
 

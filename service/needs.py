@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.events import record as event_log
 from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -577,6 +578,7 @@ async def create_need(
     await audit.record(
         session, principal=principal, entity_type="Need", entity_id=need.id, action="create", after=audit.snapshot(need)
     )
+    event_log.need_created(session, need)
     await freshness.need_changed(session, need.id)
     return need
 
@@ -627,6 +629,7 @@ async def update_need(
         session, principal=principal, entity_type="Need", entity_id=need.id, action="update",
         before=before, after=audit.snapshot(need),
     )
+    event_log.need_updated(session, need, before_visibility=before["visibility"])
     await freshness.need_changed(session, need.id)
     return need
 
@@ -666,6 +669,7 @@ async def transition_need(
         session, principal=principal, entity_type="Need", entity_id=need.id, action=f"status:{to.value}",
         before=before, after=audit.snapshot(need), reason=reason,
     )
+    event_log.need_status_changed(session, need, previous=before["status"])
     await freshness.need_changed(session, need.id)
     return need
 
@@ -699,5 +703,6 @@ async def link_recommendations(
         action="link_recommendations" if link else "unlink_recommendations",
         after={"recommendation_ids": ids},
     )
+    event_log.need_updated(session, need, before_visibility=need.visibility)
     await freshness.need_changed(session, need.id)
     return need

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.events import record as event_log
 from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -676,6 +677,7 @@ async def create_programme(*, session: AsyncSession, principal: Principal, value
         session, principal=principal, entity_type="Programme", entity_id=programme.id, action="create",
         after=await _snapshot(session, programme),
     )
+    await event_log.programme_changed(session, programme, created=True)
     await freshness.programme_changed(session, programme.id)
     return programme
 
@@ -712,5 +714,6 @@ async def update_programme(
         session, principal=principal, entity_type="Programme", entity_id=programme.id, action="update",
         before=before, after=await _snapshot(session, programme),
     )
+    await event_log.programme_changed(session, programme, created=False)
     await freshness.programme_changed(session, programme.id)
     return programme

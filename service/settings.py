@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000
     anonymous_rate_limit_restore_rate: float = 100
+    # Live updates.
+    event_retention_days: float = Field(default=30, description="Events older than this are pruned (the audit trail never is).")
+    max_subscriptions_per_connection: int = 20
+    ws_connection_init_timeout_seconds: float = 10
+    ws_ping_interval_seconds: float = 20
+    subscriber_queue_size: int = Field(default=1000, description="Events queued per subscriber before it is closed as too slow.")
+
     # Optional OpenID Connect JWT bearer tokens (besides API keys).
     jwt_issuer: str | None = None
     jwt_audience: str | None = None

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
+from service.events import record as event_log
 from service.access.principals import Principal, Role
 from service.access.visibility import visible_needs
 from service.errors import Collector, Forbidden, NotFound, Unauthenticated
@@ -24,7 +25,7 @@ async def add_stakeholder_input(
     if principal.is_anonymous:
         raise Unauthenticated("Sign in with an NHRI or civil society key to add input.")
     need = (
-        await session.execute(sa.select(AssistanceNeed.id).where(AssistanceNeed.id == need_id, visible_needs(principal)))
+        await session.execute(sa.select(AssistanceNeed).where(AssistanceNeed.id == need_id, visible_needs(principal)))
     ).scalar_one_or_none()
     if need is None:
         raise NotFound("No need with this id.", field="needId")
@@ -45,6 +46,7 @@ async def add_stakeholder_input(
         session, principal=principal, entity_type="StakeholderInput", entity_id=row.id, action="create",
         after={"need_id": need_id, "organization_id": row.organization_id, "body": text},
     )
+    event_log.need_input_added(session, need, row.id, row.organization_id)
     return row
 
 

@@ -181,6 +181,16 @@ class EmbeddedPostgres:
                 time.sleep(0.1)
             return RunningServer(port=port, started_here=True)
 
+    def restart(self, *, wait_seconds: float = 60) -> None:
+        """Restart in place (same port and options), e.g. to test reconnection."""
+        with self._lock():
+            result = self._run(
+                "pg_ctl", "-D", str(self.pgdata), "-l", str(self.logfile), "-m", "fast", "-w",
+                "-t", str(int(wait_seconds)), "restart", timeout=wait_seconds + 10,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"embedded PostgreSQL did not restart:\n{result.stderr}")
+
     def stop(self, *, mode: str = "fast") -> None:
         with self._lock():
             if self.running_port() is None:

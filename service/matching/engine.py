@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.events import record as event_log
 from service.matching.criteria import Profile, Vocabulary, score_pair, terms
 from service.models import (
     AssistanceNeed,
@@ -344,10 +345,19 @@ MATCH_COLUMNS = (
 )
 
 
-async def _write(session: AsyncSession, ctx: Context, need_ids: Sequence[int], scored: list[Scored]) -> int:
-    """Replace the SUGGESTED matches of these needs; re-score the others in place."""
+async def _write(
+    session: AsyncSession, ctx: Context, need_ids: Sequence[int], scored: list[Scored], needs: dict[int, NeedItem]
+) -> int:
+    """Replace the SUGGESTED matches of these needs; re-score the others in place; log one
+    event per need whose suggestions changed."""
     if not need_ids:
         return 0
+    previous: dict[int, set] = defaultdict(set)
+    for need_id, kind, programme_id, capability_id, score in (await session.execute(
+        sa.select(Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id, Match.score)
+        .where(Match.need_id.in_(list(need_ids)), Match.status == MatchStatus.SUGGESTED)
+    )).all():
+        previous[need_id].add((OfferKind(kind), programme_id or capability_id, round(score, 4)))
     await session.execute(
         sa.delete(Match).where(Match.need_id.in_(list(need_ids)), Match.status == MatchStatus.SUGGESTED)
     )
@@ -378,6 +388,14 @@ async def _write(session: AsyncSession, ctx: Context, need_ids: Sequence[int], s
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         await raw.copy_records_to_table("match", records=records, columns=list(MATCH_COLUMNS))
+    current: dict[int, set] = defaultdict(set)
+    for s in scored:
+        if (s.need_id, s.offer.kind, s.offer.id) not in kept:
+            current[s.need_id].add((s.offer.kind, s.offer.id, round(s.score, 4)))
+    for need_id in need_ids:
+        if previous.get(need_id, set()) != current.get(need_id, set()) and need_id in needs:
+            item = needs[need_id]
+            event_log.suggestions_changed(session, need_id, item.state, item.profile.themes)
     return len(records)
 
 
@@ -399,7 +417,7 @@ async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = 
     scored: list[Scored] = []
     for need in needs:
         scored.extend(score_need(ctx, need, index.eligible(need), stats, top_k))
-    stats.suggestions = await _write(session, ctx, [n.id for n in needs], scored)
+    stats.suggestions = await _write(session, ctx, [n.id for n in needs], scored, {n.id: n for n in needs})
     stats.seconds = time.perf_counter() - started
     return stats
 

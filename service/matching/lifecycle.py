@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
+from service.events import record as event_log
 from service.access.principals import Principal, Role
 from service.access.visibility import visible_needs
 from service.errors import Collector, FieldError, Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -152,6 +153,7 @@ async def transition(
         session, principal=principal, entity_type="Match", entity_id=match.id, action=f"status:{to.value}",
         before=before, after=audit.snapshot(match), reason=reason,
     )
+    event_log.match_changed(session, match, need)
     return match
 
 
@@ -170,6 +172,7 @@ async def _follow_need(session: AsyncSession, principal: Principal, need: Assist
         session, principal=principal, entity_type="Need", entity_id=need.id, action=f"status:{target.value}",
         before=before, after=audit.snapshot(need), reason=f"a match became {to.value}",
     )
+    event_log.need_status_changed(session, need, previous=before["status"])
 
 
 async def record_lessons(*, session: AsyncSession, principal: Principal, match_id: int, lessons: str) -> Match:
@@ -194,4 +197,5 @@ async def record_lessons(*, session: AsyncSession, principal: Principal, match_i
         session, principal=principal, entity_type="Match", entity_id=match.id, action="lessons",
         before=before, after=audit.snapshot(match),
     )
+    event_log.lessons_recorded(session, match, need)
     return match

@@ -215,6 +215,16 @@ async def funding_gaps(*, session: AsyncSession, principal: Principal, group_by:
     return rows
 
 
+async def count_by_status(*, session: AsyncSession, principal: Principal) -> list[tuple[str, int]]:
+    stmt = (
+        sa.select(AssistanceNeed.status, sa.func.count())
+        .where(visible_needs(principal))
+        .group_by(AssistanceNeed.status)
+        .order_by(AssistanceNeed.status)
+    )
+    return [(status, int(n)) for status, n in (await session.execute(stmt)).all()]
+
+
 # -- opportunities -------------------------------------------------------------------------
 
 

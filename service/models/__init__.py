@@ -2,6 +2,7 @@
 
 from .base import metadata
 from .audit import ApiKey, AuditEvent
+from .events import Event
 from .limits import RateLimitBucket
 from .matching import CriteriaVersion, Match, MatchStatus, MatchTransition, OfferKind
 from .capabilities import Capability
@@ -16,6 +17,7 @@ __all__ = [
     "metadata",
     "ApiKey",
     "AuditEvent",
+    "Event",
     "CriteriaVersion",
     "Match",
     "MatchStatus",

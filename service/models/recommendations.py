@@ -61,6 +61,15 @@ class Recommendation(SQLModel, table=True):
     source_reference: str | None = None
     # Recommending entities that are not States (e.g. "European Union"), kept as text.
     other_recommenders: list[str] = Field(default_factory=list, sa_column=code_array())
+    # Import bookkeeping (UPR Info): what identifies the row in its source, so a re-import
+    # updates instead of duplicating. sha256 of State under review | session | recommending
+    # State (or its text) | whitespace-normalised text; NULL for recommendations made here.
+    identity_key: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    # sha256 of State | session | normalised text: UPR Info lists a joint recommendation once
+    # per recommending State; the rows stay separate and share this key.
+    related_key: str | None = Field(default=None, max_length=64, index=True)
+    # The UPR Info issue names as given (themes are derived from them through mapping data).
+    upr_info_issues: list[str] = Field(default_factory=list, sa_column=code_array())
     search_vector: str | None = Field(
         default=None,
         sa_column=sa.Column(
@@ -88,11 +97,19 @@ class Pledge(SQLModel, table=True):
     """A voluntary pledge or commitment of a State."""
 
     __tablename__ = "pledge"
+    __table_args__ = (
+        sa.CheckConstraint("action_category between 1 and 5", name="action_category_range"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     state_iso3: str = Field(foreign_key="state.iso3", index=True, max_length=3)
     review_id: int | None = Field(default=None, foreign_key="review.id")
     text: str
     made_on: date | None = None
     themes: list[str] = Field(default_factory=list, sa_column=code_array())
+    # Import bookkeeping (UPR Info "Voluntary Pledge" rows): sha256 of State | session |
+    # whitespace-normalised text; NULL for pledges entered here.
+    identity_key: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    upr_info_issues: list[str] = Field(default_factory=list, sa_column=code_array())
+    action_category: int | None = None
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     updated_at: datetime | None = Field(default=None, sa_column=updated_at_column())

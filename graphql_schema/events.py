@@ -1,0 +1,337 @@
+"""Live updates: the `events` and `dashboard` subscriptions and the `changes` query.
+
+The WebSocket context lives as long as the connection, so DataLoaders are rebuilt for
+every event delivered (otherwise a subscriber would see stale entities)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+from typing import Annotated, Any, AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from graphql_schema import nodes
+from graphql_schema.common import Money, NeedStatus
+from graphql_schema.relay import FIRST, Node, PageInfo, expect_int_id, to_global_id
+from graphql import GraphQLError
+
+from service.errors import InvalidInput, TcgraphError
+from service.events import feed
+from service.events.broker import SlowConsumer, read_after
+from service.events.outbox import Kind
+from service.matching import queries as matching_queries
+
+EventKind = strawberry.enum(
+    enum.Enum("EventKind", {k: k for k in [*Kind.all(), feed.REMOVED]}),
+    name="EventKind",
+    description="What happened. NEED_REMOVED: a need you could see is no longer visible to you (ID only).",
+)
+
+SLOW_CONSUMER_CLOSE_CODE = 4008
+REPLAY_BATCH = 500
+
+
+@strawberry.input(description="Which events to receive. Lists mean any of; several fields mean all of.")
+class EventFilter:
+    kinds: list[EventKind] | None = strawberry.field(default=None, description="Event kinds.")  # type: ignore[valid-type]
+    states: list[str] | None = strawberry.field(default=None, description="ISO3 codes: a need's State, a programme's recipient States.")
+    regions: list[str] | None = strawberry.field(default=None, description="UN M49 region codes (expanded to their States).")
+    themes: list[str] | None = strawberry.field(default=None, description="Theme codes.")
+    organizations: list[strawberry.ID] | None = strawberry.field(default=None, description="Organization IDs involved.")
+
+
+@strawberry.type(description="One change in the graph, in commit order.")
+class Event:
+    sequence: int = strawberry.field(description="Position in the event log; resume with `after: sequence`.")
+    kind: EventKind = strawberry.field(description="What happened.")  # type: ignore[valid-type]
+    occurred_at: dt.datetime = strawberry.field(description="When it was committed (UTC).")
+    entity_id: strawberry.ID = strawberry.field(description="Global ID of the entity concerned.")
+    entity_type: strawberry.Private[str]
+    entity_key: strawberry.Private[str]
+    removed: bool = strawberry.field(description="True for NEED_REMOVED: the need is no longer visible to you.")
+
+    @strawberry.field(description="The entity now, loaded with your permissions (null when removed or gone).")
+    async def entity(self, info: Info) -> Node | None:
+        if self.removed:
+            return None
+        loader = nodes._REGISTRY.get(self.entity_type)
+        return await loader(info, self.entity_key) if loader else None
+
+
+def _event(row: Any, removed: bool = False) -> Event:
+    kind = feed.REMOVED if removed else row.kind
+    entity_type = "Need" if removed else row.entity_type
+    key = str(row.need_id) if removed else row.entity_id
+    return Event(
+        sequence=row.sequence, kind=EventKind[kind], occurred_at=row.occurred_at,
+        entity_id=strawberry.ID(to_global_id(entity_type, key)), entity_type=entity_type, entity_key=key,
+        removed=removed,
+    )
+
+
+async def _filter(info: Info, f: EventFilter | None) -> feed.EventFilter:
+    organization_ids = None
+    if f is not None and f.organizations is not None:
+        organization_ids = [expect_int_id(o, "Organization", argument="filter.organizations") for o in f.organizations]
+    async with info.context.read_session() as session:
+        return await feed.build_filter(
+            session,
+            kinds=[k.value for k in f.kinds] if f and f.kinds is not None else None,
+            states=f.states if f else None, regions=f.regions if f else None,
+            themes=f.themes if f else None, organization_ids=organization_ids,
+        )
+
+
+def _app_state(info: Info) -> Any:
+    return info.context.request.app.state
+
+
+async def _close_slow(info: Info) -> None:
+    websocket = info.context.request
+    try:
+        await websocket.close(code=SLOW_CONSUMER_CLOSE_CODE, reason="Subscriber too slow: events queued beyond the limit")
+    except Exception:  # noqa: BLE001 — already closing
+        pass
+
+
+async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> AsyncGenerator[Event, None]:
+    ctx = info.context
+    state = _app_state(info)
+    broker, cache = state.broker, state.visibility_cache
+    subscriber_state = feed.SubscriberState(principal=ctx.principal, event_filter=await _filter(info, f))
+    # Subscribe before replaying: nothing committed from now on can slip between the two.
+    subscription = broker.subscribe()
+    try:
+        await asyncio.wait_for(broker.connected.wait(), timeout=30)
+        last = broker.position
+        if after is not None:
+            async with ctx.read_session() as session:
+                await feed.check_after(session, after)
+            last = after
+            while True:
+                async with ctx.read_session() as session:
+                    rows = await read_after(session, last, REPLAY_BATCH)
+                for row in rows:
+                    last = row.sequence
+                    delivery = await subscriber_state.decide(row, cache)
+                    if delivery is not None:
+                        ctx.reset_loaders()
+                        yield _event(delivery.row, delivery.removed)
+                if len(rows) < REPLAY_BATCH:
+                    break
+        while True:
+            try:
+                row = await subscription.next()
+            except SlowConsumer:
+                await _close_slow(info)
+                return
+            if row.sequence <= last:
+                continue  # already replayed: no duplicate at the seam
+            last = row.sequence
+            delivery = await subscriber_state.decide(row, cache)
+            if delivery is not None:
+                ctx.reset_loaders()
+                yield _event(delivery.row, delivery.removed)
+    finally:
+        subscription.close()
+
+
+# -- dashboard aggregates -------------------------------------------------------------------
+
+
+@strawberry.type(description="How many visible needs are in one status.")
+class StatusCount:
+    status: NeedStatus = strawberry.field(description="A need status.")  # type: ignore[valid-type]
+    needs: int = strawberry.field(description="Number of needs you may see in it.")
+
+
+@strawberry.type(description="Counts and funding gaps for a dashboard, over the needs you may see.")
+class DashboardAggregates:
+    sequence: int = strawberry.field(description="Event log position these figures reflect.")
+    computed_at: dt.datetime = strawberry.field(description="When they were computed (UTC).")
+    by_status: list[StatusCount] = strawberry.field(description="Needs per status.")
+    by_theme: list[Annotated["FundingGap", strawberry.lazy("graphql_schema.matching")]] = strawberry.field(description="Cost, funding and gap per theme (USD).")
+    by_region: list[Annotated["FundingGap", strawberry.lazy("graphql_schema.matching")]] = strawberry.field(description="Cost, funding and gap per M49 sub-region (USD).")
+
+
+async def _aggregates(info: Info, sequence: int) -> DashboardAggregates:
+    from graphql_schema.matching import FundingGap
+
+    ctx = info.context
+    async with ctx.read_session() as session:
+        by_status = await matching_queries.count_by_status(session=session, principal=ctx.principal)
+        themes = await matching_queries.funding_gaps(session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.THEME)
+        regions = await matching_queries.funding_gaps(session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.REGION)
+
+    def gap(r):
+        return FundingGap(
+            key=r.key, label=r.label, needs=r.needs, cost=Money(amount=r.cost_usd, currency="USD"),
+            funded=Money(amount=r.funded_usd, currency="USD"), gap=Money(amount=r.gap_usd, currency="USD"),
+        )
+
+    return DashboardAggregates(
+        sequence=sequence, computed_at=dt.datetime.now(dt.UTC),
+        by_status=[StatusCount(status=s, needs=n) for s, n in by_status],
+        by_theme=[gap(r) for r in themes], by_region=[gap(r) for r in regions],
+    )
+
+
+async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerator[DashboardAggregates, None]:
+    if not 0 <= debounce_seconds <= 60:
+        raise InvalidInput("`debounceSeconds` must be between 0 and 60.", field="debounceSeconds")
+    state = _app_state(info)
+    broker, cache = state.broker, state.visibility_cache
+    subscriber_state = feed.SubscriberState(principal=info.context.principal, event_filter=feed.EventFilter())
+    subscription = broker.subscribe()
+    try:
+        await asyncio.wait_for(broker.connected.wait(), timeout=30)
+        last = broker.position
+        yield await _aggregates(info, last)
+        while True:
+            try:
+                row = await subscription.next()
+                if row.sequence <= last:
+                    continue
+                last = row.sequence
+                if row.need_id is None or await subscriber_state.decide(row, cache) is None:
+                    continue
+                # Debounce: a burst of changes gives one update.
+                deadline = asyncio.get_running_loop().time() + debounce_seconds
+                while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+                    try:
+                        more = await asyncio.wait_for(subscription.next(), timeout=remaining)
+                        last = max(last, more.sequence)
+                    except asyncio.TimeoutError:
+                        break
+            except SlowConsumer:
+                await _close_slow(info)
+                return
+            yield await _aggregates(info, last)
+    finally:
+        subscription.close()
+
+
+async def _coded(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """Domain errors inside a stream reach the client with their `extensions.code`."""
+    try:
+        async for item in stream:
+            yield item
+    except TcgraphError as exc:
+        raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
+    finally:
+        await stream.aclose()
+
+
+@strawberry.type(description="Live updates over graphql-transport-ws.")
+class Subscription:
+    @strawberry.subscription(description="Events in commit order: replays the log after `after`, then streams live ones, with no gap and no duplicate at the seam. Only events about what you may see; a need that becomes hidden from you sends NEED_REMOVED with its ID only.")
+    async def events(
+        self,
+        info: Info,
+        filter: EventFilter | None = None,
+        after: Annotated[int | None, strawberry.argument(description="Replay events after this sequence first (omit for live events only).")] = None,
+    ) -> AsyncGenerator[Event, None]:
+        async for item in _coded(event_stream(info, filter, after)):
+            yield item
+
+    @strawberry.subscription(description="Counts by status and funding gaps by theme and region, sent at once and again after changes (a burst gives one update).")
+    async def dashboard(
+        self,
+        info: Info,
+        debounce_seconds: Annotated[float, strawberry.argument(description="Quiet time that ends a burst (0–60 s).")] = 1.0,
+    ) -> AsyncGenerator[DashboardAggregates, None]:
+        async for item in _coded(dashboard_stream(info, debounce_seconds)):
+            yield item
+
+
+# -- changes (polling) -------------------------------------------------------------------------
+
+
+@strawberry.enum(description="What happened to an entity, as far as you may know.")
+class ChangeOperation(enum.Enum):
+    CREATED = strawberry.enum_value("CREATED", description="It was created.")
+    UPDATED = strawberry.enum_value("UPDATED", description="It changed.")
+    REMOVED = strawberry.enum_value("REMOVED", description="It is no longer visible to you.")
+
+
+@strawberry.type(description="One change: an entity's global ID and what happened.")
+class Change:
+    sequence: int = strawberry.field(description="Event log position.")
+    operation: ChangeOperation = strawberry.field(description="Created, updated or removed.")
+    entity_type: str = strawberry.field(description="Need, Match, Programme, Capability, …")
+    id: strawberry.ID = strawberry.field(description="Global ID; refetch it with `node(id:)`.")
+    kind: EventKind = strawberry.field(description="The underlying event kind.")  # type: ignore[valid-type]
+
+
+@strawberry.type(description="IDs per entity type and operation in this page.")
+class ChangeSummary:
+    entity_type: str = strawberry.field(description="Entity type.")
+    created: list[strawberry.ID] = strawberry.field(description="Created.")
+    updated: list[strawberry.ID] = strawberry.field(description="Updated (not created in this page).")
+    removed: list[strawberry.ID] = strawberry.field(description="No longer visible to you.")
+
+
+@strawberry.type(description="An edge of changes.")
+class ChangeEdge:
+    cursor: str = strawberry.field(description="Opaque cursor.")
+    node: Change = strawberry.field(description="The change.")
+
+
+@strawberry.type(description="Changes since a sequence, for partner systems that sync by polling.")
+class ChangeConnection:
+    edges: list[ChangeEdge] = strawberry.field(description="Changes in commit order.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+    summary: list[ChangeSummary] = strawberry.field(description="The page grouped by entity type.")
+    last_sequence: int = strawberry.field(description="Pass as `since` next time (or page on with `after`).")
+
+
+@strawberry.type(description="Sync by polling.")
+class EventsQuery:
+    @strawberry.field(description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility.")
+    async def changes(
+        self,
+        info: Info,
+        since: Annotated[int, strawberry.argument(description="Event sequence to start after.")] = 0,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor of the previous page.")] = None,
+    ) -> ChangeConnection:
+        ctx = info.context
+        async with ctx.read_session() as session:
+            items, has_more, position = await feed.changes(
+                session=session, principal=ctx.principal, since=since, first=first, after=after
+            )
+        edges = [
+            ChangeEdge(
+                cursor=feed.changes_cursor(c.sequence),
+                node=Change(
+                    sequence=c.sequence, operation=ChangeOperation[c.operation], entity_type=c.entity_type,
+                    id=strawberry.ID(to_global_id(c.entity_type, c.entity_id)), kind=EventKind[c.kind],
+                ),
+            )
+            for c in items
+        ]
+        grouped: dict[str, dict[str, list[strawberry.ID]]] = {}
+        for c in items:
+            bucket = grouped.setdefault(c.entity_type, {"CREATED": [], "UPDATED": [], "REMOVED": []})
+            global_id = strawberry.ID(to_global_id(c.entity_type, c.entity_id))
+            created_here = global_id in bucket["CREATED"]
+            for ids in bucket.values():
+                if global_id in ids:
+                    ids.remove(global_id)
+            bucket["CREATED" if created_here and c.operation == "UPDATED" else c.operation].append(global_id)
+        return ChangeConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_more, has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None, end_cursor=feed.changes_cursor(position),
+            ),
+            summary=[
+                ChangeSummary(entity_type=t, created=b["CREATED"], updated=b["UPDATED"], removed=b["REMOVED"])
+                for t, b in sorted(grouped.items())
+            ],
+            last_sequence=position,
+        )
+

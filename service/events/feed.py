@@ -1,0 +1,247 @@
+"""What a subscriber may receive: event filters, visibility at delivery time, removal
+events, and the `changes` log for polling partner systems.
+
+Visibility is decided by the same SQL predicate as every read path
+(`service.access.visibility.visible_needs`), evaluated against the need's current row, and
+cached per event and per *visibility class* (anonymous, partners, one State's focal points,
+administrators) so a thousand subscribers of the same kind cost one query per event.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.access.principals import Principal, Role
+from service.access.visibility import visible_needs
+from service.errors import InvalidInput
+from service.events.broker import EventRow, read_after, retained_range
+from service.events.outbox import Kind
+from service.models import AssistanceNeed
+from service.pagination import MAX_PAGE_SIZE
+
+REMOVED = "NEED_REMOVED"
+
+
+def visibility_class(principal: Principal) -> tuple:
+    """Principals that see exactly the same needs share a class."""
+    if principal.role is Role.ADMINISTRATOR:
+        return ("admin",)
+    if principal.role is Role.STATE_FOCAL_POINT:
+        return ("state", principal.state_iso3)
+    if principal.is_partner:
+        return ("partner",)
+    return ("public",)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    kinds: frozenset[str] | None = None
+    states: frozenset[str] | None = None  # regions already expanded to States
+    themes: frozenset[str] | None = None
+    organization_ids: frozenset[int] | None = None
+
+    def accepts(self, row: EventRow) -> bool:
+        if self.kinds is not None and row.kind not in self.kinds and not (REMOVED in self.kinds and row.need_id):
+            return False
+        if self.states is not None and not (self.states & set(row.states)):
+            return False
+        if self.themes is not None and not (self.themes & set(row.themes)):
+            return False
+        if self.organization_ids is not None and not (self.organization_ids & set(row.organization_ids)):
+            return False
+        return True
+
+
+async def build_filter(
+    session: AsyncSession, *, kinds: Sequence[str] | None, states: Sequence[str] | None,
+    regions: Sequence[str] | None, themes: Sequence[str] | None, organization_ids: Sequence[int] | None,
+) -> EventFilter:
+    unknown = sorted(set(kinds or ()) - set(Kind.all()) - {REMOVED})
+    if unknown:
+        raise InvalidInput(f"Unknown event kind(s): {', '.join(unknown)}.", field="filter.kinds")
+    state_set: set[str] | None = {s.upper() for s in states} if states is not None else None
+    if regions is not None:
+        from service.needs import states_in_regions
+
+        in_regions = set((await session.execute(states_in_regions(list(regions)))).scalars())
+        state_set = in_regions if state_set is None else state_set & in_regions
+    return EventFilter(
+        kinds=frozenset(kinds) if kinds is not None else None,
+        states=frozenset(state_set) if state_set is not None else None,
+        themes=frozenset(themes) if themes is not None else None,
+        organization_ids=frozenset(organization_ids) if organization_ids is not None else None,
+    )
+
+
+class VisibilityCache:
+    """(sequence, visibility class) → may see the event's need now. Process-wide, bounded."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], size: int = 20_000):
+        self.sessionmaker = sessionmaker
+        self.size = size
+        self._cache: OrderedDict[tuple, bool] = OrderedDict()
+
+    async def visible(self, principal: Principal, row: EventRow) -> bool:
+        if row.need_id is None:
+            return True  # programmes, capabilities, recommendations, organizations are public
+        key = (row.sequence, visibility_class(principal))
+        if key in self._cache:
+            return self._cache[key]
+        async with self.sessionmaker() as session:
+            seen = await need_visible_now(session, principal, row.need_id)
+        self._cache[key] = seen
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return seen
+
+
+async def need_visible_now(session: AsyncSession, principal: Principal, need_id: int) -> bool:
+    stmt = sa.select(AssistanceNeed.id).where(AssistanceNeed.id == need_id, visible_needs(principal))
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def was_visible(session: AsyncSession, principal: Principal, state: str, visibility: str | None) -> bool:
+    if visibility is None:
+        return False
+    past = sa.select(sa.literal(state).label("state_iso3"), sa.literal(visibility).label("visibility")).subquery("past")
+    stmt = sa.select(sa.literal(1)).select_from(past).where(visible_needs(principal, need=past.c))
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+@dataclass
+class Delivery:
+    """What to send for one event to one subscriber: the row, or a removal (ID only)."""
+
+    row: EventRow
+    removed: bool = False
+
+
+@dataclass
+class SubscriberState:
+    principal: Principal
+    event_filter: EventFilter
+    seen_needs: set[int] = field(default_factory=set)
+
+    async def decide(self, row: EventRow, cache: VisibilityCache) -> Delivery | None:
+        """Deliver, deliver as a removal, or drop — never leak a need the subscriber may not see."""
+        if not self.event_filter.accepts(row):
+            return None
+        if await cache.visible(self.principal, row):
+            if row.need_id is not None:
+                self.seen_needs.add(row.need_id)
+            if self.event_filter.kinds is not None and row.kind not in self.event_filter.kinds:
+                return None
+            return Delivery(row)
+        need_id = row.need_id
+        previously = need_id in self.seen_needs
+        if not previously and row.kind == Kind.NEED_VISIBILITY_CHANGED:
+            async with cache.sessionmaker() as session:
+                previously = await was_visible(
+                    session, self.principal, row.states[0] if row.states else "",
+                    row.payload.get("previous_visibility"),
+                )
+        if previously:
+            self.seen_needs.discard(need_id)
+            if self.event_filter.kinds is None or REMOVED in self.event_filter.kinds:
+                return Delivery(row, removed=True)
+        return None
+
+
+async def check_after(session: AsyncSession, after: int) -> None:
+    low, high = await retained_range(session)
+    if after < low:
+        raise InvalidInput(
+            f"Events after {after} are no longer retained; the log starts after {low}. "
+            "Resynchronise with a query, then subscribe with `after` at or above that.",
+            field="after",
+        )
+    if after > high:
+        raise InvalidInput(f"`after` ({after}) is beyond the newest event ({high}).", field="after")
+
+
+# -- changes (polling) -------------------------------------------------------------------------
+
+ENTITY_OF_EVENT = {"Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput"}
+
+
+@dataclass(frozen=True)
+class Change:
+    sequence: int
+    entity_type: str
+    entity_id: str
+    operation: str  # CREATED | UPDATED | REMOVED
+    kind: str
+
+
+async def changes(
+    *, session: AsyncSession, principal: Principal, since: int, first: int | None, after: str | None
+) -> tuple[list[Change], bool, int]:
+    """Changes after `since` under the caller's visibility: (changes, has_more, last sequence read)."""
+    limit = 100 if first is None else first
+    if not 0 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}; got {limit}.", field="first")
+    start = since
+    if after:
+        try:
+            kind, value = base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode().split(":", 1)
+            if kind != "changes":
+                raise ValueError
+            start = max(start, int(value))
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("`after` is not a cursor of `changes`.", field="after") from None
+    await check_after(session, start)
+    result: list[Change] = []
+    position = start
+    has_more = False
+    while len(result) < limit:
+        rows = await read_after(session, position, 500)
+        if not rows:
+            break
+        need_ids = {r.need_id for r in rows if r.need_id is not None}
+        visible_now = set()
+        if need_ids:
+            visible_now = set((await session.execute(
+                sa.select(AssistanceNeed.id).where(AssistanceNeed.id.in_(need_ids), visible_needs(principal))
+            )).scalars())
+        for row in rows:
+            if len(result) == limit:
+                has_more = True
+                break
+            position = row.sequence
+            change = await _change_of(session, principal, row, visible_now)
+            if change is not None:
+                result.append(change)
+        else:
+            if len(rows) < 500:
+                break
+            continue
+        break
+    if not has_more and len(result) == limit:
+        has_more = bool(await read_after(session, position, 1))
+    return result, has_more, position
+
+
+async def _change_of(session: AsyncSession, principal: Principal, row: EventRow, visible_now: set[int]) -> Change | None:
+    created = row.kind.endswith("_CREATED")
+    if row.need_id is None:
+        return Change(row.sequence, row.entity_type, row.entity_id, "CREATED" if created else "UPDATED", row.kind)
+    if row.need_id in visible_now:
+        return Change(row.sequence, row.entity_type, row.entity_id, "CREATED" if created else "UPDATED", row.kind)
+    # Hidden now: a removal if the caller could see it when the event happened.
+    then = row.payload.get("visibility") if row.entity_type == "Need" else None
+    if row.kind == Kind.NEED_VISIBILITY_CHANGED:
+        then = row.payload.get("previous_visibility")
+    if row.entity_type == "Need" and await was_visible(session, principal, row.states[0] if row.states else "", then):
+        return Change(row.sequence, "Need", row.entity_id, "REMOVED", row.kind)
+    return None
+
+
+def changes_cursor(sequence: int) -> str:
+    return base64.urlsafe_b64encode(f"changes:{sequence}".encode()).decode().rstrip("=")
+

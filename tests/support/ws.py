@@ -1,0 +1,57 @@
+"""A minimal graphql-transport-ws client for tests (the real protocol over a real socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+
+class Subscription:
+    def __init__(self, url: str, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None):
+        self.url, self.query, self.variables, self.token = url, query, variables or {}, token
+        self.ws: Any = None
+
+    async def __aenter__(self) -> "Subscription":
+        self.ws = await websockets.connect(self.url, subprotocols=["graphql-transport-ws"], open_timeout=10)
+        payload = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        await self.ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        ack = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        if ack.get("type") != "connection_ack":
+            raise AssertionError(f"no connection_ack: {ack}")
+        await self.ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": self.query, "variables": self.variables}}))
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.ws.close()
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] == "next":
+                return message["payload"]
+            if message["type"] in ("error", "complete"):
+                raise AssertionError(f"subscription ended: {message}")
+
+    async def collect(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        return [await self.next(timeout) for _ in range(count)]
+
+    async def nothing_for(self, seconds: float) -> bool:
+        try:
+            message = await asyncio.wait_for(self.ws.recv(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        raise AssertionError(f"unexpected message: {message}")
+
+
+async def rejected_close_code(url: str, token: str) -> int | None:
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+        except websockets.ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        return ws.close_code
