@@ -11,6 +11,7 @@ from strawberry.types import Info
 from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
 from graphql_schema.events import EventsQuery, Subscription
+from graphql_schema.imports import ImportMutation
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
@@ -172,7 +173,7 @@ class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery):
 
 
 @strawberry.type(description="Change the technical cooperation graph. Each mutation is one transaction.")
-class Mutation(OfferMutation, AdminMutation, MatchingMutation):
+class Mutation(OfferMutation, AdminMutation, MatchingMutation, ImportMutation):
     @strawberry.mutation(description="Create a need for your State (focal points only). It starts as a DRAFT.")
     async def create_need(self, info: Info, input: CreateNeedInput) -> NeedPayload:
         return await create_need(info, input)

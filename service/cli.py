@@ -329,17 +329,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from service.access.principals import SYSTEM
     from service.imports.report import ImportRefused
+    from service.imports.run import run_import
 
     files = [Path(f) for f in args.files]
     for f in files:
         if not f.is_file():
             eprint(f"error: {f}: no such file")
             return 2
-    if args.source == "upr-info":
-        from service.imports.upr_info import import_upr_info as run
-    else:
-        from service.imports.iati import import_iati as run
-
     with database() as url:
         from service.db.engine import make_engine, make_sessionmaker
 
@@ -347,19 +343,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             engine = make_engine(url, pool_size=2, max_overflow=0)
             progress = Progress(f"import {args.source}")
             try:
-                async with make_sessionmaker(engine)() as session:
-                    transaction = await session.begin()
-                    try:
-                        report = await run(session=session, principal=SYSTEM, files=files, dry_run=args.dry_run, progress=progress)
-                    except BaseException:
-                        await transaction.rollback()
-                        raise
-                    keep = not args.dry_run and (report.rejected == 0 or args.allow_rejects)
-                    if keep:
-                        await transaction.commit()
-                    else:
-                        await transaction.rollback()
-                    return report, keep
+                return await run_import(
+                    sessionmaker=make_sessionmaker(engine), principal=SYSTEM, source=args.source, files=files,
+                    dry_run=args.dry_run, allow_rejects=args.allow_rejects, progress=progress,
+                )
             finally:
                 progress.close()
                 await engine.dispose()

@@ -7,9 +7,11 @@ whatever the size; needs are read under the principal's visibility, like every r
 from __future__ import annotations
 
 import base64
+import collections.abc
 import csv
 import dataclasses
 import json
+import types
 import typing
 from datetime import date, datetime
 from decimal import Decimal
@@ -51,6 +53,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _hint(annotation: Any) -> tuple[str, Any]:
+    """("list", element type) or ("value", type) of a filter field's annotation."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType):
+        return _hint(args[0])
+    if origin in (list, tuple, collections.abc.Sequence):
+        return "list", args[0] if args else str
+    return "value", annotation
+
+
 def parse_filters(filter_cls: type, items: list[str]) -> Any:
     """`field=v1,v2` strings into a filter dataclass (the API's filter fields, snake_case)."""
     if not items:
@@ -64,32 +77,36 @@ def parse_filters(filter_cls: type, items: list[str]) -> Any:
         name = "".join("_" + c.lower() if c.isupper() else c for c in name)  # camelCase too
         if not sep or name not in known:
             raise InvalidInput(f"Unknown filter {item!r}; use one of: {', '.join(sorted(known))} (FIELD=VALUE[,VALUE]).")
-        hint = str(hints[name])
+        kind, element = _hint(hints[name])
         parts = [p.strip() for p in raw.split(",") if p.strip()]
         try:
-            if "Sequence[int]" in hint:
-                values[name] = [int(p) for p in parts]
-            elif "Sequence[NeedStatus]" in hint:
-                values[name] = [NeedStatus(p.upper()) for p in parts]
-            elif "Sequence[Visibility]" in hint:
-                values[name] = [Visibility(p.upper()) for p in parts]
-            elif "Sequence[RecommendationResponse]" in hint:
-                values[name] = [RecommendationResponse(p.upper()) for p in parts]
-            elif "Sequence" in hint:
-                values[name] = parts
-            elif "datetime" in hint:
+            if kind == "list":
+                if isinstance(element, type) and issubclass(element, Enum):
+                    values[name] = [element(p.upper()) for p in parts]
+                elif element is int:
+                    values[name] = [int(p) for p in parts]
+                else:
+                    values[name] = parts
+            elif element is datetime:
                 values[name] = datetime.fromisoformat(raw.strip())
-            elif "date" in hint:
+            elif element is date:
                 values[name] = date.fromisoformat(raw.strip())
-            elif "bool" in hint:
+            elif element is bool:
                 values[name] = raw.strip().lower() in ("1", "true", "yes")
-            elif "CostRange" in hint:
-                raise InvalidInput("The cost filter is not available in exports; filter by other fields.")
-            else:
+            elif element is str:
                 values[name] = raw.strip()
+            else:
+                raise InvalidInput(f"The {name} filter is not available in exports; filter by other fields.")
         except ValueError as exc:
             raise InvalidInput(f"Bad value in filter {item!r}: {exc}.") from None
     return filter_cls(**values)
+
+
+def _cell(value: Any) -> Any:
+    """CSV cells: lists joined by ';', match objects as id=score."""
+    if isinstance(value, list):
+        return ";".join(f"{v['id']}={v['score']}" if isinstance(v, dict) else str(v) for v in value)
+    return "" if value is None else value
 
 
 class _Writer:
@@ -103,7 +120,7 @@ class _Writer:
 
     def write(self, row: dict[str, Any]) -> None:
         if self.fmt == "csv":
-            self.csv.writerow({k: ";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v) for k, v in row.items()})
+            self.csv.writerow({k: _cell(v) for k, v in row.items()})
         else:
             ordered = {c: row.get(c) for c in self.columns}
             self.out.write(("\n" if self.count == 0 else ",\n") + json.dumps(ordered, ensure_ascii=False))
@@ -139,16 +156,35 @@ async def export_needs(*, session: AsyncSession, principal: Principal, filters: 
         .where(NeedRecommendation.need_id == need.id)
         .scalar_subquery()
     )
+    from service.models.matching import Match
+
+    top = (
+        sa.select(Match.id, Match.offer_kind, Match.programme_id, Match.capability_id, Match.score, Match.status)
+        .where(Match.need_id == need.id)
+        .order_by(Match.score.desc(), Match.id)
+        .limit(10)
+        .correlate(base)
+        .subquery()
+        .lateral("top")
+    )
+    matches = (
+        sa.select(sa.func.coalesce(sa.func.jsonb_agg(sa.func.jsonb_build_object(
+            "id", top.c.id, "kind", top.c.offer_kind, "offer", sa.func.coalesce(top.c.programme_id, top.c.capability_id),
+            "score", top.c.score, "status", top.c.status,
+        )), sa.text("'[]'::jsonb")))
+        .select_from(top)
+        .scalar_subquery()
+    )
     stmt = sa.select(
         need.id, need.state_iso3, need.title, need.description, need.status, need.visibility, need.themes,
         need.sectors, need.sdg_targets, need.rights_dimensions, need.modalities, need.working_languages,
         need.estimated_cost, need.currency, need.start_date, need.end_date, need.created_at, need.updated_at,
-        recommendation_ids.label("recommendation_ids"),
+        recommendation_ids.label("recommendation_ids"), matches.label("matches"),
     ).order_by(need.id)
     columns = [
         "id", "state", "title", "description", "status", "visibility", "themes", "sectors", "sdg_targets",
         "rights_dimensions", "modalities", "working_languages", "estimated_cost", "currency", "start_date",
-        "end_date", "created_at", "updated_at", "recommendation_ids",
+        "end_date", "created_at", "updated_at", "recommendation_ids", "matches",
     ]
 
     def shape(row) -> dict[str, Any]:
@@ -156,6 +192,17 @@ async def export_needs(*, session: AsyncSession, principal: Principal, filters: 
         data["id"] = global_id("Need", row["id"])
         data["state"] = data.pop("state_iso3")
         data["recommendation_ids"] = [global_id("Recommendation", r) for r in (row["recommendation_ids"] or [])]
+        raw_matches = row["matches"]
+        if isinstance(raw_matches, str):
+            raw_matches = json.loads(raw_matches)
+        data["matches"] = [
+            {
+                "id": global_id("Match", m["id"]),
+                "offer": global_id("Programme" if m["kind"] == "PROGRAMME" else "Capability", m["offer"]),
+                "score": m["score"], "status": m["status"],
+            }
+            for m in raw_matches or []
+        ]
         return data
 
     return await _stream(session, stmt, writer_for(columns), shape)

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000
     anonymous_rate_limit_restore_rate: float = 100
+    import_dir: Path | None = Field(
+        default=None, description="Folder whose files administrators may import through the API (off when unset)."
+    )
+
     # Live updates.
     event_retention_days: float = Field(default=30, description="Events older than this are pruned (the audit trail never is).")
     max_subscriptions_per_connection: int = 20
