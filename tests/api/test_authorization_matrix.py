@@ -1,0 +1,98 @@
+"""The mutation authorization matrix: every role × every mutation × own / other."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from service.access.principals import Role
+from service.models.enums import OrganizationCategory, Visibility
+from tests.support import gql
+
+pytestmark = pytest.mark.asyncio
+
+
+def gid(type_name: str, key) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{key}".encode()).decode().rstrip("=")
+
+
+PRINCIPALS = [
+    "anonymous", "admin", "focal_own", "focal_other", "donor_own", "donor_other", "agency_own", "nhri", "civil_society",
+]
+
+
+@pytest.fixture
+async def setting(world, sessionmaker):
+    donor_org = await world.organization("Norad")
+    other_donor_org = await world.organization("Sida")
+    agency_org = await world.organization("OHCHR", OrganizationCategory.UN_AGENCY)
+    nhri_org = await world.organization("KNCHR", OrganizationCategory.NHRI)
+    cso_org = await world.organization("UPR Info", OrganizationCategory.CIVIL_SOCIETY)
+    programme = await world.programme(donor_org, iati_identifier="NO-AUTH-1", recipients=("KEN",))
+    capability = await world.capability(agency_org, regions=("001",), themes=("JUSTICE",))
+    need = await world.need("KEN", visibility=Visibility.PUBLIC)
+    rec = await world.recommendation("KEN", "Reform the courts.")
+    from sqlalchemy import select
+
+    from service.models.matching import Match
+
+    async with sessionmaker() as session:
+        match = (await session.execute(select(Match.id).where(Match.need_id == need, Match.programme_id == programme))).scalar_one()
+    tokens = {
+        "anonymous": None,
+        "admin": await world.key(Role.ADMINISTRATOR),
+        "focal_own": await world.key(Role.STATE_FOCAL_POINT, state="KEN"),
+        "focal_other": await world.key(Role.STATE_FOCAL_POINT, state="UGA"),
+        "donor_own": await world.key(Role.DONOR, organization=donor_org),
+        "donor_other": await world.key(Role.DONOR, organization=other_donor_org),
+        "agency_own": await world.key(Role.AGENCY, organization=agency_org),
+        "nhri": await world.key(Role.NHRI, organization=nhri_org),
+        "civil_society": await world.key(Role.CIVIL_SOCIETY, organization=cso_org),
+    }
+    ids = {
+        "need": gid("Need", need), "programme": gid("Programme", programme), "capability": gid("Capability", capability),
+        "match": gid("Match", match), "rec": gid("Recommendation", rec),
+    }
+    return tokens, ids
+
+
+# mutation → (GraphQL, the principals allowed; everyone else is refused)
+MUTATIONS = {
+    "createNeed": ('mutation { createNeed(input: {state: "KEN", title: "x"}) { need { id } } }', {"focal_own"}),
+    "updateNeed": ('mutation($need: ID!) { updateNeed(input: {id: $need, title: "y"}) { need { id } } }', {"focal_own"}),
+    "withdrawNeed": ("mutation($need: ID!) { withdrawNeed(input: {id: $need}) { need { id } } }", {"focal_own"}),
+    "linkNeedRecommendations": (
+        "mutation($need: ID!, $rec: ID!) { linkNeedRecommendations(input: {needId: $need, recommendationIds: [$rec]}) { need { id } } }",
+        {"focal_own"},
+    ),
+    "addStakeholderInput": (
+        'mutation($need: ID!) { addStakeholderInput(input: {needId: $need, body: "Our view"}) { stakeholderInput { id } } }',
+        {"nhri", "civil_society"},
+    ),
+    "updateProgramme": ('mutation($programme: ID!) { updateProgramme(input: {id: $programme, title: "z"}) { programme { id } } }', {"donor_own"}),
+    "createProgramme": (
+        'mutation { createProgramme(input: {iatiIdentifier: "XX-NEW-1", title: "New"}) { programme { id } } }',
+        {"donor_own", "donor_other", "agency_own"},
+    ),
+    "updateCapability": ('mutation($capability: ID!) { updateCapability(input: {id: $capability, title: "w"}) { capability { id } } }', {"agency_own"}),
+    "proposeMatch": ('mutation($match: ID!) { proposeMatch(input: {id: $match, message: "We offer"}) { match { id } } }', {"donor_own"}),
+    "createApiKey": ('mutation { createApiKey(input: {role: ADMINISTRATOR, label: "ops"}) { key } }', {"admin"}),
+}
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+async def test_each_mutation_admits_exactly_its_parties(app_client, setting, mutation):
+    tokens, ids = setting
+    query, allowed = MUTATIONS[mutation]
+    variables = {k: v for k, v in ids.items() if f"${k}" in query}
+    for who in PRINCIPALS:
+        body = await gql(app_client, query, variables, token=tokens[who])
+        codes = [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+        if who in allowed:
+            assert not codes, (mutation, who, body)
+            assert body["data"][mutation] is not None  # admitted (any userErrors are about the input)
+        elif who == "anonymous":
+            assert codes == ["UNAUTHENTICATED"], (mutation, who, body)
+        else:
+            assert codes and codes[0] in ("FORBIDDEN", "NOT_FOUND"), (mutation, who, body)
