@@ -198,14 +198,18 @@ async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerato
                 last = row.sequence
                 if row.need_id is None or await subscriber_state.decide(row, cache) is None:
                     continue
-                # Debounce: a burst of changes gives one update.
-                deadline = asyncio.get_running_loop().time() + debounce_seconds
-                while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+                # Debounce: a burst of changes gives one update — wait for a quiet spell of
+                # `debounce_seconds` (at most ten of them, so a steady stream still updates).
+                loop = asyncio.get_running_loop()
+                quiet_until = loop.time() + debounce_seconds
+                latest = loop.time() + 10 * debounce_seconds
+                while (remaining := min(quiet_until, latest) - loop.time()) > 0:
                     try:
                         more = await asyncio.wait_for(subscription.next(), timeout=remaining)
-                        last = max(last, more.sequence)
                     except asyncio.TimeoutError:
                         break
+                    last = max(last, more.sequence)
+                    quiet_until = loop.time() + debounce_seconds
             except SlowConsumer:
                 await _close_slow(info)
                 return

@@ -169,3 +169,19 @@ async def test_listener_reconnects_after_a_postgresql_restart(tmp_path, tokens, 
 
 def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def test_dashboard_aggregates_are_debounced(database_url, tokens):
+    query = "subscription { dashboard(debounceSeconds: 1.0) { sequence byStatus { status needs } byTheme { key needs gap { amount } } } }"
+    async with running_server(database_url) as (base, _):
+        async with Subscription(ws_url(base), query) as sub:
+            initial = (await sub.next())["data"]["dashboard"]
+            assert initial["byStatus"] == []
+            await asyncio.gather(*(  # a burst
+                post(base, CREATE, {"v": "PUBLIC", "t": f"Burst {i}"}, tokens["focal"]) for i in range(5)
+            ))
+            update = (await sub.next(timeout=15))["data"]["dashboard"]
+            # one update for the burst, reflecting all of it
+            assert {s["status"]: s["needs"] for s in update["byStatus"]} == {"DRAFT": 5}
+            assert [t for t in update["byTheme"] if t["key"] == "JUSTICE"][0]["needs"] == 5
+            assert await sub.nothing_for(2.0)
