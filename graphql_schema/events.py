@@ -105,7 +105,7 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
     # Subscribe before replaying: nothing committed from now on can slip between the two.
     subscription = broker.subscribe()
     try:
-        await asyncio.wait_for(broker.connected.wait(), timeout=30)
+        await _within(30, broker.connected.wait())
         last = broker.position
         if after is not None:
             async with ctx.read_session() as session:
@@ -187,7 +187,7 @@ async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerato
     subscriber_state = feed.SubscriberState(principal=info.context.principal, event_filter=feed.EventFilter())
     subscription = broker.subscribe()
     try:
-        await asyncio.wait_for(broker.connected.wait(), timeout=30)
+        await _within(30, broker.connected.wait())
         last = broker.position
         yield await _aggregates(info, last)
         while True:
@@ -205,8 +205,8 @@ async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerato
                 latest = loop.time() + 10 * debounce_seconds
                 while (remaining := min(quiet_until, latest) - loop.time()) > 0:
                     try:
-                        more = await asyncio.wait_for(subscription.next(), timeout=remaining)
-                    except asyncio.TimeoutError:
+                        more = await _within(remaining, subscription.next())
+                    except TimeoutError:
                         break
                     last = max(last, more.sequence)
                     quiet_until = loop.time() + debounce_seconds
@@ -216,6 +216,12 @@ async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerato
             yield await _aggregates(info, last)
     finally:
         subscription.close()
+
+
+async def _within(seconds: float, awaitable: Any) -> Any:
+    """asyncio.timeout rather than wait_for, which on Python 3.11 can swallow a cancellation."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
 
 
 async def _coded(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:

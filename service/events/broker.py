@@ -113,12 +113,17 @@ class Broker:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
+            # Cancel until it is really done (Python 3.11's wait_for can swallow one cancellation).
+            for _ in range(50):
+                self._task.cancel()
+                done, _pending = await asyncio.wait({self._task}, timeout=0.1)
+                if done:
+                    break
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                if self._task.done():
+                    self._task.result()
         if self._conn is not None and not self._conn.is_closed():
-            with contextlib.suppress(Exception):
-                await self._conn.close()
+            self._conn.terminate()
 
     def subscribe(self) -> Subscriber:
         subscriber = Subscriber(self, self.max_queue)
@@ -166,8 +171,9 @@ class Broker:
         assert self._conn is not None
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=5.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(5.0):  # (not wait_for: it can swallow a cancellation)
+                    await self._wake.wait()
+            except TimeoutError:
                 # Heartbeat: detect a dead connection even when nothing happens.
                 await self._conn.fetchval("select 1")
                 continue
