@@ -126,14 +126,10 @@ def filter_clauses(programme_filter: ProgrammeFilter | None) -> list[ColumnEleme
         )
     if f.recipient_states is not None:
         codes = [s.strip().upper() for s in f.recipient_states]
-        clauses.append(
-            sa.or_(
-                Programme.is_global.is_(True),
-                Programme.id.in_(
-                    sa.select(ProgrammeRecipientState.programme_id).where(ProgrammeRecipientState.state_iso3.in_(codes))
-                ),
-            )
-        )
+        from service.programmes_geography import programme_covers_state_clause
+
+        # Recipient States, States of recipient regions, or global.
+        clauses.append(programme_covers_state_clause(codes))
     if f.sectors is not None:
         clauses.append(Programme.sectors.overlap(sector_codes_matching(f.sectors)))
     if f.themes is not None:

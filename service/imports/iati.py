@@ -38,6 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.principals import Principal
 from service.audit import _jsonable
+from service.events import outbox
+from service.events import record as event_log
 from service.imports.regions import load_region_states, read_region_states
 from service.imports.report import ImportRefused, ImportReport
 from service.models import (
@@ -1113,6 +1115,7 @@ class _Importer:
     async def _audit(self, events: list[dict[str, Any]]) -> None:
         if events:
             await self.session.execute(sa.insert(AuditEvent.__table__), events)
+            event_log.from_audit_rows(self.session, events)
 
     # -- after the last file ----------------------------------------------------------
 
@@ -1213,6 +1216,7 @@ async def import_iati(
     paths = [Path(f) for f in files]
     report = ImportReport(source="iati", files=[str(p) for p in paths], dry_run=dry_run)
     total = sum(count_activities(p) for p in paths if p.is_file())
+    queued = outbox.mark(session)
     savepoint = await session.begin_nested()
     try:
         importer = _Importer(session=session, principal=principal, report=report)
@@ -1223,9 +1227,11 @@ async def import_iati(
         await importer.finish()
     except BaseException:
         await savepoint.rollback()
+        outbox.discard_since(session, queued)
         raise
     if dry_run:
         await savepoint.rollback()
+        outbox.discard_since(session, queued)
     else:
         await savepoint.commit()
     report.seconds = time.perf_counter() - started

@@ -400,3 +400,21 @@ async def test_an_identifier_read_twice_in_one_import(session: AsyncSession) -> 
     again = [w for w in report.warnings if "read before in this import" in w.reason]
     assert len(again) == 5
     assert await count(session, Programme) == 5
+
+
+async def test_an_import_is_logged_like_any_other_change(session: AsyncSession) -> None:
+    """Programmes and organizations created by an import reach the event log at commit."""
+    from service.models import Event
+
+    await run(session, ALBANIA)
+    await session.commit()
+    kinds = [
+        (e.kind, e.states)
+        for e in (await session.execute(sa.select(Event).order_by(Event.sequence))).scalars()
+    ]
+    assert kinds.count(("PROGRAMME_CREATED", ["ALB"])) == 8
+    assert sum(1 for k, _ in kinds if k == "ORGANIZATION_CREATED") == 4
+    before = await count(session, Event)
+    await run(session, ALBANIA, dry_run=True)
+    await session.commit()
+    assert await count(session, Event) == before  # a dry run logs nothing
