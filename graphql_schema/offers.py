@@ -316,9 +316,96 @@ class RecipientStateConnection:
         return await self.counter()
 
 
+
+@strawberry.type(description="A text in one language.")
+class LocalizedText:
+    language: str = strawberry.field(description="ISO 639-1 language code.")
+    text: str = strawberry.field(description="The text.")
+
+
+@strawberry.type(description="A related IATI activity, by reference.")
+class RelatedActivity:
+    ref: str = strawberry.field(description="Its IATI identifier.")
+    type: str = strawberry.field(description="IATI RelatedActivityType code (1 parent, 2 child, 3 sibling, 4 co-funded, 5 third party).")
+
+
+@strawberry.type(description="A recipient region with its share.")
+class RecipientRegion:
+    vocabulary: str = strawberry.field(description="IATI RegionVocabulary: 1 OECD DAC, 2 UN M49.")
+    code: str = strawberry.field(description="Region code, e.g. 789.")
+    percentage: Decimal | None = strawberry.field(description="Share of the programme, when given.")
+
+
+@strawberry.type(description="An IATI budget line.")
+class BudgetLine:
+    type: str | None = strawberry.field(description="IATI BudgetType: 1 original, 2 revised.")
+    period_start: dt.date | None = strawberry.field(description="Start of the period.")
+    period_end: dt.date | None = strawberry.field(description="End of the period.")
+    amount: Money = strawberry.field(description="The amount.")
+
+
+@strawberry.type(description="An IATI transaction.")
+class Transaction:
+    type: str = strawberry.field(description="IATI TransactionType code.")
+    value_date: dt.date | None = strawberry.field(description="Value date.")
+    description: str | None = strawberry.field(description="Description, when given.")
+    value: Money = strawberry.field(description="The value.")
+
 @strawberry.type(description="A donor's bilateral programme or an agency's project, aligned with the IATI activity standard.")
 class Programme(Node):
     row: strawberry.Private[ProgrammeRow]
+
+    @strawberry.field(description="Titles in every language the publisher gave (IATI narratives).")
+    def titles(self) -> list["LocalizedText"]:
+        return [LocalizedText(language=k, text=v) for k, v in sorted((self.row.titles or {}).items())]
+
+    @strawberry.field(description="Descriptions in every language the publisher gave.")
+    def descriptions(self) -> list["LocalizedText"]:
+        return [LocalizedText(language=k, text=v) for k, v in sorted((self.row.descriptions or {}).items())]
+
+    @strawberry.field(description="The publisher's default language (ISO 639-1).")
+    def default_language(self) -> str | None:
+        return self.row.default_language
+
+    @strawberry.field(description="SDG goals tagged by the publisher.")
+    def sdg_goals(self) -> list[str]:
+        return list(self.row.sdg_goals or [])
+
+    @strawberry.field(description="Related activities as published (IATI RelatedActivityType: 1 parent, 2 child, …); kept as references even when we do not hold them.")
+    def related_activities(self) -> list["RelatedActivity"]:
+        return [RelatedActivity(ref=r.get("ref", ""), type=str(r.get("type", ""))) for r in (self.row.related_activities or [])]
+
+    @strawberry.field(description="Recipient regions with percentages (vocabulary 1: OECD DAC regions, e.g. 789 Far East Asia; 2: UN M49).")
+    async def recipient_regions(self, info: Info) -> list["RecipientRegion"]:
+        async def batch(session, ids):
+            return await programmes_service.recipient_regions_of(session=session, programme_ids=ids)
+
+        rows = await info.context.loader("programme.regions", batch, default=[]).load(self.row.id)
+        return [RecipientRegion(vocabulary=r.vocabulary, code=r.region_code, percentage=r.percentage) for r in rows]
+
+    @strawberry.field(description="Budget lines as published (IATI budget elements).")
+    async def budgets(self, info: Info) -> list["BudgetLine"]:
+        async def batch(session, ids):
+            return await programmes_service.budgets_of(session=session, programme_ids=ids)
+
+        rows = await info.context.loader("programme.budgets", batch, default=[]).load(self.row.id)
+        return [
+            BudgetLine(type=r.type, period_start=r.period_start, period_end=r.period_end,
+                       amount=Money(amount=r.amount, currency=r.currency or self.row.currency or ""))
+            for r in rows
+        ]
+
+    @strawberry.field(description="Transactions as published (IATI TransactionType: 2 commitment, 3 disbursement, 4 expenditure, …).")
+    async def transactions(self, info: Info) -> list["Transaction"]:
+        async def batch(session, ids):
+            return await programmes_service.transactions_of(session=session, programme_ids=ids)
+
+        rows = await info.context.loader("programme.transactions", batch, default=[]).load(self.row.id)
+        return [
+            Transaction(type=r.type, value_date=r.value_date, description=r.description,
+                        value=Money(amount=r.value, currency=r.currency or self.row.currency or ""))
+            for r in rows
+        ]
 
     @strawberry.field(description="Needs matched to this programme, best first (ties by ID); only needs you may see.")
     async def matches(

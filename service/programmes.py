@@ -713,3 +713,32 @@ async def update_programme(
     await event_log.programme_changed(session, programme, created=False)
     await freshness.programme_changed(session, programme.id)
     return programme
+
+
+# -- IATI details (budgets, transactions, recipient regions) ------------------------------------
+
+
+async def _grouped(session: AsyncSession, model: Any, programme_ids: Sequence[int], *order: Any) -> dict[int, list[Any]]:
+    stmt = sa.select(model).where(model.programme_id.in_(list(programme_ids))).order_by(model.programme_id, *order)
+    grouped: dict[int, list[Any]] = {pid: [] for pid in programme_ids}
+    for row in (await session.execute(stmt)).scalars():
+        grouped[row.programme_id].append(row)
+    return grouped
+
+
+async def recipient_regions_of(*, session: AsyncSession, programme_ids: Sequence[int]) -> dict[int, list[Any]]:
+    from service.models.programmes import ProgrammeRecipientRegion
+
+    return await _grouped(session, ProgrammeRecipientRegion, programme_ids, ProgrammeRecipientRegion.region_code)
+
+
+async def budgets_of(*, session: AsyncSession, programme_ids: Sequence[int]) -> dict[int, list[Any]]:
+    from service.models.programmes import ProgrammeBudget
+
+    return await _grouped(session, ProgrammeBudget, programme_ids, ProgrammeBudget.period_start, ProgrammeBudget.id)
+
+
+async def transactions_of(*, session: AsyncSession, programme_ids: Sequence[int]) -> dict[int, list[Any]]:
+    from service.models.programmes import ProgrammeTransaction
+
+    return await _grouped(session, ProgrammeTransaction, programme_ids, ProgrammeTransaction.value_date, ProgrammeTransaction.id)
