@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from service.access.principals import Role
 from service.models import ApiKey, AuditEvent, StakeholderInput
 from service.models.enums import OrganizationCategory, Visibility
-from tests.support import gql
+from tests.support import counted_statements, gql
 
 pytestmark = pytest.mark.asyncio
 
@@ -129,24 +128,10 @@ async def test_nhri_and_civil_society_add_input_to_needs_they_can_see(app_client
 # -- limits ------------------------------------------------------------------------------------
 
 
-def _count_statements(app_client):
-    engine = app_client._transport.app.state.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    return statements, lambda: event.remove(engine, "before_cursor_execute", count)
-
-
 async def test_too_complex_query_is_refused_before_touching_the_database(app_client):
     query = "{ needs(first: 100) { edges { node { recommendations(first: 100) { edges { node { recommendingStates(first: 100) { totalCount } } } } } } } }"
-    statements, stop = _count_statements(app_client)
-    try:
+    with counted_statements(app_client) as statements:
         body = await gql(app_client, query)
-    finally:
-        stop()
     assert body["data"] is None
     error = body["errors"][0]
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"

@@ -9,14 +9,13 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from service import capabilities as capabilities_service
 from service import programmes as programmes_service
 from service.access.principals import Principal, Role
 from service.models import AuditEvent, Capability, Programme
 from service.models.enums import Modality, OrganizationCategory, ParticipantRole
-from tests.support import gql
+from tests.support import counted_statements, gql
 
 pytestmark = pytest.mark.asyncio
 
@@ -584,17 +583,8 @@ query($n: Int!) {
 
 
 async def _statements(app_client, n: int) -> tuple[int, dict]:
-    engine = app_client._transport.app.state.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counted_statements(app_client) as statements:
         body = await gql(app_client, PAGE, {"n": n})
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return len(statements), body
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
-from tests.support import gql
+from tests.support import counted_statements, gql
 
 pytestmark = pytest.mark.asyncio
 
@@ -22,17 +21,8 @@ query Canonical($n: Int!) {
 
 
 async def _statements(app_client, n: int) -> tuple[int, dict]:
-    engine = app_client._transport.app.state.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counted_statements(app_client) as statements:
         body = await gql(app_client, CANONICAL, {"n": n})
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return len(statements), body
 
 

@@ -3,54 +3,24 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.servers import running_server
+
 pytestmark = pytest.mark.asyncio
 
-ROOT = Path(__file__).resolve().parents[2]
 TCGRAPH = str(Path(sys.executable).parent / "tcgraph")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 async def server(database_url):
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:app_from_environment", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(base + "/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise AssertionError(f"server did not start: {process.stdout.read().decode()[-2000:]}")
-            time.sleep(0.2)
-    try:
-        yield base, env
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    async with running_server(database_url, workers=2) as started:
+        yield started
 
 
 def cli(*args: str, env: dict, cwd: str = "/") -> subprocess.CompletedProcess:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import httpx
 
@@ -32,4 +33,22 @@ async def gql(
         ) from exc
 
 
-__all__ = ["gql"]
+@contextlib.contextmanager
+def counted_statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
+    """Collect the SQL statements the app behind an ASGI client runs inside the block."""
+    from sqlalchemy import event
+
+    engine = client._transport.app.state.engine.sync_engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+__all__ = ["counted_statements", "gql"]
