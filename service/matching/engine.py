@@ -442,20 +442,120 @@ async def needs_affected_by_offer(session: AsyncSession, kind: OfferKind, offer_
         elif offer.kind is OfferKind.CAPABILITY and "001" not in offer.regions:
             states = [s for s, regions in ctx.state_regions.items() if regions & offer.regions]
             stmt = stmt.where(AssistanceNeed.state_iso3.in_(states))
+        # The same test as `_related`: a shared theme, DAC category or SDG goal.
+        categories = sorted({code[:3] for code in offer.profile.sectors})
+        goals = sorted({target.split(".")[0] for target in offer.profile.sdg_targets})
+        related = []
         if offer.profile.themes:
-            stmt = stmt.where(
-                sa.or_(
-                    AssistanceNeed.themes.overlap(list(offer.profile.themes)),
-                    AssistanceNeed.sectors.overlap(list(offer.profile.sectors)) if offer.profile.sectors else sa.false(),
-                )
-            )
+            related.append(AssistanceNeed.themes.overlap(sorted(offer.profile.themes)))
+        if categories:
+            related.append(sa.text(
+                "exists (select 1 from unnest(assistance_need.sectors) s where left(s, 3) = any(:categories))"
+            ).bindparams(categories=categories))
+        if goals:
+            related.append(sa.text(
+                "exists (select 1 from unnest(assistance_need.sdg_targets) t where split_part(t, '.', 1) = any(:goals))"
+            ).bindparams(goals=goals))
+        stmt = stmt.where(sa.or_(*related) if related else sa.false())
         affected |= set((await session.execute(stmt)).scalars())
     return sorted(affected)
 
 
-async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int) -> RunStats:
-    """After one programme or capability changed: recompute only the needs it touches."""
+async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *, top_k: int = TOP_K) -> RunStats:
+    """After one programme or capability changed: score only it against the needs it may
+    serve and merge it into each need's stored top K. A need is recomputed in full only
+    when the offer was in its top K and fell (an unstored candidate could overtake it) or
+    stopped being a candidate."""
+    started = time.perf_counter()
+    stats = RunStats()
+    ctx = await load_context(session)
     affected = await needs_affected_by_offer(session, kind, offer_id)
-    stats = await rematch_needs(session, affected)
     stats.extra["affected_needs"] = len(affected)
+    if not affected:
+        stats.seconds = time.perf_counter() - started
+        return stats
+    is_programme = kind is OfferKind.PROGRAMME
+    offers = await load_offers(
+        session, ctx, programme_ids=[offer_id] if is_programme else [], capability_ids=[] if is_programme else [offer_id],
+        programmes=is_programme, capabilities=not is_programme,
+    )
+    offer = offers[0] if offers else None
+    needs = {n.id: n for n in await load_needs(session, ctx, affected)}
+    stats.needs, stats.offers = len(needs), len(offers)
+    column_kind = kind.value
+    current: dict[int, list[tuple]] = defaultdict(list)
+    engaged: list[tuple[int, int]] = []  # this offer's matches past SUGGESTED: (match id, need id)
+    for match_id, need_id, offer_kind, programme_id, capability_id, score, status in (await session.execute(
+        sa.select(Match.id, Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id, Match.score, Match.status)
+        .where(Match.need_id.in_(affected))
+    )).all():
+        offer_kind = getattr(offer_kind, "value", offer_kind)
+        offer_key = programme_id or capability_id
+        if getattr(status, "value", status) == MatchStatus.SUGGESTED.value:
+            current[need_id].append((-score, offer_kind, offer_key, match_id))
+        elif offer_kind == column_kind and offer_key == offer_id:
+            engaged.append((match_id, need_id))
+    recompute, deletes, inserts, updates, changed = [], [], [], [], []
+    for need_id, need in needs.items():
+        rows = sorted(current.get(need_id, ()))
+        mine = next((r for r in rows if r[1] == column_kind and r[2] == offer_id), None)
+        new = None
+        if offer is not None and _related(need.profile, offer.profile):
+            eligible = (offer.states is None or need.state in offer.states) if is_programme else bool(need.regions & offer.regions)
+            if eligible:
+                stats.pairs_scored += 1
+                score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
+                if score > 0:
+                    new = (score, breakdown)
+        if mine is not None:
+            if new is not None and (new[0] >= -mine[0] or len(rows) < top_k):
+                # Refresh the breakdown (texts may change with equal scores).
+                updates.append({"match_id": mine[3], "new_score": new[0], "new_breakdown": new[1]})
+                if new[0] != -mine[0]:
+                    changed.append(need_id)
+            else:
+                recompute.append(need_id)
+        elif new is not None:
+            key = (-new[0], column_kind, offer_id)
+            if len(rows) < top_k or key < rows[-1][:3]:
+                if len(rows) >= top_k:
+                    deletes.append(rows[-1][3])
+                inserts.append((
+                    need_id, column_kind, offer_id if is_programme else None, None if is_programme else offer_id,
+                    offer.organization_id, new[0], json.dumps(new[1]), ctx.version, MatchStatus.SUGGESTED.value,
+                ))
+                changed.append(need_id)
+    gone = [n for n in affected if n not in needs]
+    if gone:
+        await session.execute(sa.delete(Match).where(Match.need_id.in_(gone), Match.status == MatchStatus.SUGGESTED))
+    if deletes:
+        await session.execute(sa.delete(Match).where(Match.id.in_(deletes)))
+    if updates:
+        table = Match.__table__
+        await session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("match_id")).values(
+                score=sa.bindparam("new_score"), breakdown=sa.bindparam("new_breakdown", type_=table.c.breakdown.type),
+                criteria_version=ctx.version, updated_at=sa.func.now(),
+            ),
+            updates,
+        )
+    if inserts:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        await raw.copy_records_to_table("match", records=inserts, columns=list(MATCH_COLUMNS))
+    stats.suggestions = len(inserts)
+    for match_id, need_id in engaged:  # engaged matches of this offer: re-scored in place, wherever they rank
+        need = needs.get(need_id)
+        if need is not None and offer is not None:
+            score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
+            await session.execute(sa.update(Match).where(Match.id == match_id).values(
+                score=score, breakdown=breakdown, criteria_version=ctx.version, updated_at=sa.func.now()))
+    for need_id in dict.fromkeys(changed):
+        if need_id not in recompute:
+            event_log.suggestions_changed(session, need_id, needs[need_id].state, needs[need_id].profile.themes)
+    if recompute:
+        full = await rematch_needs(session, recompute, top_k=top_k)
+        stats.pairs_scored += full.pairs_scored
+        stats.suggestions += full.suggestions
+    stats.extra["recomputed_needs"] = len(recompute)
+    stats.seconds = time.perf_counter() - started
     return stats

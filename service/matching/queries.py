@@ -9,7 +9,6 @@ from enum import Enum
 from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -253,17 +252,36 @@ class Opportunity:
 
 
 def _opportunity_select(principal: Principal, f: OpportunityFilter | None) -> tuple[sa.Select, Any]:
-    """Open needs the caller may see, with the best score of a match to one of its offers."""
-    best = (
-        sa.select(Match.need_id, sa.func.max(Match.score).label("score"))
-        .where(Match.organization_id == principal.organization_id, Match.status.notin_(["DECLINED", "WITHDRAWN"]))
-        .group_by(Match.need_id)
-        .subquery()
+    """Open needs the caller may see, each with its best match to one of the caller's offers.
+
+    The best match is found row by row ("no better match of mine for this need exists"), so
+    ordering by score walks the (organization_id, score) index best first instead of
+    aggregating every suggestion of a large donor."""
+    from sqlalchemy.orm import aliased
+
+    live = ["DECLINED", "WITHDRAWN"]
+    best = aliased(Match, name="best_match")
+    better = aliased(Match, name="better_match")
+    a_better_one = (
+        sa.select(sa.literal(1))
+        .where(
+            better.need_id == best.need_id,
+            better.organization_id == best.organization_id,
+            better.status.notin_(live),
+            sa.or_(better.score > best.score, sa.and_(better.score == best.score, better.id < best.id)),
+        )
+        .exists()
     )
     stmt = (
-        sa.select(AssistanceNeed, best.c.score)
-        .join(best, best.c.need_id == AssistanceNeed.id)
-        .where(visible_needs(principal), AssistanceNeed.status.in_(["SUBMITTED", "MATCHED"]))
+        sa.select(AssistanceNeed, best.score, best.id)
+        .join(best, best.need_id == AssistanceNeed.id)
+        .where(
+            best.organization_id == principal.organization_id,
+            best.status.notin_(live),
+            ~a_better_one,
+            visible_needs(principal),
+            AssistanceNeed.status.in_(["SUBMITTED", "MATCHED"]),
+        )
     )
     if f is not None:
         if f.states is not None:
@@ -275,7 +293,7 @@ def _opportunity_select(principal: Principal, f: OpportunityFilter | None) -> tu
         if f.sectors is not None:
             stmt = stmt.where(AssistanceNeed.sectors.overlap(sector_codes_matching(f.sectors)))
         if f.min_score is not None:
-            stmt = stmt.where(best.c.score >= f.min_score)
+            stmt = stmt.where(best.score >= f.min_score)
         if f.cost is not None:
             per_unit = _rate(f.cost.currency)
             if f.cost.minimum is not None:
@@ -285,7 +303,7 @@ def _opportunity_select(principal: Principal, f: OpportunityFilter | None) -> tu
         search = validate_search(f.search)
         if search is not None:
             stmt = stmt.where(AssistanceNeed.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", search)))
-    return stmt, best.c.score
+    return stmt, best.score
 
 
 def _require_offering(principal: Principal) -> None:
@@ -313,24 +331,8 @@ async def opportunities(
 
     labelled = [k.column.label(f"pg_k{i}") for i, k in enumerate(ordering.keys)]
     rows = (await session.execute(apply_keyset(stmt.add_columns(*labelled), ordering, args))).all()
-    items = [(r[0], float(r[1])) for r in rows]
-    built = build_page(items, [tuple(r[-2:]) for r in rows], ordering, args)
-    best_ids = await _best_match_ids(session, principal, [need.id for need, _ in built.items])
-    built.items = [Opportunity(need=need, score=s, best_match_id=best_ids[need.id]) for need, s in built.items]
-    return built
-
-
-async def _best_match_ids(session: AsyncSession, principal: Principal, need_ids: list[int]) -> dict[int, int]:
-    if not need_ids:
-        return {}
-    stmt = (
-        sa.select(Match.need_id, Match.id)
-        .where(Match.need_id.in_(need_ids), Match.organization_id == principal.organization_id,
-               Match.status.notin_(["DECLINED", "WITHDRAWN"]))
-        .order_by(Match.need_id, Match.score.desc(), Match.id)
-        .ext(distinct_on(Match.need_id))
-    )
-    return dict((await session.execute(stmt)).all())
+    items = [Opportunity(need=r[0], score=float(r[1]), best_match_id=int(r[2])) for r in rows]
+    return build_page(items, [tuple(r[-2:]) for r in rows], ordering, args)
 
 
 async def count_opportunities(*, session: AsyncSession, principal: Principal, opportunity_filter: OpportunityFilter | None) -> int:

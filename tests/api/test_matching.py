@@ -162,3 +162,16 @@ async def test_funding_gaps_by_state_and_theme(app_client, world):
     assert by_state["UGA"]["needs"] == 1  # the private need stays hidden, even in aggregates
     by_theme = {r["key"]: r for r in body["data"]["byTheme"]}
     assert by_theme["JUSTICE"]["needs"] == 2 and by_theme["JUSTICE"]["cost"]["amount"] == "150000.00"
+
+
+async def test_a_new_or_changed_offer_is_merged_into_existing_suggestions(app_client, world):
+    need = await world.need("SEN", title="Legal aid clinics", visibility=Visibility.PUBLIC, sectors=["15130"], themes=["JUSTICE"])
+    donor = await world.organization("GIZ")
+    query = "query($id: ID!) { node(id: $id) { ... on Need { matches { edges { node { programme { iatiIdentifier } score } } } } } }"
+    assert (await gql(app_client, query, {"id": gid("Need", need)}))["data"]["node"]["matches"]["edges"] == []
+    await world.programme(donor, iati_identifier="DE-1-SEN-LEGAL", recipients=("SEN",), description="Legal aid clinics and paralegals")
+    await world.programme(donor, iati_identifier="DE-1-GLOBAL", is_global=True, themes=("DETENTION",), sectors=("15137",))
+    await world.programme(donor, iati_identifier="DE-1-MLI", recipients=("MLI",))
+    edges = (await gql(app_client, query, {"id": gid("Need", need)}))["data"]["node"]["matches"]["edges"]
+    found = [e["node"]["programme"]["iatiIdentifier"] for e in edges]
+    assert found[0] == "DE-1-SEN-LEGAL" and "DE-1-GLOBAL" in found and "DE-1-MLI" not in found
