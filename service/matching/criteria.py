@@ -97,6 +97,9 @@ def _names(values, limit: int = 4) -> str:
 def thematic(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
     if not need.themes and not need.rights_dimensions:
         return CriterionScore("thematic", 0.0, "the need names no themes")
+    if not offer.themes:
+        # Imported (IATI) programmes carry sectors, not our themes: unknown, not a mismatch.
+        return CriterionScore("thematic", 0.5, "the offer names no themes (scored as unknown)")
     shared = need.themes & offer.themes
     dims = need.rights_dimensions & offer.rights_dimensions
     theme_part = len(shared) / len(need.themes) if need.themes else 0.0
@@ -130,6 +133,8 @@ def sector(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
 def sdg(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
     if not need.sdg_targets:
         return CriterionScore("sdg", 0.0, "the need names no SDG targets")
+    if not offer.has_budget and not offer.sdg_targets:
+        return CriterionScore("sdg", 0.5, "a capability: no SDG targets (scored as unknown)")
     shared = need.sdg_targets & offer.sdg_targets
     if shared:
         score = 0.5 + 0.5 * len(shared) / len(need.sdg_targets)

@@ -305,6 +305,16 @@ class OfferIndex:
         return list(seen.values())
 
 
+def _usable(need: Profile, offer: Profile) -> bool:
+    """A programme that ends before the need starts, or has nothing left to commit, cannot
+    meet it, however well it fits."""
+    if offer.has_timeframe and offer.end is not None and need.start is not None and offer.end < need.start:
+        return False
+    if offer.has_budget and offer.amount_usd is not None and offer.amount_usd <= 0:
+        return False
+    return True
+
+
 def _related(need: Profile, offer: Profile) -> bool:
     """Cheap pre-filter: a candidate shares something substantive with the need."""
     if need.themes & offer.themes:
@@ -327,7 +337,7 @@ class Scored:
 def score_need(ctx: Context, need: NeedItem, candidates: Iterable[Offer], stats: RunStats, top_k: int = TOP_K) -> list[Scored]:
     results = []
     for offer in candidates:
-        if not _related(need.profile, offer.profile):
+        if not _related(need.profile, offer.profile) or not _usable(need.profile, offer.profile):
             continue
         stats.pairs_scored += 1
         score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
@@ -500,7 +510,7 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
         rows = sorted(current.get(need_id, ()))
         mine = next((r for r in rows if r[1] == column_kind and r[2] == offer_id), None)
         new = None
-        if offer is not None and _related(need.profile, offer.profile):
+        if offer is not None and _related(need.profile, offer.profile) and _usable(need.profile, offer.profile):
             eligible = (offer.states is None or need.state in offer.states) if is_programme else bool(need.regions & offer.regions)
             if eligible:
                 stats.pairs_scored += 1

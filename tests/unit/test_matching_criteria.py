@@ -74,3 +74,21 @@ def test_score_is_the_weighted_mean_and_lists_every_criterion():
     assert [b["criterion"] for b in breakdown] == [c.key for c in CRITERIA]
     assert score == round(sum(b["score"] for b in breakdown) / len(CRITERIA), 4)
     assert all(b["explanation"] for b in breakdown)
+
+
+def test_unknowns_are_not_mismatches():
+    need = Profile(themes=frozenset({"JUSTICE"}), sdg_targets=frozenset({"16.3"}))
+    imported = by_key["thematic"](need, Profile(sectors=frozenset({"15130"})), VOCAB)
+    assert imported.score == 0.5 and "unknown" in imported.explanation
+    capability = by_key["sdg"](need, Profile(has_budget=False), VOCAB)
+    assert capability.score == 0.5 and "capability" in capability.explanation
+
+
+def test_ended_or_spent_programmes_are_not_candidates():
+    from service.matching.engine import _usable
+
+    need = Profile(start=date(2027, 7, 1), end=date(2028, 6, 30))
+    assert not _usable(need, Profile(start=date(2024, 1, 1), end=date(2026, 12, 31)))
+    assert not _usable(need, Profile(amount_usd=0))
+    assert _usable(need, Profile(end=date(2027, 12, 31), amount_usd=10))
+    assert _usable(need, Profile(has_budget=False, has_timeframe=False))
