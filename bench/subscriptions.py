@@ -553,6 +553,14 @@ def stop_profilers(profilers: list[subprocess.Popen]) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    import signal
+
+    # SIGTERM (and SIGINT, even where a background shell ignores it) cancel the run, so that
+    # the `finally` blocks stop the servers and drop the scratch database.
+    task = asyncio.current_task()
+    assert task is not None
+    for number in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(number, task.cancel)
     raise_open_file_limit(args.subscribers + 200)
     print(machine_description())
     server_url = args.database_url or default_database_url()
@@ -601,9 +609,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        return uvloop.run(main_async(args))
+        run = uvloop.run
     except ImportError:
-        return asyncio.run(main_async(args))
+        run = asyncio.run
+    try:
+        return run(main_async(args))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("interrupted")
+        return 130
 
 
 if __name__ == "__main__":

@@ -84,7 +84,8 @@ class CostLimiter(SchemaExtension):
         report: dict[str, Any] = {"requestedQueryCost": self.requested}
         result = ec.result
         data = getattr(result, "data", None)
-        if data is not None:
+        is_subscription = getattr(getattr(ec, "operation_type", None), "value", None) == "subscription"
+        if data is not None and not is_subscription:  # subscriptions were charged once, at subscribe
             report["actualQueryCost"] = actual_cost(
                 ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data
             )

@@ -94,6 +94,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
+        app.state.entity_cache = {}  # (sequence, type, key, visibility class) → future of the entity
         await app.state.broker.start()
         pruner = asyncio.create_task(_prune_periodically(app, settings))
         # Start-up objects live for the process: keep them out of the GC's generations,

@@ -18,15 +18,17 @@ _CHARGE = sa.text(
     insert into rate_limit_bucket as b (key, level, updated_at)
     values (:key, :cost, now())
     on conflict (key) do update
-       set level = greatest(0, b.level - extract(epoch from (now() - b.updated_at)) * :rate) + :cost,
-           updated_at = now()
-     where greatest(0, b.level - extract(epoch from (now() - b.updated_at)) * :rate) + :cost <= :capacity
+       set level = greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost,
+           updated_at = greatest(b.updated_at, now())
+     where greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost <= :capacity
     returning level
     """
 )
 
+# now() is the transaction's start: a transaction that waited on the row lock behind a later
+# one sees a negative elapsed time, which must not count as "more drained".
 _PEEK = sa.text(
-    "select greatest(0, level - extract(epoch from (now() - updated_at)) * :rate) "
+    "select greatest(0, level - greatest(0, extract(epoch from (now() - updated_at))) * :rate) "
     "from rate_limit_bucket where key = :key"
 )
 

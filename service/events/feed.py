@@ -9,6 +9,7 @@ administrators) so a thousand subscribers of the same kind cost one query per ev
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -80,25 +81,33 @@ async def build_filter(
 
 
 class VisibilityCache:
-    """(sequence, visibility class) → may see the event's need now. Process-wide, bounded."""
+    """(sequence, visibility class) → may see the event's need now. Process-wide, bounded,
+    single-flight: the first subscriber of a class asks the database, the others await it."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], size: int = 20_000):
         self.sessionmaker = sessionmaker
         self.size = size
-        self._cache: OrderedDict[tuple, bool] = OrderedDict()
+        self._cache: OrderedDict[tuple, asyncio.Future] = OrderedDict()
 
     async def visible(self, principal: Principal, row: EventRow) -> bool:
         if row.need_id is None:
             return True  # programmes, capabilities, recommendations, organizations are public
         key = (row.sequence, visibility_class(principal))
-        if key in self._cache:
-            return self._cache[key]
+        future = self._cache.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._ask(principal, row.need_id))
+            self._cache[key] = future
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            self._cache.pop(key, None)  # do not remember a failure
+            raise
+
+    async def _ask(self, principal: Principal, need_id: int) -> bool:
         async with self.sessionmaker() as session:
-            seen = await need_visible_now(session, principal, row.need_id)
-        self._cache[key] = seen
-        if len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return seen
+            return await need_visible_now(session, principal, need_id)
 
 
 async def need_visible_now(session: AsyncSession, principal: Principal, need_id: int) -> bool:
