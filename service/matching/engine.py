@@ -435,7 +435,14 @@ async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = 
 async def needs_affected_by_offer(session: AsyncSession, kind: OfferKind, offer_id: int) -> list[int]:
     """Needs whose suggestions may change when this offer changes: those it already
     matches, and those in the States (or regions) it serves now."""
-    ctx = await load_context(session)
+    affected, _ = await _affected_needs(session, await load_context(session), kind, offer_id)
+    return affected
+
+
+async def _affected_needs(
+    session: AsyncSession, ctx: Context, kind: OfferKind, offer_id: int
+) -> tuple[list[int], Offer | None]:
+    """(affected need ids, the offer as now eligible or None), loading the offer once."""
     column = Match.programme_id if kind is OfferKind.PROGRAMME else Match.capability_id
     affected = set((await session.execute(sa.select(Match.need_id).where(column == offer_id))).scalars())
     offers = await load_offers(
@@ -444,8 +451,8 @@ async def needs_affected_by_offer(session: AsyncSession, kind: OfferKind, offer_
         capability_ids=[offer_id] if kind is OfferKind.CAPABILITY else [],
         programmes=kind is OfferKind.PROGRAMME, capabilities=kind is OfferKind.CAPABILITY,
     )
-    if offers:
-        offer = offers[0]
+    offer = offers[0] if offers else None
+    if offer is not None:
         stmt = sa.select(AssistanceNeed.id).where(AssistanceNeed.status != NeedStatus.WITHDRAWN)
         if offer.kind is OfferKind.PROGRAMME and offer.states is not None:
             stmt = stmt.where(AssistanceNeed.state_iso3.in_(list(offer.states)))
@@ -468,7 +475,7 @@ async def needs_affected_by_offer(session: AsyncSession, kind: OfferKind, offer_
             ).bindparams(goals=goals))
         stmt = stmt.where(sa.or_(*related) if related else sa.false())
         affected |= set((await session.execute(stmt)).scalars())
-    return sorted(affected)
+    return sorted(affected), offer
 
 
 async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *, top_k: int = TOP_K) -> RunStats:
@@ -479,19 +486,14 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
     started = time.perf_counter()
     stats = RunStats()
     ctx = await load_context(session)
-    affected = await needs_affected_by_offer(session, kind, offer_id)
+    affected, offer = await _affected_needs(session, ctx, kind, offer_id)
     stats.extra["affected_needs"] = len(affected)
     if not affected:
         stats.seconds = time.perf_counter() - started
         return stats
     is_programme = kind is OfferKind.PROGRAMME
-    offers = await load_offers(
-        session, ctx, programme_ids=[offer_id] if is_programme else [], capability_ids=[] if is_programme else [offer_id],
-        programmes=is_programme, capabilities=not is_programme,
-    )
-    offer = offers[0] if offers else None
     needs = {n.id: n for n in await load_needs(session, ctx, affected)}
-    stats.needs, stats.offers = len(needs), len(offers)
+    stats.needs, stats.offers = len(needs), int(offer is not None)
     column_kind = kind.value
     current: dict[int, list[tuple]] = defaultdict(list)
     engaged: list[tuple[int, int]] = []  # this offer's matches past SUGGESTED: (match id, need id)
