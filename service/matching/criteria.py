@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from typing import Callable
 
@@ -67,6 +68,11 @@ class Profile:
     text_terms: dict[str, int] = field(default_factory=dict)
     has_budget: bool = True  # capabilities offer expertise, not money
     has_timeframe: bool = True
+
+    @cached_property
+    def text_norm(self) -> float:
+        """Length of the term-count vector (computed once: every pair's cosine needs it)."""
+        return math.sqrt(sum(v * v for v in self.text_terms.values()))
 
 
 @dataclass(frozen=True)
@@ -207,15 +213,17 @@ def text(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
     a, b = need.text_terms, offer.text_terms
     if not a or not b:
         return CriterionScore("text", 0.0, "no description to compare")
-    common = set(a) & set(b)
+    common = a.keys() & b.keys()
     if not common:
         return CriterionScore("text", 0.0, "the descriptions share no key terms")
     dot = sum(a[t] * b[t] for t in common)
-    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    norm = need.text_norm * offer.text_norm
     cosine = dot / norm if norm else 0.0
     # Short texts rarely exceed ~0.5 cosine even when about the same thing: stretch the scale.
     score = min(1.0, cosine * 2.0)
-    top = sorted(common, key=lambda t: -(a[t] * b[t]))[:5]
+    # Ties in alphabetical order: set order varies between processes, and an explanation that
+    # changed on every rematch would look like a change to subscribers.
+    top = sorted(common, key=lambda t: (-(a[t] * b[t]), t))[:5]
     return CriterionScore("text", round(score, 4), "descriptions share key terms: " + ", ".join(top))
 
 

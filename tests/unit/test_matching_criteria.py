@@ -92,3 +92,11 @@ def test_ended_or_spent_programmes_are_not_candidates():
     assert not _usable(need, Profile(amount_usd=0))
     assert _usable(need, Profile(end=date(2027, 12, 31), amount_usd=10))
     assert _usable(need, Profile(has_budget=False, has_timeframe=False))
+
+
+def test_text_explanation_lists_equally_weighted_terms_alphabetically():
+    # Set order differs between processes; the sentence must not, or every rematch would
+    # rewrite it and notify subscribers of a change that did not happen.
+    need = Profile(text_terms=terms("zebra yak xylophone wombat vulture tiger"))
+    offer = Profile(text_terms=terms("tiger vulture wombat xylophone yak zebra"))
+    assert by_key["text"](need, offer, VOCAB).explanation == "descriptions share key terms: tiger, vulture, wombat, xylophone, yak"
