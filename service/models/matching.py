@@ -58,7 +58,11 @@ class Match(SQLModel, table=True):
         sa.Index("ix_match_organization_score", "organization_id", sa.text("score desc"), "id"),
         sa.Index("ix_match_programme_score", "programme_id", sa.text("score desc"), "id"),
         sa.Index("ix_match_capability_score", "capability_id", sa.text("score desc"), "id"),
-        sa.Index("ix_match_lessons_vector", "lessons_vector", postgresql_using="gin"),
+        # Only completed engagements carry lessons: suggestions stay out of the index.
+        sa.Index(
+            "ix_match_lessons_vector", "lessons_vector", postgresql_using="gin",
+            postgresql_where=sa.text("lessons_learned IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=True))
     need_id: int = Field(
