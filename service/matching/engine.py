@@ -10,6 +10,7 @@ re-scored in place so their breakdown stays current.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -18,11 +19,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.events import record as event_log
+from service.matching import scoring
 from service.matching.criteria import Profile, Vocabulary, score_pair, terms
+from service.matching.scoring import CandidateSet, FeatureTable, Features, TermIndex
 from service.models import (
     AssistanceNeed,
     Capability,
@@ -38,7 +42,11 @@ from service.models.enums import NeedStatus
 from service.models.matching import CriteriaVersion, Match, MatchStatus, OfferKind
 
 TOP_K = 20
+REMATCH_BATCH = 500  # needs scored (in a thread) while the previous batch is written
 ELIGIBLE_ACTIVITY_STATUSES = (None, "1", "2")  # pipeline, implementation (IATI ActivityStatus)
+
+
+_KIND_ORDER = {kind: kind.value for kind in OfferKind}
 
 
 @dataclass
@@ -49,10 +57,16 @@ class Offer:
     profile: Profile
     states: frozenset[str] | None = None  # None: global
     regions: frozenset[str] = frozenset()  # capabilities: M49 codes served
+    features: Features | None = None  # set by load_offers, for scoring.best
 
     @property
     def key(self) -> tuple[OfferKind, int]:
         return (self.kind, self.id)
+
+    @property
+    def kind_order(self) -> str:
+        """Ties between equal scores are broken by kind, then id."""
+        return _KIND_ORDER[self.kind]
 
 
 @dataclass
@@ -61,6 +75,7 @@ class NeedItem:
     state: str
     regions: frozenset[str]
     profile: Profile
+    features: Features | None = None  # set by load_needs
 
 
 @dataclass
@@ -73,6 +88,7 @@ class Context:
     state_regions: dict[str, frozenset[str]]
     weights: dict[str, float]
     version: int
+    features: FeatureTable = field(default_factory=FeatureTable)
 
 
 @dataclass
@@ -173,6 +189,7 @@ async def load_needs(session: AsyncSession, ctx: Context, need_ids: Sequence[int
                 ),
             )
         )
+        items[-1].features = ctx.features.of(items[-1].profile)
     return items
 
 
@@ -269,6 +286,8 @@ async def load_offers(
                     ),
                 )
             )
+    for offer in offers:
+        offer.features = ctx.features.of(offer.profile)
     return offers
 
 
@@ -278,11 +297,16 @@ async def load_offers(
 class OfferIndex:
     """Offers by the States (programmes) or regions (capabilities) they serve."""
 
-    def __init__(self, offers: Iterable[Offer]):
+    def __init__(self, offers: Iterable[Offer], features: FeatureTable | None = None):
+        self.features = features
+        self.offers = list(offers)
         self.by_state: dict[str, list[Offer]] = defaultdict(list)
         self.by_region: dict[str, list[Offer]] = defaultdict(list)
         self.everywhere: list[Offer] = []
-        for offer in offers:
+        self._eligible: dict[tuple[str, frozenset[str]], list[Offer]] = {}  # needs of one State share them
+        self._candidates: dict[tuple[str, frozenset[str]], CandidateSet] = {}
+        self._terms: TermIndex | None = None  # built on first use, over all the offers
+        for offer in self.offers:
             if offer.kind is OfferKind.PROGRAMME:
                 if offer.states is None:
                     self.everywhere.append(offer)
@@ -294,6 +318,24 @@ class OfferIndex:
                     self.by_region[region].append(offer)
 
     def eligible(self, need: NeedItem) -> list[Offer]:
+        key = (need.state, need.regions)
+        found = self._eligible.get(key)
+        if found is None:
+            found = self._eligible[key] = self._collect(need)
+        return found
+
+    def candidates(self, need: NeedItem) -> CandidateSet:
+        """The eligible offers as arrays for scoring.best (built once per State)."""
+        assert self.features is not None, "OfferIndex(offers, features) to score"
+        key = (need.state, need.regions)
+        found = self._candidates.get(key)
+        if found is None:
+            if self._terms is None:
+                self._terms = TermIndex(self.offers)
+            found = self._candidates[key] = CandidateSet(self.features, self.eligible(need), self._terms)
+        return found
+
+    def _collect(self, need: NeedItem) -> list[Offer]:
         seen: dict[tuple, Offer] = {}
         for offer in self.by_state.get(need.state, ()):
             seen[offer.key] = offer
@@ -332,19 +374,21 @@ class Scored:
     offer: Offer
     score: float
     breakdown: list[dict]
+    breakdown_json: str  # serialised with the scoring, off the event loop
 
 
-def score_need(ctx: Context, need: NeedItem, candidates: Iterable[Offer], stats: RunStats, top_k: int = TOP_K) -> list[Scored]:
+def score_needs(ctx: Context, needs: Sequence[NeedItem], candidates: CandidateSet, stats: RunStats, top_k: int = TOP_K) -> list[Scored]:
+    """Each need's top K related, usable candidates (needs sharing these candidates, e.g. of
+    one State): ranked numerically (scoring.best), then explained by criteria.score_pair —
+    for the K kept only."""
+    ranked = scoring.best([n.features for n in needs], candidates, scoring.weight_vector(ctx.weights), top_k)
     results = []
-    for offer in candidates:
-        if not _related(need.profile, offer.profile) or not _usable(need.profile, offer.profile):
-            continue
-        stats.pairs_scored += 1
-        score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
-        if score > 0:
-            results.append(Scored(need.id, offer, score, breakdown))
-    results.sort(key=lambda s: (-s.score, s.offer.kind.value, s.offer.id))
-    return results[:top_k]
+    for need, (kept, pairs) in zip(needs, ranked):
+        stats.pairs_scored += pairs
+        for _, offer in kept:
+            score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
+            results.append(Scored(need.id, offer, score, breakdown, orjson.dumps(breakdown).decode()))
+    return results
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -355,58 +399,98 @@ MATCH_COLUMNS = (
 )
 
 
+INCOMING_TABLE = "match_incoming"
+
+
 async def _write(
-    session: AsyncSession, ctx: Context, need_ids: Sequence[int], scored: list[Scored], needs: dict[int, NeedItem]
-) -> int:
-    """Replace the SUGGESTED matches of these needs; re-score the others in place; log one
-    event per need whose suggestions changed."""
+    session: AsyncSession, ctx: Context, need_ids: Sequence[int], scored: list[Scored], needs: dict[int, NeedItem],
+    offers: dict[tuple[OfferKind, int], Offer] | None = None,
+) -> tuple[int, int]:
+    """Make these needs' SUGGESTED matches the scored ones: rows that did not change are left
+    alone, changed ones updated in place, new ones inserted, dropped ones deleted (so a rerun
+    with nothing new writes nothing). Matches past SUGGESTED are re-scored in place. One event
+    per need whose suggestions changed. Returns (suggestions held, needs whose suggestions changed)."""
     if not need_ids:
-        return 0
-    previous: dict[int, set] = defaultdict(set)
-    for need_id, kind, programme_id, capability_id, score in (await session.execute(
-        sa.select(Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id, Match.score)
-        .where(Match.need_id.in_(list(need_ids)), Match.status == MatchStatus.SUGGESTED)
-    )).all():
-        previous[need_id].add((OfferKind(kind), programme_id or capability_id, round(score, 4)))
-    await session.execute(
-        sa.delete(Match).where(Match.need_id.in_(list(need_ids)), Match.status == MatchStatus.SUGGESTED)
-    )
-    kept = {
+        return 0, 0
+    engaged = {
         (row.need_id, OfferKind(row.offer_kind), row.programme_id or row.capability_id): row.id
         for row in (await session.execute(
             sa.select(Match.id, Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id)
-            .where(Match.need_id.in_(list(need_ids)))
+            .where(Match.need_id.in_(list(need_ids)), Match.status != MatchStatus.SUGGESTED)
         )).all()
     }
+    rescored: dict[int, tuple[float, list[dict]]] = {}
     records = []
     for s in scored:
         key = (s.need_id, s.offer.kind, s.offer.id)
-        if key in kept:
-            await session.execute(
-                sa.update(Match).where(Match.id == kept[key]).values(
-                    score=s.score, breakdown=s.breakdown, criteria_version=ctx.version, updated_at=sa.func.now()
-                )
-            )
+        if key in engaged:
+            rescored[engaged[key]] = (s.score, s.breakdown)
             continue
         records.append((
             s.need_id, s.offer.kind.value,
             s.offer.id if s.offer.kind is OfferKind.PROGRAMME else None,
             s.offer.id if s.offer.kind is OfferKind.CAPABILITY else None,
-            s.offer.organization_id, s.score, json.dumps(s.breakdown), ctx.version, MatchStatus.SUGGESTED.value,
+            s.offer.organization_id, s.score, s.breakdown_json, ctx.version, MatchStatus.SUGGESTED.value,
         ))
+    # Engaged matches outside the top K are re-scored too, so every match carries the
+    # current criteria version (there are few of them).
+    for (need_id, kind, offer_id), match_id in engaged.items():
+        offer = (offers or {}).get((kind, offer_id))
+        if match_id not in rescored and offer is not None and need_id in needs:
+            rescored[match_id] = score_pair(needs[need_id].profile, offer.profile, ctx.vocabulary, ctx.weights)
+    for match_id, (score, breakdown) in rescored.items():
+        await session.execute(sa.update(Match).where(Match.id == match_id).values(
+            score=score, breakdown=breakdown, criteria_version=ctx.version, updated_at=sa.func.now()))
+
+    await session.execute(sa.text(
+        f"create temp table if not exists {INCOMING_TABLE} (need_id int, offer_kind varchar(16), programme_id int, "
+        "capability_id int, organization_id int, score float8, breakdown jsonb, criteria_version int, status varchar(32)) "
+        "on commit drop"
+    ))
+    await session.execute(sa.text(f"truncate {INCOMING_TABLE}"))
     if records:
-        connection = await session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        await raw.copy_records_to_table("match", records=records, columns=list(MATCH_COLUMNS))
-    current: dict[int, set] = defaultdict(set)
-    for s in scored:
-        if (s.need_id, s.offer.kind, s.offer.id) not in kept:
-            current[s.need_id].add((s.offer.kind, s.offer.id, round(s.score, 4)))
-    for need_id in need_ids:
-        if previous.get(need_id, set()) != current.get(need_id, set()) and need_id in needs:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        await raw.copy_records_to_table(INCOMING_TABLE, records=records, columns=list(MATCH_COLUMNS))
+        await session.execute(sa.text(f"analyze {INCOMING_TABLE}"))
+    columns = ", ".join(MATCH_COLUMNS)
+    # Hash joins of the incoming rows with these needs' matches (10k × 10k per batch); the
+    # breakdowns (~1 KB each) must fit in memory for that.
+    await session.execute(sa.text("set local work_mem = '64MB'"))
+    changed = set((await session.execute(sa.text(f"""
+        with existing as materialized (
+            select id, need_id, offer_kind, coalesce(programme_id, capability_id) as offer_id, status,
+                   score, breakdown, criteria_version, organization_id
+            from match where need_id = any(:need_ids)
+        ), incoming as materialized (
+            select *, coalesce(programme_id, capability_id) as offer_id from {INCOMING_TABLE}
+        ), deleted as (
+            delete from match where id in (
+                select e.id from existing e left join incoming i using (need_id, offer_kind, offer_id)
+                where e.status = 'SUGGESTED' and i.need_id is null
+            )
+            returning need_id
+        ), updated as (
+            update match m set score = i.score, breakdown = i.breakdown, criteria_version = i.criteria_version,
+                organization_id = i.organization_id, updated_at = now()
+            from existing e join incoming i using (need_id, offer_kind, offer_id)
+            where m.id = e.id and e.status = 'SUGGESTED'
+            and (e.score, e.breakdown, e.criteria_version, e.organization_id)
+                is distinct from (i.score, i.breakdown, i.criteria_version, i.organization_id)
+            returning m.need_id
+        ), inserted as (
+            insert into match ({columns})
+            select {", ".join("i." + c for c in MATCH_COLUMNS)}
+            from incoming i left join existing e using (need_id, offer_kind, offer_id)
+            where e.id is null
+            returning need_id
+        )
+        select need_id from deleted union select need_id from updated union select need_id from inserted
+    """).bindparams(sa.bindparam("need_ids", list(need_ids), type_=sa.ARRAY(sa.Integer))))).scalars())
+    for need_id in sorted(changed):
+        if need_id in needs:
             item = needs[need_id]
             event_log.suggestions_changed(session, need_id, item.state, item.profile.themes)
-    return len(records)
+    return len(records), len(changed)
 
 
 async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = None, *, top_k: int = TOP_K) -> RunStats:
@@ -422,12 +506,36 @@ async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = 
             await session.execute(sa.delete(Match).where(Match.need_id.in_(list(gone)), Match.status == MatchStatus.SUGGESTED))
     states = sorted({n.state for n in needs})
     offers = await load_offers(session, ctx, for_states=states if need_ids is not None else None)
-    index = OfferIndex(offers)
+    index = OfferIndex(offers, ctx.features)
     stats.needs, stats.offers = len(needs), len(offers)
-    scored: list[Scored] = []
-    for need in needs:
-        scored.extend(score_need(ctx, need, index.eligible(need), stats, top_k))
-    stats.suggestions = await _write(session, ctx, [n.id for n in needs], scored, {n.id: n for n in needs})
+
+    def score_batch(batch: list[NeedItem]) -> list[Scored]:
+        by_candidates: dict[tuple, list[NeedItem]] = defaultdict(list)
+        for need in batch:
+            by_candidates[(need.state, need.regions)].append(need)
+        return [
+            s for group in by_candidates.values()
+            for s in score_needs(ctx, group, index.candidates(group[0]), stats, top_k)
+        ]
+
+    # Scoring is Python, writing is PostgreSQL: score the next batch in a thread while the
+    # previous one is written, so the two use both cores.
+    needs.sort(key=lambda n: (n.state, n.id))  # needs of one State share candidates: score them together
+    batches = [needs[i:i + REMATCH_BATCH] for i in range(0, len(needs), REMATCH_BATCH)] or [[]]
+    by_id = {n.id: n for n in needs}
+    offers_by_key = {o.key: o for o in offers}
+    pending = asyncio.ensure_future(asyncio.to_thread(score_batch, batches[0]))
+    try:
+        for i, batch in enumerate(batches):
+            scored = await pending
+            if i + 1 < len(batches):
+                pending = asyncio.ensure_future(asyncio.to_thread(score_batch, batches[i + 1]))
+            held, changed = await _write(session, ctx, [n.id for n in batch], scored, by_id, offers_by_key)
+            stats.suggestions += held
+            stats.extra["changed_needs"] = stats.extra.get("changed_needs", 0) + changed
+    finally:
+        if not pending.done():
+            pending.cancel()
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -534,7 +642,7 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
                     deletes.append(rows[-1][3])
                 inserts.append((
                     need_id, column_kind, offer_id if is_programme else None, None if is_programme else offer_id,
-                    offer.organization_id, new[0], json.dumps(new[1]), ctx.version, MatchStatus.SUGGESTED.value,
+                    offer.organization_id, new[0], orjson.dumps(new[1]).decode(), ctx.version, MatchStatus.SUGGESTED.value,
                 ))
                 changed.append(need_id)
     gone = [n for n in affected if n not in needs]
