@@ -1,16 +1,25 @@
 """Live updates: the `events` and `dashboard` subscriptions and the `changes` query.
 
 The WebSocket context lives as long as the connection, so DataLoaders are rebuilt for
-every event delivered (otherwise a subscriber would see stale entities)."""
+every event delivered (otherwise a subscriber would see stale entities).
+
+A live event is executed once per process for all its subscribers that run the same
+operation (document, variables) with the same authorization (see `SharedEventExecution`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import enum
-from typing import Annotated, Any, AsyncGenerator
+import json
+import logging
+from inspect import isawaitable
+from typing import Annotated, Any, AsyncGenerator, Callable, Hashable, NoReturn
 
 import strawberry
+from graphql import ExecutionResult, Undefined, print_ast
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from graphql_schema import nodes
@@ -20,8 +29,11 @@ from graphql import GraphQLError
 
 from service.errors import InvalidInput, TcgraphError
 from service.events import feed
+from service.access.principals import Principal
+from service.events import transport
 from service.events.broker import SlowConsumer, read_after
 from service.events.outbox import Kind
+from service.events.singleflight import SingleFlight
 from service.matching import queries as matching_queries
 
 EventKind = strawberry.enum(
@@ -32,6 +44,9 @@ EventKind = strawberry.enum(
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
 REPLAY_BATCH = 500
+SHARED_RESULTS = 10_000  # (event, operation, authorization) results remembered per process
+
+log = logging.getLogger("tcgraph.events")
 
 
 @strawberry.input(description="Which events to receive. Lists mean any of; several fields mean all of.")
@@ -52,40 +67,97 @@ class Event:
     entity_type: strawberry.Private[str]
     entity_key: strawberry.Private[str]
     removed: bool = strawberry.field(description="True for NEED_REMOVED: the need is no longer visible to you.")
+    # Live events carry the process's shared results; replayed ones do not (they show the
+    # entity as it is now, so a result remembered from when the event was live would be stale).
+    shared: strawberry.Private[SingleFlight[ExecutionResult] | None] = None
 
     @strawberry.field(description="The entity now, loaded with your permissions (null when removed or gone).")
     async def entity(self, info: Info) -> Node | None:
         if self.removed:
             return None
         loader = nodes._REGISTRY.get(self.entity_type)
-        if loader is None:
-            return None
-        # Subscribers who see exactly the same needs (a visibility class) share one load
-        # per event and process, instead of one query per subscriber.
-        cache = _app_state(info).entity_cache
-        key = (self.sequence, self.entity_type, self.entity_key, feed.visibility_class(info.context.principal))
-        future = cache.get(key)
-        if future is None:
-            future = asyncio.ensure_future(loader(info, self.entity_key))
-            cache[key] = future
-            while len(cache) > 20_000:
-                cache.pop(next(iter(cache)))
-        try:
-            return await asyncio.shield(future)
-        except Exception:
-            cache.pop(key, None)
-            raise
+        return None if loader is None else await loader(info, self.entity_key)
 
 
-def _event(row: Any, removed: bool = False) -> Event:
+def _event(delivery: feed.Delivery, shared: SingleFlight[ExecutionResult] | None) -> Event:
+    row, removed = delivery.row, delivery.removed
     kind = feed.REMOVED if removed else row.kind
     entity_type = "Need" if removed else row.entity_type
     key = str(row.need_id) if removed else row.entity_id
     return Event(
         sequence=row.sequence, kind=EventKind[kind], occurred_at=row.occurred_at,
         entity_id=strawberry.ID(to_global_id(entity_type, key)), entity_type=entity_type, entity_key=key,
-        removed=removed,
+        removed=removed, shared=shared,
     )
+
+
+def authorization_class(principal: Principal) -> tuple:
+    """Everything about the caller that a resolver reachable from `Event` may read: callers
+    that agree on it get the same data. Finer than `feed.visibility_class` (which needs one
+    may see): no field reachable from an event reads the organization today, but one that
+    did (a partner's own matches or proposals) must never be shared across organizations.
+    API key, label and subject are read only by `viewer`, mutations and the rate limit,
+    none of which is reachable from an event."""
+    return (principal.role, principal.state_iso3, principal.organization_id)
+
+
+def operation_signature(executor: Any) -> str | None:
+    """What, besides the event and the caller, decides an operation's result: its text
+    (operation and fragments, printed canonically), its variables as sent and the client's
+    operation extensions. None (not shared) when they are not plain JSON."""
+    try:
+        variables = json.dumps(
+            {name: source.value for name, source in executor.variable_values.sources.items() if source.value is not Undefined},
+            sort_keys=True,
+        )
+        extensions = json.dumps(getattr(executor, "operation_extensions", None) or {}, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    fragments = [print_ast(definition) for _, definition in sorted(executor.fragment_definitions.items())]
+    return "\n".join([print_ast(executor.operation), *fragments, variables, extensions])
+
+
+_UNKNOWN = object()
+
+
+class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core executor that runs a live `Event` once per (event, operation signature,
+    authorization class) and process, and hands the same `ExecutionResult` to every
+    subscriber with that key (single-flight). Queries, mutations, replayed events and other
+    subscriptions execute as usual.
+
+    The result is computed for this event on the context of the subscriber that asked first,
+    whose loaders were just reset (`event_stream`), so it is exactly what each subscriber
+    would have computed alone; it is remembered only for live delivery of that event."""
+
+    share_key: Hashable | None = None  # set on the per-event copies of shareable events
+    _signature: Any = _UNKNOWN  # the operation's signature, computed once per subscription
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        principal = getattr(self.context_value, "principal", None)
+        if isinstance(payload, Event) and payload.shared is not None and isinstance(principal, Principal):
+            if self._signature is _UNKNOWN:
+                self._signature = operation_signature(self)
+            if self._signature is not None:
+                executor.share_key = (
+                    payload.sequence, payload.removed, payload.entity_type, payload.entity_key,
+                    self._signature, authorization_class(principal),
+                )
+        return executor
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if self.share_key is None:
+            return super().execute_operation(serially)
+        shared = self.root_value.shared
+        run = super().execute_operation
+
+        async def execute() -> ExecutionResult:
+            result = run(serially)
+            return await result if isawaitable(result) else result
+
+        # A result with errors (e.g. a database hiccup) is not remembered: later subscribers retry.
+        return shared.get(self.share_key, execute, keep=lambda result: not result.errors)
 
 
 async def _filter(info: Info, f: EventFilter | None) -> feed.EventFilter:
@@ -105,12 +177,36 @@ def _app_state(info: Info) -> Any:
     return info.context.request.app.state
 
 
-async def _close_slow(info: Info) -> None:
+async def _close_slow(info: Info) -> NoReturn:
     websocket = info.context.request
-    try:
+    with contextlib.suppress(Exception):  # already closing
         await websocket.close(code=SLOW_CONSUMER_CLOSE_CODE, reason="Subscriber too slow: events queued beyond the limit")
-    except Exception:  # noqa: BLE001 — already closing
-        pass
+    # End the operation as cancelled: had the stream returned, strawberry would send
+    # `complete` on the closed socket and log that failure with a traceback.
+    raise asyncio.CancelledError("subscriber closed as too slow")
+
+
+def _cut_off_if_stuck(info: Info) -> Callable[[], None]:
+    """What to do when this subscriber's queue overflows. Normally the subscription notices
+    (`SlowConsumer`) and closes with 4008. But a client that stopped reading for good leaves
+    the subscription blocked in a send to its full socket (and a close frame could not get
+    through either): if the operation is still running `slow_consumer_cutoff_seconds`
+    later, it is cancelled and the TCP connection reset, freeing what is queued for it."""
+    task = asyncio.current_task()
+    websocket = info.context.request
+    seconds = _app_state(info).settings.slow_consumer_cutoff_seconds
+
+    def cut_off() -> None:
+        if task is not None and not task.done():
+            task.cancel()  # before the reset, so the blocked send ends quietly as cancelled
+        if transport.abort(websocket.scope):
+            client = websocket.client
+            log.warning("cut off subscriber %s: it stopped reading and fell behind", f"{client.host}:{client.port}" if client else "?")
+
+    def overflowed() -> None:
+        asyncio.get_running_loop().call_later(seconds, cut_off)
+
+    return overflowed
 
 
 async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> AsyncGenerator[Event, None]:
@@ -119,7 +215,7 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
     broker, cache = state.broker, state.visibility_cache
     subscriber_state = feed.SubscriberState(principal=ctx.principal, event_filter=await _filter(info, f))
     # Subscribe before replaying: nothing committed from now on can slip between the two.
-    subscription = broker.subscribe()
+    subscription = broker.subscribe(on_overflow=_cut_off_if_stuck(info))
     try:
         await _within(30, broker.connected.wait())
         last = broker.position
@@ -135,7 +231,7 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
                     delivery = await subscriber_state.decide(row, cache)
                     if delivery is not None:
                         ctx.reset_loaders()
-                        yield _event(delivery.row, delivery.removed)
+                        yield _event(delivery, shared=None)
                 if len(rows) < REPLAY_BATCH:
                     break
         while True:
@@ -143,14 +239,13 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
                 row = await subscription.next()
             except SlowConsumer:
                 await _close_slow(info)
-                return
             if row.sequence <= last:
                 continue  # already replayed: no duplicate at the seam
             last = row.sequence
             delivery = await subscriber_state.decide(row, cache)
             if delivery is not None:
                 ctx.reset_loaders()
-                yield _event(delivery.row, delivery.removed)
+                yield _event(delivery, shared=state.event_results)
     finally:
         subscription.close()
 
@@ -201,7 +296,7 @@ async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerato
     state = _app_state(info)
     broker, cache = state.broker, state.visibility_cache
     subscriber_state = feed.SubscriberState(principal=info.context.principal, event_filter=feed.EventFilter())
-    subscription = broker.subscribe()
+    subscription = broker.subscribe(on_overflow=_cut_off_if_stuck(info))
     try:
         await _within(30, broker.connected.wait())
         last = broker.position
@@ -228,7 +323,6 @@ async def dashboard_stream(info: Info, debounce_seconds: float) -> AsyncGenerato
                     quiet_until = loop.time() + debounce_seconds
             except SlowConsumer:
                 await _close_slow(info)
-                return
             yield await _aggregates(info, last)
     finally:
         subscription.close()

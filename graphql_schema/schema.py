@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
-from graphql_schema.events import EventsQuery, Subscription
+from graphql_schema.events import EventsQuery, SharedEventExecution, Subscription
 from graphql_schema.imports import ImportMutation
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.docs import document
@@ -234,7 +234,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    built = QuietSchema(query=Query, mutation=Mutation, subscription=Subscription, types=[Review], extensions=extensions)
+    built = QuietSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=[Review], extensions=extensions,
+        # A live event is executed once for all its subscribers with the same operation and authorization.
+        execution_context_class=SharedEventExecution,
+    )
     document(built._schema)
     return built
 

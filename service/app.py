@@ -17,6 +17,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graphql_schema.context import Context
+from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.schema import build_schema
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
@@ -24,6 +25,8 @@ from service.access.principals import ANONYMOUS, Principal
 from service.db.engine import make_engine, make_sessionmaker
 from service.events.broker import Broker
 from service.events.feed import VisibilityCache
+from service.events.singleflight import SingleFlight
+from service.events.transport import ExposeTransport
 from service.errors import TcgraphError, Unauthenticated
 from service.settings import Settings, get_settings
 
@@ -94,7 +97,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
-        app.state.entity_cache = {}  # (sequence, type, key, visibility class) → future of the entity
+        # Live events executed once per (event, operation, authorization class) in this process.
+        app.state.event_results = SingleFlight(SHARED_RESULTS)
         await app.state.broker.start()
         pruner = asyncio.create_task(_prune_periodically(app, settings))
         # Start-up objects live for the process: keep them out of the GC's generations,
@@ -110,6 +114,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             await engine.dispose()
 
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
+    app.add_middleware(ExposeTransport)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = 10
     ws_ping_interval_seconds: float = 20
     subscriber_queue_size: int = Field(default=1000, description="Events queued per subscriber before it is closed as too slow.")
+    slow_consumer_cutoff_seconds: float = Field(
+        default=10, description="A subscriber closed as too slow that is still stuck sending after this long has its connection reset."
+    )
 
     # Optional OpenID Connect JWT bearer tokens (besides API keys).
     jwt_issuer: str | None = None

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import asyncpg
 import sqlalchemy as sa
@@ -63,10 +63,11 @@ class SlowConsumer(Exception):
 
 
 class Subscriber:
-    def __init__(self, broker: "Broker", max_queue: int):
+    def __init__(self, broker: "Broker", max_queue: int, on_overflow: Callable[[], None] | None = None):
         self.broker = broker
         self.queue: asyncio.Queue[EventRow | None] = asyncio.Queue(maxsize=max_queue)
         self.overflowed = False
+        self.on_overflow = on_overflow
 
     def offer(self, row: EventRow) -> None:
         if self.overflowed:
@@ -75,10 +76,12 @@ class Subscriber:
             self.queue.put_nowait(row)
         except asyncio.QueueFull:
             self.overflowed = True
-            # Wake the consumer so it notices and closes.
+            # Wake the consumer so it notices and closes; nothing more is queued for it.
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
             self.queue.put_nowait(None)
+            if self.on_overflow is not None:
+                self.on_overflow()  # for a consumer that is not reading at all
 
     async def next(self) -> EventRow:
         row = await self.queue.get()
@@ -125,8 +128,8 @@ class Broker:
         if self._conn is not None and not self._conn.is_closed():
             self._conn.terminate()
 
-    def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(self, self.max_queue)
+    def subscribe(self, on_overflow: Callable[[], None] | None = None) -> Subscriber:
+        subscriber = Subscriber(self, self.max_queue, on_overflow)
         self.subscribers.add(subscriber)
         return subscriber
 

@@ -9,9 +9,7 @@ administrators) so a thousand subscribers of the same kind cost one query per ev
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -23,6 +21,7 @@ from service.access.visibility import visible_needs
 from service.errors import InvalidInput
 from service.events.broker import EventRow, read_after, retained_range
 from service.events.outbox import Kind
+from service.events.singleflight import SingleFlight
 from service.models import AssistanceNeed
 from service.pagination import MAX_PAGE_SIZE
 
@@ -86,24 +85,13 @@ class VisibilityCache:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], size: int = 20_000):
         self.sessionmaker = sessionmaker
-        self.size = size
-        self._cache: OrderedDict[tuple, asyncio.Future] = OrderedDict()
+        self._answers: SingleFlight[bool] = SingleFlight(size)
 
     async def visible(self, principal: Principal, row: EventRow) -> bool:
         if row.need_id is None:
             return True  # programmes, capabilities, recommendations, organizations are public
-        key = (row.sequence, visibility_class(principal))
-        future = self._cache.get(key)
-        if future is None:
-            future = asyncio.ensure_future(self._ask(principal, row.need_id))
-            self._cache[key] = future
-            if len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        try:
-            return await asyncio.shield(future)
-        except Exception:
-            self._cache.pop(key, None)  # do not remember a failure
-            raise
+        need_id = row.need_id
+        return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask(principal, need_id))
 
     async def _ask(self, principal: Principal, need_id: int) -> bool:
         async with self.sessionmaker() as session:

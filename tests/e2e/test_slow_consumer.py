@@ -14,11 +14,13 @@ burst must overflow the server-side queue of 5.
 
 What the client sees: the events that were already in the buffers, then the close frame
 (4008 and a reason) as soon as it reads again — the server notices the overflow when its
-blocked send completes. A client that never reads again is not closed by this path: the
-subscription's task stays blocked in that send (nothing more can be written to the full
-socket, the close frame included), so such a connection lingers — still open after 70 s
-with either of uvicorn's WebSocket implementations — holding the queue, about one message in
-the transport and the kernel's send buffer.
+blocked send completes. The close is clean: no traceback in the server's log.
+
+A client that never reads again cannot be closed that way: the subscription's task stays
+blocked in that send (nothing more can be written to the full socket, the close frame
+included). So SLOW_CONSUMER_CUTOFF_SECONDS after the overflow, a subscription still running
+is cancelled and its TCP connection reset (the second test, with a raw socket that never
+reads), which frees what was queued for it in the process and in the kernel.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ import math
 import random
 import socket
 import string
+import struct
 import time
+import base64
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -41,7 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from graphql_schema.events import SLOW_CONSUMER_CLOSE_CODE
 from service.access.principals import Role
-from tests.support.servers import running_server
+from tests.support.servers import running_server, serving
 from tests.support.ws import Subscription
 
 pytestmark = pytest.mark.asyncio
@@ -142,14 +148,20 @@ async def drain_heavy(ws: ClientConnection, count: int) -> tuple[list[int], Any]
     return sequences, None
 
 
-async def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_are_served(database_url, world):
+def assert_no_traceback(log: Path) -> None:
+    text = log.read_text()
+    assert "Traceback" not in text and "Exception in" not in text, text[-5000:]
+
+
+async def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_are_served(database_url, world, tmp_path):
     focal = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
     produced = events_to_produce()
     env = {
         "SUBSCRIBER_QUEUE_SIZE": str(QUEUE_SIZE),
         "RATE_LIMIT_CAPACITY": "1e9", "RATE_LIMIT_RESTORE_RATE": "1e9",
     }
-    async with running_server(database_url, env=env) as (base, _), \
+    log = tmp_path / "server.log"
+    async with running_server(database_url, env=env, log=log, ws="websockets-sansio") as (base, _), \
             httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {focal}"}) as http:
         since = (await http.post("/graphql", json={"query": "{ changes(since: 0) { lastSequence } }"})).json()
         since = since["data"]["changes"]["lastSequence"]
@@ -191,3 +203,151 @@ async def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_are_
             result = (await http.post("/graphql", json={"query": CREATE, "variables": {"t": "After the slow consumer", "d": "d"}})).json()
             assert result["data"]["createNeed"]["userErrors"] == [], result
             assert (await later.next())["data"]["events"]["entity"]["title"] == "After the slow consumer"
+    # Closed cleanly: strawberry did not try to send `complete` on the closed socket.
+    assert_no_traceback(log)
+
+
+async def test_closing_a_slow_consumer_logs_no_error(app, caplog):
+    """In process, so every log record is seen: overflow a live subscriber's queue; it closes
+    with 4008 and its operation ends as cancelled, without strawberry trying to send
+    `complete` on the closed socket (which fails and is logged with a traceback)."""
+    import logging
+
+    from service.events.broker import EventRow
+
+    caplog.set_level(logging.DEBUG)
+    broker = app.state.broker
+    async with serving(app) as url:
+        async with Subscription(url, "subscription { events { sequence } }") as sub:
+            while not broker.subscribers:
+                await asyncio.sleep(0.05)
+            (subscriber,) = broker.subscribers
+            row = EventRow(
+                sequence=broker.position + 1, kind="NEED_CREATED", entity_type="Need", entity_id="0", need_id=None,
+                states=(), themes=(), organization_ids=(), payload={}, occurred_at=datetime.now(UTC),
+            )
+            for _ in range(subscriber.queue.maxsize + 1):
+                subscriber.offer(row)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await sub.ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == SLOW_CONSUMER_CLOSE_CODE
+        for _ in range(50):  # the server side winds down
+            if not broker.subscribers:
+                break
+            await asyncio.sleep(0.1)
+        assert not broker.subscribers
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not problems, [(r.name, r.getMessage(), r.exc_info) for r in problems]
+
+
+# -- a client that never reads again --------------------------------------------------------
+
+CUTOFF_SECONDS = 2
+TCP_ESTABLISHED = 1
+
+
+class RawSubscriber:
+    """graphql-transport-ws by hand over a blocking socket with a 4 KiB receive buffer: after
+    the subscribe message nothing reads from it, no library and no kernel buffer to speak of."""
+
+    def __init__(self, base: str):
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect((host, int(port)))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((
+            f"GET /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+        ).encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += self.sock.recv(1)  # byte by byte: leave the first frame in the socket
+        assert response.startswith(b"HTTP/1.1 101"), response
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload = json.dumps(message).encode()
+        mask = os.urandom(4)
+        assert len(payload) < 65536
+        header = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload)) if len(payload) > 125 else bytes([0x81, 0x80 | len(payload)])
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def receive(self) -> dict[str, Any]:
+        """One short unfragmented text frame (only used for the connection_ack)."""
+        first, second = self.sock.recv(2, socket.MSG_WAITALL)
+        assert first == 0x81 and second < 126, (first, second)
+        return json.loads(self.sock.recv(second, socket.MSG_WAITALL))
+
+    def tcp_state(self) -> int:
+        """The kernel's view of the connection (struct tcp_info's first byte), read without
+        touching the data waiting in the socket."""
+        return self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+    def read_to_end(self) -> str:
+        """How the connection ends when the client finally reads: 'reset' or 'closed'."""
+        self.sock.settimeout(10)
+        try:
+            while self.sock.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            return "reset"
+        return "closed"
+
+
+@pytest.mark.parametrize("ws", ["websockets", "websockets-sansio"])  # `tcgraph serve`, and `auto` (Docker)
+async def test_a_consumer_that_never_reads_again_is_cut_off(database_url, world, tmp_path, ws):
+    import psutil
+
+    focal = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
+    produced = events_to_produce()
+    env = {
+        "SUBSCRIBER_QUEUE_SIZE": str(QUEUE_SIZE), "SLOW_CONSUMER_CUTOFF_SECONDS": str(CUTOFF_SECONDS),
+        "RATE_LIMIT_CAPACITY": "1e9", "RATE_LIMIT_RESTORE_RATE": "1e9",
+    }
+    log = tmp_path / "server.log"
+    async with running_server(database_url, env=env, log=log, ws=ws) as (base, _), \
+            httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {focal}"}) as http:
+        stalled = RawSubscriber(base)
+        try:
+            stalled.send({"type": "connection_init", "payload": {}})
+            assert stalled.receive()["type"] == "connection_ack"
+            stalled.send({"id": "1", "type": "subscribe", "payload": {"query": HEAVY}})
+            client_port = stalled.sock.getsockname()[1]
+            async with Subscription(ws_url(base), LIGHT) as reader:
+                await asyncio.sleep(0.5)  # live
+                for i in range(produced):
+                    result = (await http.post("/graphql", json={
+                        "query": CREATE, "variables": {"t": f"Never read {i}", "d": incompressible(DESCRIPTION_LENGTH)},
+                    })).json()
+                    assert result["data"]["createNeed"]["userErrors"] == [], result
+                await drain(reader, produced)  # every event was delivered to someone reading
+                last_event = time.monotonic()
+
+                # Reset within the cut-off delay (after the overflow, which is before the last event) plus slack.
+                while stalled.tcp_state() == TCP_ESTABLISHED:
+                    assert time.monotonic() - last_event < CUTOFF_SECONDS + 15, "the stalled connection is still open"
+                    await asyncio.sleep(0.2)
+                assert stalled.read_to_end() == "reset"
+
+                # The server holds nothing for it any more: no socket from that client port...
+                server = psutil.Process(int(_pid_listening_on(int(base.rsplit(":", 1)[1]))))
+                assert not [c for c in server.net_connections("tcp") if c.raddr and c.raddr.port == client_port]
+                # ... and still serves the others.
+                await http.post("/graphql", json={"query": CREATE, "variables": {"t": "After the cut-off", "d": "d"}})
+                assert (await reader.next())["data"]["events"]["entity"]["title"] == "After the cut-off"
+        finally:
+            stalled.sock.close()
+    text = log.read_text()
+    assert "cut off subscriber" in text, text[-3000:]
+    assert_no_traceback(log)
+
+
+def _pid_listening_on(port: int) -> int:
+    import psutil
+
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            return connection.pid
+    raise AssertionError(f"nothing listens on {port}")

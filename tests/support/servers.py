@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx
 
@@ -24,15 +24,19 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_server(database_url: str, *, workers: int = 1, env: dict | None = None) -> AsyncIterator[tuple[str, dict]]:
-    """Yields (base URL, environment) of a uvicorn server on `database_url`."""
+async def running_server(
+    database_url: str, *, workers: int = 1, env: dict | None = None, log: Path | None = None, ws: str = "websockets",
+) -> AsyncIterator[tuple[str, dict]]:
+    """Yields (base URL, environment) of a uvicorn server on `database_url`; its output goes
+    to `log` when given (a file, which cannot fill up and block the server like a pipe)."""
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), **(env or {})}
+    output = log.open("ab") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.app:app_from_environment", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--ws", "websockets"],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+         "--ws", ws],
+        cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -45,7 +49,8 @@ async def running_server(database_url: str, *, workers: int = 1, env: dict | Non
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise AssertionError(f"server did not start: {process.stdout.read().decode()[-3000:]}")
+                printed = log.read_text() if log is not None else process.stdout.read().decode()
+                raise AssertionError(f"server did not start: {printed[-3000:]}")
             await asyncio.sleep(0.2)
     try:
         yield base, environment
@@ -55,3 +60,24 @@ async def running_server(database_url: str, *, workers: int = 1, env: dict | Non
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log is not None:
+            output.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """An app whose lifespan already runs (the `app` fixture) under uvicorn on this event
+    loop, so a test can look inside it; yields its WebSocket URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,133 @@
+"""A live event is executed once per process for all subscribers with the same operation
+(document and variables) and the same authorization class (role, State, organization) —
+and never shared beyond that.
+
+The service runs in this process (uvicorn on the test's event loop) so that the test can
+count how often the selection is executed: the `Need` node loader, which `Event.entity`
+calls once per execution, is wrapped with a counter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+
+import pytest
+
+from graphql_schema import nodes
+from service.access.principals import Role
+from service.models.enums import OrganizationCategory, Visibility
+from tests.support.servers import serving
+from tests.support.ws import Subscription
+
+pytestmark = pytest.mark.asyncio
+
+QUERY = """subscription($withState: Boolean! = true) {
+  events(filter: {kinds: [NEED_CREATED]}) {
+    sequence kind entityId
+    entity { ... on Need { title visibility state @include(if: $withState) { code needs { totalCount } } } }
+  }
+}"""
+OTHER_QUERY = "subscription { events(filter: {kinds: [NEED_CREATED]}) { sequence entity { ... on Need { title description } } } }"
+
+
+@pytest.fixture
+def executions(monkeypatch) -> Counter:
+    """(role, State, organization) → how many times the selection was executed for it."""
+    counted: Counter = Counter()
+    load_need = nodes._REGISTRY["Need"]
+
+    async def counting(info, key):
+        p = info.context.principal
+        counted[(p.role.value, p.state_iso3, p.organization_id)] += 1
+        return await load_need(info, key)
+
+    monkeypatch.setitem(nodes._REGISTRY, "Need", counting)
+    return counted
+
+
+async def test_one_execution_per_operation_and_authorization_class(app, world, executions):
+    undp = await world.organization("UNDP", OrganizationCategory.UN_AGENCY)
+    norway = await world.organization("Norway", OrganizationCategory.DONOR_GOVERNMENT)
+    tokens = {
+        "undp": await world.key(Role.AGENCY, organization=undp),
+        "undp 2": await world.key(Role.AGENCY, organization=undp),
+        "norway": await world.key(Role.DONOR, organization=norway),
+        "KEN": await world.key(Role.STATE_FOCAL_POINT, state="KEN"),
+        "UGA": await world.key(Role.STATE_FOCAL_POINT, state="UGA"),
+    }
+    await world.need("KEN", title="Private groundwork", visibility=Visibility.PRIVATE)
+    subscribers = {
+        # (a) the same query and class: one execution, identical results
+        "anonymous": (QUERY, {}, None),
+        "anonymous 2": (QUERY, {}, None),
+        "undp": (QUERY, {}, tokens["undp"]),
+        "undp 2": (QUERY, {}, tokens["undp 2"]),  # another key of the same organization
+        # (b) other organization, other State: their own executions
+        "norway": (QUERY, {}, tokens["norway"]),
+        "KEN": (QUERY, {}, tokens["KEN"]),
+        "UGA": (QUERY, {}, tokens["UGA"]),
+        # (c) other variables, other query: their own executions
+        "anonymous, no state": (QUERY, {"withState": False}, None),
+        "anonymous, other query": (OTHER_QUERY, {}, None),
+    }
+    async with serving(app) as url, contextlib.AsyncExitStack() as stack:
+        subs = {
+            name: await stack.enter_async_context(Subscription(url, query, variables, token=token))
+            for name, (query, variables, token) in subscribers.items()
+        }
+        await asyncio.sleep(0.5)  # live
+        await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
+        got = {name: (await sub.next(timeout=15)) for name, sub in subs.items()}
+
+    for name, payload in got.items():
+        assert "errors" not in payload, (name, payload)
+    events = {name: payload["data"]["events"] for name, payload in got.items()}
+    assert len({e["sequence"] for e in events.values()}) == 1
+    assert {e["entity"]["title"] for e in events.values()} == {"Court case management"}
+
+    # (a) the same data for the same class and query (`extensions` stay per subscriber: the
+    # cost report shows each one's own rate limit)
+    for a, b in [("anonymous", "anonymous 2"), ("undp", "undp 2")]:
+        assert json.dumps(got[a]["data"]) == json.dumps(got[b]["data"])
+    # (b) each State's focal point sees its own figures: KEN's private need counts for KEN only
+    assert events["KEN"]["entity"]["state"] == {"code": "KEN", "needs": {"totalCount": 2}}
+    assert events["UGA"]["entity"]["state"] == {"code": "KEN", "needs": {"totalCount": 1}}
+    assert events["anonymous"]["entity"]["state"] == {"code": "KEN", "needs": {"totalCount": 1}}
+    # (c) the shape each asked for
+    assert "state" not in events["anonymous, no state"]["entity"]
+    assert events["anonymous, other query"]["entity"] == {"title": "Court case management", "description": "Support for the judiciary."}
+
+    # Executions: once per (operation, class) — and a class is role, State and organization,
+    # so two partners of different organizations are never served one execution.
+    assert executions == Counter({
+        ("ANONYMOUS", None, None): 3,  # QUERY, QUERY without state, OTHER_QUERY
+        ("AGENCY", None, undp): 1,
+        ("DONOR", None, norway): 1,
+        ("STATE_FOCAL_POINT", "KEN", None): 1,
+        ("STATE_FOCAL_POINT", "UGA", None): 1,
+    })
+
+
+async def test_replayed_events_are_executed_per_subscriber_and_show_the_entity_now(app, world, executions):
+    """A replay (`after`) is not served a result remembered from when the event was live."""
+    need = await world.need("KEN", title="Before", visibility=Visibility.PUBLIC)
+    query = "subscription($after: Int) { events(after: $after, filter: {kinds: [NEED_CREATED, NEED_UPDATED]}) { sequence entity { ... on Need { title } } } }"
+    async with serving(app) as url:
+        async with Subscription(url, query, {"after": 0}) as first:
+            created = (await first.next(timeout=15))["data"]["events"]
+            assert created["entity"]["title"] == "Before"
+        from service import needs as needs_service
+        from service.access.principals import Principal
+
+        async with world.sessionmaker() as session, session.begin():
+            await needs_service.update_need(
+                session=session, principal=Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"), need_id=need,
+                values=needs_service.NeedFields(title="After"),
+            )
+        async with Subscription(url, query, {"after": 0}) as second:
+            replayed = (await second.next(timeout=15))["data"]["events"]
+    assert replayed["sequence"] == created["sequence"]
+    assert replayed["entity"]["title"] == "After"
+    assert executions[("ANONYMOUS", None, None)] >= 2
