@@ -74,4 +74,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 ENTRYPOINT ["/app/scripts/prestart.sh"]
 # A shell, only to expand WEB_CONCURRENCY; `exec` makes uvicorn PID 1 (it gets SIGTERM).
-CMD ["sh", "-c", "exec uvicorn service.app:app_from_environment --factory --host 0.0.0.0 --port 8000 --loop uvloop --http httptools --workers ${WEB_CONCURRENCY:-2}"]
+CMD ["sh", "-c", "exec uvicorn service.app:app_from_environment --factory --host 0.0.0.0 --port 8000 --loop uvloop --http httptools --ws-per-message-deflate false --workers ${WEB_CONCURRENCY:-2}"]

@@ -227,6 +227,8 @@ def start_server(database_url: str, args: argparse.Namespace, log: Path) -> Serv
         sys.executable, "-m", "uvicorn", args.app, "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         "--loop", args.loop, "--http", "httptools", "--ws", args.ws, "--backlog", "4096",
+        # As the Docker image and `tcgraph serve`: the server declines permessage-deflate.
+        "--ws-per-message-deflate", "true" if args.server_deflate else "false",
     ]
     handle = log.open("ab")
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
@@ -426,7 +428,8 @@ async def benchmark(args: argparse.Namespace, database_url: str, token: str, log
         await open_all(subscribers, servers, query, args.compression, parallel=args.connect_parallel)
         print(f"subscribers: {len(subscribers)} connected and subscribed in {time.monotonic() - started:.1f} s "
               f"({', '.join(str(sum(1 for s in subscribers if s.server == i)) + ' on server ' + str(i) for i in range(len(servers)))}); "
-              f"selection: {{ {selection} }}; permessage-deflate {'on' if args.compression else 'off'}")
+              f"selection: {{ {selection} }}; permessage-deflate {'offered' if args.compression else 'not offered'} by the clients, "
+              f"{'accepted' if args.server_deflate else 'declined'} by the servers")
         await asyncio.sleep(args.settle)
         rss_idle = [s.rss() for s in servers]
         added = sum(rss_idle) - sum(rss_before)
@@ -587,6 +590,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=5.0, help="needs created per second, a steady pace (5)")
     parser.add_argument("--select", choices=sorted(SELECTIONS), default="entity",
                         help="entity: the events with their need's title (loaded per subscriber; default); ids: the event row only")
+    parser.add_argument("--server-deflate", action="store_true",
+                        help="let the servers accept permessage-deflate (the service declines it)")
     parser.add_argument("--no-compression", dest="compression", action="store_false",
                         help="do not offer permessage-deflate (browsers and the `ws` package offer it)")
     parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation (auto, as in the Docker image; or websockets, as `tcgraph serve`)")

@@ -85,6 +85,22 @@ async def _prune_periodically(app: FastAPI, settings: Settings) -> None:
         await asyncio.sleep(3600)
 
 
+_startup_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Start-up objects live for the process: keep them out of the GC's generations, and
+    collect less often (the per-request garbage is short-lived). Once per process: a full
+    collection of a big heap takes most of a second, and tests start many apps."""
+    global _startup_frozen
+    if _startup_frozen:
+        return
+    _startup_frozen = True
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -101,11 +117,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.event_results = SingleFlight(SHARED_RESULTS)
         await app.state.broker.start()
         pruner = asyncio.create_task(_prune_periodically(app, settings))
-        # Start-up objects live for the process: keep them out of the GC's generations,
-        # and collect less often (the per-request garbage is short-lived).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
+        _freeze_startup_objects()
         try:
             yield
         finally:
