@@ -20,7 +20,7 @@ Metrics, over needs with at least one judged pair:
 Unjudged retrieved offers count as NOT relevant for P@5 and have gain 0 for nDCG@10.
 
 --tune searches weights (coordinate ascent on the simplex, grid 0.05, several starts) on an
-in-memory replica of score_need (the same candidates, criteria and tie-breaking; checked against
+in-memory replica of score_needs (the same candidates, criteria and tie-breaking; checked against
 the database run), and guards against overfitting with a 2-fold split (tune on even-numbered
 needs, report on odd, and the reverse) and leave-one-need-out. The weights it recommends are
 the tuned ones shrunk toward the current weights by the fraction (0, ¼, ½, ¾, 1) whose
@@ -336,7 +336,7 @@ class Replica:
 
 
 async def build_replica(session, loaded: Loaded, judged: dict[str, dict[str, bool]]) -> Replica:
-    """The candidates score_need would see, with each criterion's score (weights apart)."""
+    """The candidates score_needs would see, with each criterion's score (weights apart)."""
     from service.matching.criteria import CRITERIA, score_pair
     from service.matching.engine import TOP_K, OfferIndex, _related, load_context, load_needs, load_offers
 
