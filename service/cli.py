@@ -123,11 +123,21 @@ def cmd_rematch(args: argparse.Namespace) -> int:
             import json
             from pathlib import Path
 
-            from service.matching.engine import publish_weights
+            from service.errors import TcgraphError
+            from service.matching.engine import check_weights, publish_weights
 
-            data = json.loads(Path(args.weights).read_text())
-            weights = {k: float(v) for k, v in data.get("weights", data).items()}
-            version = asyncio.run(_with_session(url, lambda s: publish_weights(s, weights, data.get("note", args.weights))))
+            try:
+                data = json.loads(Path(args.weights).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                eprint(f"error: {args.weights}: cannot read the weights: {exc}")
+                return 2
+            try:
+                weights = check_weights(data.get("weights", data) if isinstance(data, dict) else data)
+            except TcgraphError as exc:
+                eprint(f"error: {args.weights}: {exc.message}")
+                return 2
+            note = data.get("note", args.weights) if isinstance(data, dict) else args.weights
+            version = asyncio.run(_with_session(url, lambda s: publish_weights(s, weights, str(note))))
             eprint(f"published criteria version {version.version}")
         _rematch(url)
     return 0

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
@@ -125,7 +125,35 @@ async def current_criteria(session: AsyncSession) -> CriteriaVersion:
     return row
 
 
+def check_weights(weights: Any) -> dict[str, float]:
+    """One finite, non-negative number per criterion, not all zero (ranking relies on
+    non-negative weights: a pair's score grows with each criterion's)."""
+    from service.errors import InvalidInput
+    from service.matching.criteria import CRITERIA_BY_KEY
+
+    if not isinstance(weights, dict):
+        raise InvalidInput("Weights are an object of criterion keys to numbers.", field="weights")
+    unknown = sorted(set(weights) - set(CRITERIA_BY_KEY))
+    missing = sorted(set(CRITERIA_BY_KEY) - set(weights))
+    if unknown or missing:
+        raise InvalidInput(
+            "Weights must name every criterion exactly once"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + f" (criteria: {', '.join(CRITERIA_BY_KEY)}).", field="weights",
+        )
+    checked: dict[str, float] = {}
+    for key, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise InvalidInput(f"The weight of `{key}` must be a finite number ≥ 0; got {value!r}.", field="weights")
+        checked[key] = float(value)
+    if not sum(checked.values()):
+        raise InvalidInput("At least one weight must be above 0.", field="weights")
+    return checked
+
+
 async def publish_weights(session: AsyncSession, weights: dict[str, float], note: str) -> CriteriaVersion:
+    weights = check_weights(weights)
     current = await current_criteria(session)
     row = CriteriaVersion(version=current.version + 1, weights=weights, note=note)
     session.add(row)

@@ -87,3 +87,28 @@ def test_features_are_computed_once_per_profile():
     profile = Profile(themes=frozenset({"JUSTICE"}))
     assert table.of(profile) is table.of(profile)
     assert table.of(Profile(themes=frozenset({"JUSTICE"}))).theme == table.of(profile).theme != 0
+
+
+def test_weights_are_checked_before_they_are_published():
+    import math
+
+    import pytest
+
+    from service.errors import InvalidInput
+    from service.matching.engine import check_weights
+
+    good = {c.key: 0.1 for c in CRITERIA}
+    assert check_weights(good) == good
+    cases = {
+        "unknown: colour": {**good, "colour": 1.0},
+        "missing: text": {k: v for k, v in good.items() if k != "text"},
+        "`text` must be a finite number ≥ 0; got -0.2": {**good, "text": -0.2},
+        "`text` must be a finite number ≥ 0; got 'high'": {**good, "text": "high"},
+        "`text` must be a finite number ≥ 0; got nan": {**good, "text": math.nan},
+        "At least one weight must be above 0": {k: 0 for k in good},
+        "an object of criterion keys": [0.1] * 8,
+    }
+    for message, weights in cases.items():
+        with pytest.raises(InvalidInput) as refused:
+            check_weights(weights)
+        assert message in refused.value.message
