@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # `service` when run from a checkout without install
+from bench.common import dev_database_url, machine_description  # noqa: E402
 
 BENCH_PREFIX = "[bench]"
 CANONICAL_QUERY = (
@@ -50,37 +48,7 @@ _ERRORS_KEY = re.compile(rb'"errors"\s*:')
 # ----------------------------------------------------------------------------- the machine
 
 
-def machine_description() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        usable = os.cpu_count() or 0
-    return (
-        f"machine: {usable} CPU(s) (nproc), {model}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()} ({platform.python_implementation()})"
-    )
-
-
 # ----------------------------------------------------------------------------- seeding
-
-
-def default_database_url() -> str:
-    tcgraph = PROJECT_ROOT / ".venv" / "bin" / "tcgraph"
-    result = subprocess.run([str(tcgraph), "db", "url"], capture_output=True, text=True, cwd=PROJECT_ROOT)
-    if result.returncode != 0 or not result.stdout.strip():
-        raise SystemExit(
-            f"--database-url not given and `{tcgraph} db url` failed: {result.stderr.strip()}\n"
-            "Start the service (`make run`) or pass --database-url."
-        )
-    return result.stdout.strip().splitlines()[-1]
 
 
 async def seed(database_url: str, wanted: int) -> None:
@@ -345,7 +313,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     needs_database = args.seed is not None or args.cleanup
-    database_url = (args.database_url or default_database_url()) if needs_database else None
+    database_url = (args.database_url or dev_database_url("--database-url")) if needs_database else None
     if args.cleanup and args.seed is None:
         asyncio.run(cleanup(database_url))
         return 0

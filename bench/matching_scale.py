@@ -31,12 +31,9 @@ import asyncio
 import cProfile
 import io
 import math
-import os
-import platform
 import pstats
 import random
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -49,6 +46,7 @@ from typing import Any, Sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
+from bench.common import admin, dev_server_url, machine_description  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -60,46 +58,7 @@ TARGETS = {"full": 60.0, "incremental": 1.0, "top10": 0.020, "opportunities": 0.
 # ----------------------------------------------------------------------------- the machine
 
 
-def machine_description() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return (
-        f"machine: {usable} CPU(s) (nproc), {model}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()} ({platform.python_implementation()})"
-    )
-
-
 # ----------------------------------------------------------------------------- scratch database
-
-
-def dev_server_url() -> str:
-    tcgraph = PROJECT_ROOT / ".venv" / "bin" / "tcgraph"
-    result = subprocess.run([str(tcgraph), "db", "url"], capture_output=True, text=True, cwd=PROJECT_ROOT)
-    if result.returncode != 0 or not result.stdout.strip():
-        raise SystemExit(f"--server-url not given and `{tcgraph} db url` failed: {result.stderr.strip()}")
-    return make_url(result.stdout.strip().splitlines()[-1]).set(database="postgres").render_as_string(hide_password=False)
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    from service.db.engine import make_engine
-
-    engine = make_engine(server_url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def _prepare(url: str) -> None:
@@ -518,7 +477,7 @@ async def measure(args, url: str) -> dict[str, Any]:
     from service.db.engine import make_engine, make_sessionmaker
     from service.matching import engine as matching
     from service.matching.queries import matches_per_parent, opportunities
-    from service.models import Match, Programme
+    from service.models import Programme
     from service.models.matching import OfferKind
     from service.pagination import PageArgs
 
@@ -806,7 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(machine_description())
     server = args.server_url or dev_server_url()
     name = f"{DB_PREFIX}scale_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server, f'create database "{name}"'))
+    asyncio.run(admin(server, f'create database "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         async def version() -> str:
@@ -851,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.keep_db:
             print(f"kept {name}")
         else:
-            asyncio.run(_admin(server, f'drop database if exists "{name}" with (force)'))
+            asyncio.run(admin(server, f'drop database if exists "{name}" with (force)'))
             print(f"dropped {name}")
 
 

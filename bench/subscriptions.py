@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import resource
 import socket
 import statistics
@@ -46,6 +45,7 @@ import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # `service` when run from a checkout without install
+from bench.common import dev_database_url, machine_description  # noqa: E402
 
 SELECTIONS = {
     # What a dashboard asks: the entity (loaded per subscriber, under its permissions).
@@ -62,26 +62,6 @@ CREATE = (
 # ----------------------------------------------------------------------------- the machine
 
 
-def machine_description() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        usable = os.cpu_count() or 0
-    return (
-        f"machine: {usable} CPU(s) (nproc), {model}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"load average {os.getloadavg()[0]:.2f} (other work on the machine skews the figures)"
-    )
-
-
 def raise_open_file_limit(needed: int) -> int:
     """Soft RLIMIT_NOFILE up to the hard limit (children, i.e. the servers, inherit it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -96,14 +76,6 @@ def raise_open_file_limit(needed: int) -> int:
 
 
 # ----------------------------------------------------------------------------- the database
-
-
-def default_database_url() -> str:
-    tcgraph = PROJECT_ROOT / ".venv" / "bin" / "tcgraph"
-    result = subprocess.run([str(tcgraph), "db", "url"], capture_output=True, text=True, cwd=PROJECT_ROOT)
-    if result.returncode != 0 or not result.stdout.strip():
-        raise SystemExit(f"--database-url not given and `{tcgraph} db url` failed: {result.stderr.strip()}")
-    return result.stdout.strip().splitlines()[-1]
 
 
 def _asyncpg_dsn(url: str, database: str) -> str:
@@ -565,8 +537,8 @@ async def main_async(args: argparse.Namespace) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(number, task.cancel)
     raise_open_file_limit(args.subscribers + 200)
-    print(machine_description())
-    server_url = args.database_url or default_database_url()
+    print(machine_description(with_load=True))
+    server_url = args.database_url or dev_database_url("--database-url")
     name = f"tcgraph_bench_subs_{os.getpid()}"
     logs = Path(args.logs) if args.logs else PROJECT_ROOT / "bench" / "results" / name
     logs.mkdir(parents=True, exist_ok=True)

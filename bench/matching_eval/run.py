@@ -35,7 +35,6 @@ import asyncio
 import json
 import math
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -48,6 +47,7 @@ from typing import Any, Sequence
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
+from bench.common import admin, dev_server_url  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -65,29 +65,8 @@ SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)  # from the default weights (0) to the tune
 # ----------------------------------------------------------------------------- scratch database
 
 
-def dev_server_url() -> str:
-    """The dev embedded server (`tcgraph db url`), pointed at the maintenance database."""
-    tcgraph = PROJECT_ROOT / ".venv" / "bin" / "tcgraph"
-    result = subprocess.run([str(tcgraph), "db", "url"], capture_output=True, text=True, cwd=PROJECT_ROOT)
-    if result.returncode != 0 or not result.stdout.strip():
-        raise SystemExit(f"--server-url not given and `{tcgraph} db url` failed: {result.stderr.strip()}")
-    return make_url(result.stdout.strip().splitlines()[-1]).set(database="postgres").render_as_string(hide_password=False)
-
-
 def database_url(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    from service.db.engine import make_engine
-
-    engine = make_engine(server_url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
 
 
 def create_scratch_database(server_url: str, label: str, revision: str) -> tuple[str, str]:
@@ -95,7 +74,7 @@ def create_scratch_database(server_url: str, label: str, revision: str) -> tuple
     from service.db import migrate
 
     name = f"{DB_PREFIX}{label}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server_url, f'create database "{name}"'))
+    asyncio.run(admin(server_url, f'create database "{name}"'))
     url = database_url(server_url, name)
     migrate.upgrade(url, revision)  # Alembic's env.py runs its own event loop: call outside ours
     asyncio.run(_prepare(url))
@@ -104,7 +83,7 @@ def create_scratch_database(server_url: str, label: str, revision: str) -> tuple
 
 def drop_scratch_database(server_url: str, name: str) -> None:
     assert name.startswith(DB_PREFIX)
-    asyncio.run(_admin(server_url, f'drop database if exists "{name}" with (force)'))
+    asyncio.run(admin(server_url, f'drop database if exists "{name}" with (force)'))
 
 
 async def _prepare(url: str) -> None:
