@@ -39,7 +39,15 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self):
         yield
-        result = self.execution_context.result
+        self._mask(self.execution_context.result)
+
+    def on_stream_result(self, result):
+        # Each result a subscription streams is sent before its operation ends: masked here,
+        # or an event whose selection failed would carry the raw exception's message.
+        self._mask(result)
+        yield
+
+    def _mask(self, result) -> None:
         if result is None or not getattr(result, "errors", None):
             return
         processed = []

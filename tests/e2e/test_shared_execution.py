@@ -131,3 +131,25 @@ async def test_replayed_events_are_executed_per_subscriber_and_show_the_entity_n
     assert replayed["sequence"] == created["sequence"]
     assert replayed["entity"]["title"] == "After"
     assert executions[("ANONYMOUS", None, None)] >= 2
+
+
+async def test_an_unexpected_error_in_an_event_is_masked_live_and_replayed(app, world, monkeypatch):
+    """The same masking as queries: a failure inside an event's selection reaches the
+    subscriber as INTERNAL_SERVER_ERROR, never with its own message."""
+
+    async def failing(info, key):
+        raise RuntimeError("connection to 10.0.0.7 refused; password=hunter2")
+
+    monkeypatch.setitem(nodes._REGISTRY, "Need", failing)
+    query = "subscription($after: Int) { events(after: $after, filter: {kinds: [NEED_CREATED]}) { sequence entity { id } } }"
+    async with serving(app) as url:
+        async with Subscription(url, query) as live:
+            await asyncio.sleep(0.5)
+            await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
+            live_payload = await live.next(timeout=15)
+        async with Subscription(url, query, {"after": 0}) as replay:
+            replayed_payload = await replay.next(timeout=15)
+    for payload in (live_payload, replayed_payload):
+        assert payload["data"]["events"]["entity"] is None
+        assert [(e["message"], e["extensions"]["code"]) for e in payload["errors"]] == [("Internal server error.", "INTERNAL_SERVER_ERROR")]
+        assert "hunter2" not in json.dumps(payload)
