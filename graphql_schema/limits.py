@@ -1,5 +1,5 @@
 """API limits: query cost checked before execution, a per-principal rate limit over cost,
-and the cost report in `extensions.cost`.
+and the cost report in `extensions.cost` (queries and mutations).
 
 The check runs as part of validation, so a refused query never touches the data; the rate
 limit's state lives in PostgreSQL so that all worker processes share it.
@@ -7,10 +7,12 @@ limit's state lives in PostgreSQL so that all worker processes share it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from graphql_schema.cost import actual_cost, requested_cost
 from service.access import rate_limit
@@ -31,19 +33,55 @@ def bucket_size(settings: Settings, context: Any) -> tuple[float, float]:
     return settings.rate_limit_capacity, settings.rate_limit_restore_rate
 
 
-class CostLimiter(SchemaExtension):
-    """Computes the requested cost at validation; refuses QUERY_TOO_COMPLEX or RATE_LIMITED."""
+class ValidDocuments:
+    """Query texts that passed validation against one schema, most recently used kept.
 
-    def __init__(self, *, settings: Settings):
+    Clients send the same few documents over and over. Validating one builds a few thousand
+    short-lived objects in reference cycles (graphql-core's visitors), which only the cyclic
+    garbage collector frees: its pauses, every few seconds under load, held up the delivery
+    of live events. Validation depends on the text and the schema alone."""
+
+    MAX_LENGTH = 20_000  # longer texts are validated every time rather than kept
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._texts: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, text: str) -> bool:
+        if text in self._texts:
+            self._texts.move_to_end(text)
+            return True
+        return False
+
+    def add(self, text: str) -> None:
+        if len(text) <= self.MAX_LENGTH:
+            self._texts[text] = None
+            if len(self._texts) > self.size:
+                self._texts.popitem(last=False)
+
+
+class CostLimiter(SchemaExtension):
+    """Validates (once per document text), computes the requested cost; refuses
+    QUERY_TOO_COMPLEX or RATE_LIMITED."""
+
+    def __init__(self, *, settings: Settings, valid_documents: ValidDocuments | None = None):
         self.settings = settings
+        self.valid_documents = valid_documents if valid_documents is not None else ValidDocuments()
         self.requested: int | None = None
         self.throttle: rate_limit.Throttle | None = None
+        self._is_subscription: bool | None = None
 
     async def on_validate(self):
         from strawberry.schema.schema import validate_document
 
         ec = self.execution_context
-        errors = list(validate_document(ec.schema._schema, ec.graphql_document, ec.validation_rules))
+        text = ec.query
+        if text is not None and text in self.valid_documents:
+            errors: list[GraphQLError] = []
+        else:
+            errors = list(validate_document(ec.schema._schema, ec.graphql_document, ec.validation_rules))
+            if not errors and text is not None:
+                self.valid_documents.add(text)
         if not errors:
             errors = await self._check_cost()
         ec.pre_execution_errors = errors
@@ -81,11 +119,16 @@ class CostLimiter(SchemaExtension):
         ec = self.execution_context
         if self.requested is None:
             return {}
+        if self._is_subscription is None:
+            self._is_subscription = ec.operation_type == OperationType.SUBSCRIPTION
+        if self._is_subscription:
+            # Charged once, at subscribe. Its events carry no cost report: a throttle status
+            # from that moment would be stale, and events shared by many subscribers are sent
+            # as one message body (graphql_schema/live.py).
+            return {}
         report: dict[str, Any] = {"requestedQueryCost": self.requested}
-        result = ec.result
-        data = getattr(result, "data", None)
-        is_subscription = getattr(getattr(ec, "operation_type", None), "value", None) == "subscription"
-        if data is not None and not is_subscription:  # subscriptions were charged once, at subscribe
+        data = getattr(ec.result, "data", None)
+        if data is not None:
             report["actualQueryCost"] = actual_cost(
                 ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data
             )

@@ -15,7 +15,7 @@ from graphql_schema.imports import ImportMutation
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
-from graphql_schema.limits import CostLimiter
+from graphql_schema.limits import CostLimiter, ValidDocuments
 from service.settings import Settings
 from graphql_schema.needs import (
     AddStakeholderInputInput,
@@ -225,12 +225,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     from graphql.validation import NoSchemaIntrospectionCustomRule
 
     settings = settings or Settings()
+    valid_documents = ValidDocuments()  # this schema's: its rules decide what is valid
     extensions: list = [
         lambda: ErrorCodes(field_suggestions=settings.field_suggestions_enabled),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: CostLimiter(settings=settings),
+        lambda: CostLimiter(settings=settings, valid_documents=valid_documents),
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

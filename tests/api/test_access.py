@@ -150,6 +150,28 @@ async def test_cost_follows_variables_and_fragments(app_client):
     assert introspection["extensions"]["cost"]["requestedQueryCost"] == 0
 
 
+async def test_a_document_is_validated_once_and_an_invalid_one_every_time(app_client, monkeypatch):
+    from strawberry.schema import schema as strawberry_schema  # CostLimiter validates with its function
+
+    validated: list[str] = []
+    original = strawberry_schema.validate_document
+
+    def counting(schema, document, rules):
+        validated.append(document.loc.source.body)
+        return original(schema, document, rules)
+
+    monkeypatch.setattr(strawberry_schema, "validate_document", counting)
+    valid = "query Page($n: Int) { needs(first: $n) { totalCount } }"
+    for n in (1, 2, 3):
+        body = await gql(app_client, valid, {"n": n})
+        assert "errors" not in body and body["extensions"]["cost"]["requestedQueryCost"] == 1 + n
+    invalid = "{ needs { totalCount nonsense } }"
+    for _ in range(2):
+        body = await gql(app_client, invalid)
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert validated == [valid, invalid, invalid]
+
+
 async def test_an_ordinary_page_stays_far_below_the_limits(app_client):
     query = "{ needs(first: 50) { edges { node { id recommendations(first: 5) { edges { node { id } } } } } } }"
     body = await gql(app_client, query)
