@@ -22,7 +22,7 @@ from graphql import ExecutionResult, Undefined, print_ast
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
-from graphql_schema import nodes
+from graphql_schema import live, nodes
 from graphql_schema.common import Money, NeedStatus
 from graphql_schema.relay import FIRST, Node, PageInfo, expect_int_id, to_global_id
 from graphql import GraphQLError
@@ -132,6 +132,17 @@ class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
 
     share_key: Hashable | None = None  # set on the per-event copies of shareable events
     _signature: Any = _UNKNOWN  # the operation's signature, computed once per subscription
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        live.register_executor(self)  # so that live events can be delivered directly
+
+    def __copy__(self) -> "SharedEventExecution":
+        """graphql-core copies the executor for every event and subscriber; the generic
+        `copy.copy` (reduce protocol) cost more than executing a shared event."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
@@ -245,7 +256,9 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
             delivery = await subscriber_state.decide(row, cache)
             if delivery is not None:
                 ctx.reset_loaders()
-                yield _event(delivery, shared=state.event_results)
+                event = _event(delivery, shared=state.event_results)
+                if not await live.deliver(event):  # sent directly when its result is shared
+                    yield event
     finally:
         subscription.close()
 

@@ -19,6 +19,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from graphql_schema.context import Context
 from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.schema import build_schema
+from graphql_schema.live import LiveOperationHandler
+from graphql_schema.wire import NextMessageEncoder
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
@@ -57,6 +59,21 @@ async def resolve_principal(app: FastAPI, authorization: str | None) -> Principa
 class TcgraphRouter(GraphQLRouter):
     """GraphQL over HTTP and graphql-transport-ws; WebSocket clients authenticate with
     `connectionParams: {"Authorization": "Bearer <key>"}` (or the handshake header)."""
+
+    # Live events whose result is shared are sent straight from the event stream (graphql_schema/live.py).
+    graphql_transport_ws_handler_class = LiveOperationHandler
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.next_messages = NextMessageEncoder()
+
+    def encode_json(self, data: object) -> str | bytes:
+        # A live event's shared data is encoded once for all its subscribers (graphql_schema/wire.py).
+        if isinstance(data, dict) and data.get("type") == "next":
+            encoded = self.next_messages.encode(data)
+            if encoded is not None:
+                return encoded
+        return super().encode_json(data)
 
     async def on_ws_connect(self, context: Context):  # type: ignore[override]
         params = context.connection_params if isinstance(context.connection_params, dict) else {}

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from graphql_schema import nodes
+from graphql_schema import live, nodes
 from service.access.principals import Role
 from service.models.enums import OrganizationCategory, Visibility
 from tests.support.servers import serving
@@ -87,10 +87,9 @@ async def test_one_execution_per_operation_and_authorization_class(app, world, e
     assert len({e["sequence"] for e in events.values()}) == 1
     assert {e["entity"]["title"] for e in events.values()} == {"Court case management"}
 
-    # (a) the same data for the same class and query (`extensions` stay per subscriber: the
-    # cost report shows each one's own rate limit)
+    # (a) the same message for the same class and query (events carry no per-subscriber cost report)
     for a, b in [("anonymous", "anonymous 2"), ("undp", "undp 2")]:
-        assert json.dumps(got[a]["data"]) == json.dumps(got[b]["data"])
+        assert json.dumps(got[a]) == json.dumps(got[b])
     # (b) each State's focal point sees its own figures: KEN's private need counts for KEN only
     assert events["KEN"]["entity"]["state"] == {"code": "KEN", "needs": {"totalCount": 2}}
     assert events["UGA"]["entity"]["state"] == {"code": "KEN", "needs": {"totalCount": 1}}
@@ -153,3 +152,33 @@ async def test_an_unexpected_error_in_an_event_is_masked_live_and_replayed(app, 
         assert payload["data"]["events"]["entity"] is None
         assert [(e["message"], e["extensions"]["code"]) for e in payload["errors"]] == [("Internal server error.", "INTERNAL_SERVER_ERROR")]
         assert "hunter2" not in json.dumps(payload)
+
+
+async def test_live_events_are_sent_directly_as_the_usual_path_would_send_them(app, world, monkeypatch):
+    """A live event with a shared result is sent straight from the event stream
+    (graphql_schema/live.py); the message is byte for byte what the usual path sends (a
+    replay of the same event takes it), with no per-subscriber `extensions`."""
+    sent_directly: list[bool] = []
+    deliver = live.deliver
+
+    async def recording(event):
+        sent = await deliver(event)
+        sent_directly.append(sent)
+        return sent
+
+    monkeypatch.setattr(live, "deliver", recording)
+    token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
+    query = """subscription($after: Int) { events(after: $after, filter: {kinds: [NEED_CREATED]}) {
+      sequence kind occurredAt entityId entity { ... on Need { title visibility state { code } } } } }"""
+    async with serving(app) as url:
+        async with Subscription(url, query, token=token) as subscriber:
+            await asyncio.sleep(0.5)
+            await world.need("KEN", title="Court case management", visibility=Visibility.PRIVATE)
+            live_message = await asyncio.wait_for(subscriber.ws.recv(), 15)
+        async with Subscription(url, query, {"after": 0}, token=token) as replay:
+            replayed_message = await asyncio.wait_for(replay.ws.recv(), 15)
+    assert sent_directly == [True]  # the replay does not ask
+    assert live_message == replayed_message
+    message = json.loads(live_message)
+    assert message["type"] == "next" and "extensions" not in message["payload"]
+    assert message["payload"]["data"]["events"]["entity"] == {"title": "Court case management", "visibility": "PRIVATE", "state": {"code": "KEN"}}

@@ -1,0 +1,77 @@
+"""Direct delivery of a live event's shared result over graphql-transport-ws.
+
+A live event reaches every subscriber of a process at once, and `SharedEventExecution`
+executes it once for all subscribers with the same operation and authorization. What was
+left per subscriber was strawberry's and graphql-core's per-result pipeline (the mapped
+source stream, a per-event executor, extension hooks, the transport's result loop): most of
+a delivery's CPU, and so of the latency of the last subscriber in a burst.
+
+`LiveOperationHandler` notes each operation in a context variable of the operation's own
+task; the subscription's executor registers itself there; `deliver` executes an event with
+it (through the process's single-flight results) and sends the result with strawberry's own
+`Operation.send_next`, from inside the subscription's event stream. The stream's tasks
+send one message at a time, in order, as before. Anything else takes the usual path (the
+stream yields the event): replays, operations that cannot be shared, results with errors
+(they are masked by `ErrorCodes` on that path), subscriptions not over graphql-transport-ws.
+
+Subscription events carry no `extensions` on either path (see `CostLimiter.get_results`),
+so both send the same message."""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import OperationType
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+from strawberry.types.execution import ExecutionResult
+
+
+@dataclass
+class LiveOperation:
+    operation: Operation
+    executor: Any = None  # the subscription's executor, once it is built
+    shareable: bool = True  # False once an event could not be shared (it depends on the operation only)
+
+
+_current: ContextVar[LiveOperation | None] = ContextVar("tcgraph_live_operation", default=None)
+
+
+class LiveOperationHandler(BaseGraphQLTransportWSHandler):
+    """strawberry's graphql-transport-ws handler; each operation's task knows its operation."""
+
+    async def run_operation(self, operation: Operation) -> None:  # type: ignore[override]
+        _current.set(LiveOperation(operation))  # this task's context only
+        await super().run_operation(operation)
+
+
+def register_executor(executor: Any) -> None:
+    """Called by each new executor: a subscription's own is the one events are run with."""
+    live = _current.get()
+    if live is not None and live.executor is None and executor.operation.operation == OperationType.SUBSCRIPTION:
+        live.executor = executor
+
+
+async def deliver(event: Any) -> bool:
+    """Executes `event` for the current subscription and sends it; False when the event must
+    take the usual path (the caller then yields it)."""
+    live = _current.get()
+    if live is None or live.executor is None or not live.shareable:
+        return False
+    executor = live.executor.build_per_event_executor(event)
+    if getattr(executor, "share_key", None) is None:
+        live.shareable = False
+        return False
+    result = await executor.execute_operation(False)
+    if result.errors:
+        return False
+    try:
+        await live.operation.send_next(ExecutionResult(data=result.data, errors=None))
+    except WebSocketDisconnected:
+        # The client left while this event was on its way: end the operation quietly, as
+        # the connection's own clean-up would.
+        raise asyncio.CancelledError("subscriber disconnected") from None
+    return True
