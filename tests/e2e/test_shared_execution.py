@@ -182,3 +182,25 @@ async def test_live_events_are_sent_directly_as_the_usual_path_would_send_them(a
     message = json.loads(live_message)
     assert message["type"] == "next" and "extensions" not in message["payload"]
     assert message["payload"]["data"]["events"]["entity"] == {"title": "Court case management", "visibility": "PRIVATE", "state": {"code": "KEN"}}
+
+
+async def test_subscriptions_sharing_a_connection_each_get_their_own_messages(app, world):
+    """Direct delivery is per operation (each runs in its own task): two subscriptions on one
+    connection, with different selections, each receive their own `next` under their own ID."""
+    import websockets
+
+    selections = {"a": "sequence entity { ... on Need { title } }", "b": "entityId kind"}
+    async with serving(app) as url, websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        for operation_id, selection in selections.items():
+            query = f"subscription {{ events(filter: {{kinds: [NEED_CREATED]}}) {{ {selection} }} }}"
+            await ws.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": query}}))
+        await asyncio.sleep(0.5)
+        await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
+        messages = [json.loads(await asyncio.wait_for(ws.recv(), 15)) for _ in selections]
+    by_id = {m["id"]: m for m in messages}
+    assert set(by_id) == {"a", "b"} and all(m["type"] == "next" for m in messages)
+    assert set(by_id["a"]["payload"]["data"]["events"]) == {"sequence", "entity"}
+    assert by_id["a"]["payload"]["data"]["events"]["entity"] == {"title": "Court case management"}
+    assert by_id["b"]["payload"]["data"]["events"]["kind"] == "NEED_CREATED"
