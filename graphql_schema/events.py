@@ -44,7 +44,7 @@ EventKind = strawberry.enum(
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
 REPLAY_BATCH = 500
-SHARED_RESULTS = 10_000  # (event, operation, authorization) results remembered per process
+SHARED_RESULTS = 10_000  # live event results and dashboard figures remembered per process
 
 log = logging.getLogger("tcgraph.events")
 
@@ -282,9 +282,17 @@ class DashboardAggregates:
 
 
 async def _aggregates(info: Info, sequence: int) -> DashboardAggregates:
+    """The figures as of (at least) `sequence`: computed once per process for all dashboards
+    of one authorization class that ask at the same position (a change reaches them all at
+    once, and each computation scans every visible need)."""
+    ctx = info.context
+    key = ("dashboard", sequence, authorization_class(ctx.principal))
+    return await _app_state(info).event_results.get(key, lambda: _compute_aggregates(ctx, sequence))
+
+
+async def _compute_aggregates(ctx: Any, sequence: int) -> DashboardAggregates:
     from graphql_schema.matching import FundingGap
 
-    ctx = info.context
     async with ctx.read_session() as session:
         by_status = await matching_queries.count_by_status(session=session, principal=ctx.principal)
         themes = await matching_queries.funding_gaps(session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.THEME)

@@ -204,3 +204,29 @@ async def test_subscriptions_sharing_a_connection_each_get_their_own_messages(ap
     assert set(by_id["a"]["payload"]["data"]["events"]) == {"sequence", "entity"}
     assert by_id["a"]["payload"]["data"]["events"]["entity"] == {"title": "Court case management"}
     assert by_id["b"]["payload"]["data"]["events"]["kind"] == "NEED_CREATED"
+
+
+async def test_dashboard_figures_are_computed_once_per_authorization_class(app, world, monkeypatch):
+    from service.matching import queries as matching_queries
+
+    computed: Counter = Counter()
+    count_by_status = matching_queries.count_by_status
+
+    async def counting(*, session, principal):
+        computed[(principal.role.value, principal.state_iso3)] += 1
+        return await count_by_status(session=session, principal=principal)
+
+    monkeypatch.setattr(matching_queries, "count_by_status", counting)
+    ken = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
+    await world.need("KEN", title="Private groundwork", visibility=Visibility.PRIVATE)
+    query = "subscription { dashboard(debounceSeconds: 0.2) { sequence byStatus { status needs } } }"
+    async with serving(app) as url, contextlib.AsyncExitStack() as stack:
+        subs = [await stack.enter_async_context(Subscription(url, query, token=token)) for token in [None, None, None, ken, ken]]
+        initial = [(await sub.next(timeout=15))["data"]["dashboard"] for sub in subs]
+        computed.clear()
+        await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
+        updates = [(await sub.next(timeout=15))["data"]["dashboard"] for sub in subs]
+    assert computed == Counter({("ANONYMOUS", None): 1, ("STATE_FOCAL_POINT", "KEN"): 1})
+    assert len({u["sequence"] for u in updates}) == 1 and updates[0]["sequence"] > initial[0]["sequence"]
+    totals = [sum(s["needs"] for s in u["byStatus"]) for u in updates]
+    assert totals == [1, 1, 1, 2, 2]  # KEN's focal point also counts its private need
