@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 import strawberry
 
-from service.errors import FieldError, ValidationFailed
+from service.errors import ValidationFailed
 from service.models import enums as domain
 
 T = TypeVar("T")

@@ -7,7 +7,6 @@ concurrently, and one AsyncSession cannot serve two queries at once.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Hashable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker

@@ -33,7 +33,6 @@ from service.models import (
     RecommendationRecommender,
     Review,
 )
-from service.models.enums import NeedStatus, RecommendationResponse, Visibility
 
 BATCH = 1000
 

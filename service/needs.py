@@ -7,8 +7,8 @@ may change it (its State's focal points), what a valid need is, and how its stat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from dataclasses import dataclass, fields
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Sequence
@@ -21,7 +21,7 @@ from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
-from service.access.principals import Principal, Role
+from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.errors import Collector, Forbidden, InvalidInput, NotFound
 from service.models import (

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from service.access.principals import Role
-from service.models.enums import NeedStatus, OrganizationCategory, Visibility
+from service.models.enums import OrganizationCategory, Visibility
 from tests.support import gql
 
 pytestmark = pytest.mark.asyncio

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from service.access.principals import Role
 from service.models import AssistanceNeed, AuditEvent
-from service.models.enums import NeedStatus, OrganizationCategory, Visibility
+from service.models.enums import NeedStatus, Visibility
 from tests.support import gql
 
 pytestmark = pytest.mark.asyncio

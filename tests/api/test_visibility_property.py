@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.access.principals import Role
-from service.models import AssistanceNeed, AuditEvent, NeedRecommendation
+from service.models import AssistanceNeed
 from service.models.enums import NeedStatus, OrganizationCategory, Visibility
 from tests.support import gql
 
