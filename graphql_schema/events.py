@@ -4,7 +4,8 @@ The WebSocket context lives as long as the connection, so DataLoaders are rebuil
 every event delivered (otherwise a subscriber would see stale entities).
 
 A live event is executed once per process for all its subscribers that run the same
-operation (document, variables) with the same authorization (see `SharedEventExecution`)."""
+operation (document, variables) with the same authorization (see `SharedEventExecution`),
+and sent to each straight from its event stream (`graphql_schema/live.py`)."""
 
 from __future__ import annotations
 

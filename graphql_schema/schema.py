@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter
 from strawberry.types import Info
 
 from graphql_schema import nodes
@@ -231,6 +231,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        # One parsed document per text (keyed with the token limit): a thousand subscriptions
+        # of one dashboard share it instead of each keeping its own tree.
+        lambda: ParserCache(maxsize=512),
         lambda: CostLimiter(settings=settings, valid_documents=valid_documents),
     ]
     if not settings.introspection_enabled:
