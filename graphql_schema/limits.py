@@ -64,9 +64,9 @@ class CostLimiter(SchemaExtension):
     """Validates (once per document text), computes the requested cost; refuses
     QUERY_TOO_COMPLEX or RATE_LIMITED."""
 
-    def __init__(self, *, settings: Settings, valid_documents: ValidDocuments | None = None):
+    def __init__(self, *, settings: Settings, valid_documents: ValidDocuments):
         self.settings = settings
-        self.valid_documents = valid_documents if valid_documents is not None else ValidDocuments()
+        self.valid_documents = valid_documents  # the schema's, shared by its operations
         self.requested: int | None = None
         self.throttle: rate_limit.Throttle | None = None
         self._is_subscription: bool | None = None

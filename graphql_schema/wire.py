@@ -2,7 +2,7 @@
 
 A live event reaches every subscriber of a process that runs the same operation with the
 same authorization as one shared result (`SharedEventExecution`): the same `data` object,
-wrapped per subscriber in its own message (its operation ID, its extensions). Encoding that
+wrapped per subscriber in its own message (its operation ID). Encoding that
 `data` once per burst rather than once per subscriber was the largest single cost of a
 delivery after the socket write itself."""
 

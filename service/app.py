@@ -69,10 +69,8 @@ class TcgraphRouter(GraphQLRouter):
 
     def encode_json(self, data: object) -> str | bytes:
         # A live event's shared data is encoded once for all its subscribers (graphql_schema/wire.py).
-        if isinstance(data, dict) and data.get("type") == "next":
-            encoded = self.next_messages.encode(data)
-            if encoded is not None:
-                return encoded
+        if isinstance(data, dict) and (encoded := self.next_messages.encode(data)) is not None:
+            return encoded
         return super().encode_json(data)
 
     async def on_ws_connect(self, context: Context):  # type: ignore[override]
