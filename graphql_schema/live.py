@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types.execution import ExecutionResult
@@ -40,8 +40,50 @@ class LiveOperation:
 _current: ContextVar[LiveOperation | None] = ContextVar("tcgraph_live_operation", default=None)
 
 
+SUBSCRIPTION_LIMIT_REACHED = "SUBSCRIPTION_LIMIT_REACHED"
+
+
+def protocol_violation(message: Any) -> str | None:
+    """Why `message` is not a graphql-transport-ws message the handler can act on, or None.
+    strawberry indexes messages as the protocol describes them; anything else (`[1]`, a
+    `subscribe` whose payload is a string) would raise inside its receive loop and drop the
+    connection with a traceback instead of closing it with 4400."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message must be a JSON object with a string `type`"
+    if message["type"] in ("subscribe", "complete") and not (isinstance(message.get("id"), str) and message["id"]):
+        return f"A `{message['type']}` message needs a non-empty string `id`"
+    if message["type"] != "subscribe":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "A `subscribe` payload must be an object with a string `query`"
+    for name, kind in (("variables", dict), ("operationName", str), ("extensions", dict)):
+        if payload.get(name) is not None and not isinstance(payload[name], kind):
+            return f"`payload.{name}` must be {'an object' if kind is dict else 'a string'} or null"
+    return None
+
+
 class LiveOperationHandler(BaseGraphQLTransportWSHandler):
-    """strawberry's graphql-transport-ws handler; each operation's task knows its operation."""
+    """strawberry's graphql-transport-ws handler; each operation's task knows its operation.
+    Malformed messages close the connection with 4400; the operation limit is a coded error."""
+
+    async def handle_message(self, message: Any) -> None:  # type: ignore[override]
+        if (reason := protocol_violation(message)) is not None:
+            await self.handle_invalid_message(reason)
+            return
+        await super().handle_message(message)
+
+    async def handle_subscribe(self, message: Any) -> None:  # type: ignore[override]
+        limit = self.max_subscriptions_per_connection
+        if self.connection_acknowledged and message["id"] not in self.operations and limit is not None and len(self.operations) >= limit:
+            # strawberry's own refusal has no `extensions.code`.
+            error = GraphQLError(
+                f"Subscription limit reached: at most {limit} operations at a time on one connection.",
+                extensions={"code": SUBSCRIPTION_LIMIT_REACHED},
+            )
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation) -> None:  # type: ignore[override]
         _current.set(LiveOperation(operation))  # this task's context only
