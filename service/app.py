@@ -17,6 +17,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graphql_schema.context import Context
+from graphql_schema.credentials import CredentialWatch
 from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.schema import build_schema
 from graphql_schema.live import LiveOperationHandler
@@ -128,6 +129,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
+        # Closes WebSockets whose key is revoked or expired, or whose token expired.
+        app.state.credential_watch = CredentialWatch(app.state.sessionmaker, settings.ws_credential_check_seconds)
         # Live events executed once per (event, operation, authorization class) in this process.
         app.state.event_results = SingleFlight(SHARED_RESULTS)
         await app.state.broker.start()
@@ -137,6 +140,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             yield
         finally:
             pruner.cancel()
+            await app.state.credential_watch.stop()
             await app.state.broker.stop()
             await engine.dispose()
 

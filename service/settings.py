@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = 20
     ws_connection_init_timeout_seconds: float = 10
     ws_ping_interval_seconds: float = 20
+    ws_credential_check_seconds: float = Field(
+        default=30, description="How often open WebSockets' API keys are checked; a revoked or expired one closes its connection (4403)."
+    )
     subscriber_queue_size: int = Field(default=1000, description="Events queued per subscriber before it is closed as too slow.")
     slow_consumer_cutoff_seconds: float = Field(
         default=10, description="A subscriber closed as too slow that is still stuck sending after this long has its connection reset."

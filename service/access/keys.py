@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,7 +144,20 @@ async def authenticate_api_key(session: AsyncSession, key: str) -> Principal:
         organization_id=row.organization_id,
         api_key_id=row.id,
         label=row.label,
+        expires_at=row.expires_at,
     )
+
+
+async def live_api_key_ids(session: AsyncSession, key_ids: Collection[int]) -> set[int]:
+    """Which of these keys are still accepted (neither revoked nor expired): one lookup by
+    primary key, for connections that authenticated once and stay open."""
+    if not key_ids:
+        return set()
+    stmt = sa.select(ApiKey.id).where(
+        ApiKey.id.in_(list(key_ids)), ApiKey.revoked_at.is_(None),
+        sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > sa.func.now()),
+    )
+    return set((await session.execute(stmt)).scalars())
 
 
 AGENCY_CATEGORIES = {OrganizationCategory.UN_AGENCY, OrganizationCategory.UN_FUND, OrganizationCategory.REGIONAL_ORGANIZATION}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 
@@ -28,6 +29,7 @@ class Principal:
     api_key_id: int | None = None
     label: str | None = None
     subject: str | None = None  # JWT subject, when authenticated by token
+    expires_at: datetime | None = None  # when the key or token stops being accepted (a WebSocket is closed then)
 
     @property
     def is_admin(self) -> bool:

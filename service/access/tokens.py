@@ -7,6 +7,7 @@ wrong-issuer or wrong-audience tokens are refused with UNAUTHENTICATED.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,11 @@ from service.access.principals import Principal, Role
 from service.errors import Unauthenticated
 from service.models import Organization
 from service.settings import Settings
+
+
+# Clock skew allowed between the issuer and this service: a token is accepted (and an open
+# WebSocket kept) until this long after its `exp`.
+LEEWAY_SECONDS = 30
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -53,7 +59,7 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": ["exp", "iss", "aud", "sub"]},
-            leeway=30,
+            leeway=LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The token has expired.") from None
@@ -88,4 +94,5 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
         organization_id=organization_id,
         subject=str(claims["sub"]),
         label=claims.get("name"),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC) + timedelta(seconds=LEEWAY_SECONDS),
     )

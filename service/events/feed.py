@@ -1,16 +1,20 @@
-"""What a subscriber may receive: event filters, visibility at delivery time, removal
+"""What a subscriber may receive: event filters, visibility at the event's position, removal
 events, and the `changes` log for polling partner systems.
 
-Visibility is decided by the same SQL predicate as every read path
-(`service.access.visibility.visible_needs`), evaluated against the need's current row, and
-cached per event and per *visibility class* (anonymous, partners, one State's focal points,
-administrators) so a thousand subscribers of the same kind cost one query per event.
+One rule for live delivery and replay: a subscriber gets each event about a need it may see
+*at the event's position in the log*, and exactly one NEED_REMOVED at the event where it
+stops seeing it (`visible_around`). Live or replayed, early or late, every subscriber of a
+kind gets the same events. Visibility is decided by the same SQL predicate as every read
+path (`service.access.visibility.visible_needs`), applied to the need's State and its
+visibility at that position, and cached per event and per *visibility class* (anonymous,
+partners, one State's focal points, administrators) so a thousand subscribers of the same
+kind cost one query per event.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import sqlalchemy as sa
@@ -23,6 +27,7 @@ from service.events.broker import EventRow, read_after, retained_range
 from service.events.outbox import Kind
 from service.events.singleflight import SingleFlight
 from service.models import AssistanceNeed
+from service.models.events import Event
 from service.pagination import MAX_PAGE_SIZE
 
 REMOVED = "NEED_REMOVED"
@@ -79,28 +84,73 @@ async def build_filter(
     )
 
 
+@dataclass(frozen=True)
+class Seen:
+    """Whether a subscriber could see an event's need just before the event, and at it."""
+
+    before: bool
+    after: bool
+
+
+PUBLIC_ENTITY = Seen(before=True, after=True)  # programmes, capabilities, recommendations, organizations
+
+
 class VisibilityCache:
-    """(sequence, visibility class) → may see the event's need now. Process-wide, bounded,
-    single-flight: the first subscriber of a class asks the database, the others await it."""
+    """(sequence, visibility class) → `Seen`. Process-wide, bounded, single-flight: the first
+    subscriber of a class asks the database, the others await it. Answers depend on the
+    event's position only, never on when they are asked, so a replay may reuse what live
+    delivery computed."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], size: int = 20_000):
         self.sessionmaker = sessionmaker
-        self._answers: SingleFlight[bool] = SingleFlight(size)
+        self._answers: SingleFlight[Seen] = SingleFlight(size)
+        self._visibilities: SingleFlight[tuple[str | None, str | None]] = SingleFlight(size)
 
-    async def visible(self, principal: Principal, row: EventRow) -> bool:
+    async def seen(self, principal: Principal, row: EventRow) -> Seen:
         if row.need_id is None:
-            return True  # programmes, capabilities, recommendations, organizations are public
-        need_id = row.need_id
-        return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask(principal, need_id))
+            return PUBLIC_ENTITY
+        return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask(principal, row))
 
-    async def _ask(self, principal: Principal, need_id: int) -> bool:
+    async def _ask(self, principal: Principal, row: EventRow) -> Seen:
+        before, after = await self._visibilities.get(row.sequence, lambda: self._visibility_around(row))
+        state = row.states[0] if row.states else ""
         async with self.sessionmaker() as session:
-            return await need_visible_now(session, principal, need_id)
+            seen_after = await was_visible(session, principal, state, after)
+            seen_before = seen_after if before == after else await was_visible(session, principal, state, before)
+        return Seen(before=seen_before, after=seen_after)
+
+    async def _visibility_around(self, row: EventRow) -> tuple[str | None, str | None]:
+        if (around := visibility_around(row)) is not None:
+            return around
+        async with self.sessionmaker() as session:
+            visibility = await need_visibility_at(session, row.need_id or 0, row.sequence)
+        return visibility, visibility
 
 
-async def need_visible_now(session: AsyncSession, principal: Principal, need_id: int) -> bool:
-    stmt = sa.select(AssistanceNeed.id).where(AssistanceNeed.id == need_id, visible_needs(principal))
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+def visibility_around(row: EventRow) -> tuple[str | None, str | None] | None:
+    """(before, after) visibility of the row's need as the row itself records it: need events
+    carry the visibility their transaction wrote (under the need's row lock), a visibility
+    change also the previous one. None for events that do not record it (matches, inputs…)."""
+    if row.entity_type != "Need" or "visibility" not in row.payload:
+        return None
+    after = row.payload["visibility"]
+    return (row.payload.get("previous_visibility"), after) if row.kind == Kind.NEED_VISIBILITY_CHANGED else (after, after)
+
+
+async def need_visibility_at(session: AsyncSession, need_id: int, sequence: int) -> str | None:
+    """A need's visibility at a log position, for events that do not record it. Only a
+    visibility change changes it, and each records the visibility before it: so it is the
+    previous visibility of the first change after the position, or, with none, the need's
+    visibility now. (Pruning removes the oldest events: the changes after a retained event
+    are retained too.)"""
+    next_change = (
+        sa.select(Event.payload["previous_visibility"].astext)
+        .where(Event.need_id == need_id, Event.kind == Kind.NEED_VISIBILITY_CHANGED, Event.sequence > sequence)
+        .order_by(Event.sequence).limit(1)
+    )
+    now = sa.select(sa.cast(AssistanceNeed.visibility, sa.String)).where(AssistanceNeed.id == need_id)
+    stmt = sa.select(sa.func.coalesce(next_change.scalar_subquery(), now.scalar_subquery()))
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def was_visible(session: AsyncSession, principal: Principal, state: str, visibility: str | None) -> bool:
@@ -123,30 +173,18 @@ class Delivery:
 class SubscriberState:
     principal: Principal
     event_filter: EventFilter
-    seen_needs: set[int] = field(default_factory=set)
 
     async def decide(self, row: EventRow, cache: VisibilityCache) -> Delivery | None:
-        """Deliver, deliver as a removal, or drop — never leak a need the subscriber may not see."""
+        """Deliver, deliver as a removal, or drop — never leak a need the subscriber may not
+        see. The same answer live and on replay: it depends on the event's position only."""
         if not self.event_filter.accepts(row):
             return None
-        if await cache.visible(self.principal, row):
-            if row.need_id is not None:
-                self.seen_needs.add(row.need_id)
-            if self.event_filter.kinds is not None and row.kind not in self.event_filter.kinds:
-                return None
-            return Delivery(row)
-        need_id = row.need_id
-        previously = need_id in self.seen_needs
-        if not previously and row.kind == Kind.NEED_VISIBILITY_CHANGED:
-            async with cache.sessionmaker() as session:
-                previously = await was_visible(
-                    session, self.principal, row.states[0] if row.states else "",
-                    row.payload.get("previous_visibility"),
-                )
-        if previously:
-            self.seen_needs.discard(need_id)
-            if self.event_filter.kinds is None or REMOVED in self.event_filter.kinds:
-                return Delivery(row, removed=True)
+        seen = await cache.seen(self.principal, row)
+        kinds = self.event_filter.kinds
+        if seen.after:
+            return Delivery(row) if kinds is None or row.kind in kinds else None
+        if seen.before and (kinds is None or REMOVED in kinds):
+            return Delivery(row, removed=True)  # the one event at which it stops seeing the need
         return None
 
 
