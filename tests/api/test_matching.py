@@ -175,3 +175,27 @@ async def test_a_new_or_changed_offer_is_merged_into_existing_suggestions(app_cl
     edges = (await gql(app_client, query, {"id": gid("Need", need)}))["data"]["node"]["matches"]["edges"]
     found = [e["node"]["programme"]["iatiIdentifier"] for e in edges]
     assert found[0] == "DE-1-SEN-LEGAL" and "DE-1-GLOBAL" in found and "DE-1-MLI" not in found
+
+
+@pytest.mark.parametrize("agreed", [False, True], ids=["proposed", "agreed"])
+async def test_changing_an_offer_keeps_and_rescores_its_engaged_matches(app_client, scene, agreed):
+    """An engaged match is not re-inserted as a suggestion when its programme changes (that
+    was a unique violation): it keeps its status and gets the new score."""
+    body = await gql(app_client, MATCHES, {"id": gid("Need", scene["need"])}, token=scene["donor"])
+    match = next(e["node"] for e in body["data"]["node"]["matches"]["edges"] if e["node"]["offerKind"] == "PROGRAMME")
+    propose = _move("proposeMatch", ', message: "We can fund the roll-out.", amountOffered: {amount: "400000", currency: "USD"}')
+    assert (await gql(app_client, propose, {"id": match["id"]}, token=scene["donor"]))["data"]["proposeMatch"]["userErrors"] == []
+    status = "PROPOSED"
+    if agreed:
+        await gql(app_client, _move("endorseMatch"), {"id": match["id"]}, token=scene["focal"])
+        await gql(app_client, _move("agreeMatch"), {"id": match["id"]}, token=scene["donor"])
+        status = "AGREED"
+    update = 'mutation($input: UpdateProgrammeInput!) { updateProgramme(input: $input) { programme { title } userErrors { code } } }'
+    changed = {"id": gid("Programme", scene["kenya"]), "description": "Court case management and e-filing for the judiciary"}
+    body = await gql(app_client, update, {"input": changed}, token=scene["donor"])
+    assert "errors" not in body, body
+    assert body["data"]["updateProgramme"]["userErrors"] == []
+    after = await gql(app_client, MATCHES, {"id": gid("Need", scene["need"])}, token=scene["donor"])
+    programme_matches = [e["node"] for e in after["data"]["node"]["matches"]["edges"] if e["node"]["offerKind"] == "PROGRAMME"]
+    assert [(m["id"], m["status"]) for m in programme_matches] == [(match["id"], status)]  # kept, not duplicated
+    assert programme_matches[0]["score"] > match["score"]  # re-scored: the text now matches the need's title
