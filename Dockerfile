@@ -74,4 +74,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 ENTRYPOINT ["/app/scripts/prestart.sh"]
 # A shell, only to expand WEB_CONCURRENCY; `exec` makes uvicorn PID 1 (it gets SIGTERM).
-CMD ["sh", "-c", "exec uvicorn service.app:app_from_environment --factory --host 0.0.0.0 --port 8000 --loop uvloop --http httptools --ws-per-message-deflate false --workers ${WEB_CONCURRENCY:-2}"]
+# --no-proxy-headers: the app believes X-Forwarded-For only from FORWARDED_ALLOW_IPS (none by
+# default); uvicorn's own handling would trust any local peer's.
+CMD ["sh", "-c", "exec uvicorn service.app:app_from_environment --factory --host 0.0.0.0 --port 8000 --no-proxy-headers --loop uvloop --http httptools --ws-per-message-deflate false --workers ${WEB_CONCURRENCY:-2}"]

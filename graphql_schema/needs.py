@@ -553,7 +553,7 @@ async def link_recommendations(info: Info, data: NeedRecommendationsInput, link:
 @strawberry.input(description="Input on a need from your NHRI or civil society organization.")
 class AddStakeholderInputInput:
     need_id: strawberry.ID = strawberry.field(description="ID of a need you can see.")
-    body: str = strawberry.field(description="Your input (at most 10,000 characters).")
+    body: str = strawberry.field(description="Your input.")
 
 
 @strawberry.type(description="The input added, or what was wrong.")

@@ -290,6 +290,10 @@ class ProgrammeParticipant:
     role: ParticipantRole = strawberry.field(description="Its role in the programme.")
     code: str = strawberry.field(description="The role's IATI OrganisationRole code (1 Funding, 2 Accountable, 3 Extending, 4 Implementing).")
     organization_id: strawberry.Private[int]
+    confirmed: bool = strawberry.field(description=(
+        "Whether the link is confirmed: only the reporting organization itself is. Other organizations "
+        "are listed on the reporting organization's word (as IATI data does) and have not confirmed it."
+    ))
 
     @strawberry.field(description="The participating organization.")
     async def organization(self, info: Info) -> Organization:
@@ -451,7 +455,10 @@ class Programme(Node):
 
         rows = await info.context.loader("programme.participants", batch, default=[]).load(self.row.id)
         return [
-            ProgrammeParticipant(role=ParticipantRole(role.value), code=role.value, organization_id=organization_id)
+            ProgrammeParticipant(
+                role=ParticipantRole(role.value), code=role.value, organization_id=organization_id,
+                confirmed=programmes_service.link_confirmed(self.row.reporting_organization_id, organization_id),
+            )
             for organization_id, role in rows
         ]
 
@@ -546,6 +553,16 @@ class Programme(Node):
         if self.row.parent_id is None:
             return None
         return await load_programme(info, self.row.parent_id)
+
+    @strawberry.field(description=(
+        "Whether the parent link is confirmed: only a parent reported by the same organization is. A "
+        "parent of another organization is this reporter's claim, not confirmed by it. Null without a parent."
+    ))
+    async def parent_confirmed(self, info: Info) -> bool | None:
+        parent = await load_programme(info, self.row.parent_id) if self.row.parent_id is not None else None
+        if parent is None:
+            return None
+        return programmes_service.link_confirmed(self.row.reporting_organization_id, parent.row.reporting_organization_id)
 
     @strawberry.field(description="Child programmes (IATI hierarchy).")
     async def children(

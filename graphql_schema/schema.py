@@ -16,6 +16,7 @@ from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
 from graphql_schema.limits import CostLimiter, ValidDocuments
+from graphql_schema.text_limits import TextLimits, document_limits
 from service.settings import Settings
 from graphql_schema.needs import (
     AddStakeholderInputInput,
@@ -235,6 +236,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # of one dashboard share it instead of each keeping its own tree.
         lambda: ParserCache(maxsize=512),
         lambda: CostLimiter(settings=settings, valid_documents=valid_documents),
+        TextLimits,  # after CostLimiter, which validates
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
@@ -244,6 +246,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=SharedEventExecution,
     )
     document(built._schema)
+    document_limits(built._schema)
     return built
 
 

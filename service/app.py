@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from graphql_schema.context import Context
 from graphql_schema.credentials import CredentialWatch
@@ -147,6 +148,11 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
     app.add_middleware(ExposeTransport)
+    if settings.trusted_proxies:
+        # The app decides whom to believe, not the server: `tcgraph serve` and the image run
+        # uvicorn without its own proxy-header handling, which would trust 127.0.0.1 by default.
+        # The client is the rightmost X-Forwarded-For hop that is not a trusted proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -92,6 +92,7 @@ def _serve(url: str, *, host: str, port: int, workers: int) -> None:
         loop="uvloop",
         http="httptools",
         ws="websockets",
+        proxy_headers=False,  # X-Forwarded-For is the app's call (FORWARDED_ALLOW_IPS, service/app.py)
         # Compressing every event for every subscriber costs more CPU than it saves bandwidth
         # (the messages are small), and ~40 KiB of memory per connection.
         ws_per_message_deflate=False,

@@ -70,6 +70,15 @@ def require_offering_member(principal: Principal, organization_id: int | None, *
     return principal.organization_id
 
 
+def link_confirmed(reporting_organization_id: int, linked_organization_id: int | None) -> bool:
+    """Whether a programme's link (to a participating organization, or to a parent programme
+    by that programme's reporting organization) is confirmed: only links within the reporting
+    organization's own are. Links to other organizations and their programmes are the
+    reporter's claim, kept because IATI publishers rightly list their partners, and shown
+    as unconfirmed: a donor cannot vouch for another organization."""
+    return linked_organization_id == reporting_organization_id
+
+
 # -- reading -------------------------------------------------------------------------------
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,11 @@ class Settings(BaseSettings):
     graphiql: bool | None = Field(default=None, description="Defaults to on outside production.")
     introspection: bool | None = Field(default=None, description="Defaults to on outside production.")
     cors_origins: list[str] = Field(default_factory=list)
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated IPs or CIDR networks of the reverse proxies whose X-Forwarded-For (and "
+        "-Proto) is believed, or `*` for any peer; none by default (the peer's own address is the client's).",
+    )
     db_pool_size: int = 10
     db_max_overflow: int = 10
     log_level: str = "info"
@@ -71,6 +77,21 @@ class Settings(BaseSettings):
     jwt_organization_claim: str = "tcgraph_organization"
 
     field_suggestions: bool | None = Field(default=None, description="'Did you mean …' hints; off in production.")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [e.strip() for e in self.forwarded_allow_ips.split(",") if e.strip()]
 
     @property
     def is_production(self) -> bool:

@@ -39,3 +39,34 @@ def test_every_type_field_argument_and_enum_value_has_a_description():
                 if not value.description:
                     missing.append(f"{name}.{value_name}")
     assert not missing, "undocumented: " + ", ".join(missing)
+
+
+def test_every_text_input_has_a_documented_maximum():
+    """Each input field and argument carrying text (any scalar but Int, Float and Boolean; for a
+    list, each item) has a maximum in graphql_schema/text_limits.py, stated in its description."""
+    from graphql import GraphQLList, GraphQLNonNull, GraphQLScalarType, get_named_type
+
+    from graphql_schema.text_limits import maximum
+
+    def inputs():
+        for name, graphql_type in schema._schema.type_map.items():
+            if name.startswith("__"):
+                continue
+            if isinstance(graphql_type, GraphQLInputObjectType):
+                yield from ((name, field_name, field) for field_name, field in graphql_type.fields.items())
+            elif isinstance(graphql_type, (GraphQLObjectType, GraphQLInterfaceType)):
+                for field_name, field in graphql_type.fields.items():
+                    yield from ((f"{name}.{field_name}", arg_name, arg) for arg_name, arg in field.args.items())
+
+    problems, checked = [], 0
+    for owner, name, definition in inputs():
+        named = get_named_type(definition.type)
+        if not isinstance(named, GraphQLScalarType) or named.name in {"Int", "Float", "Boolean"}:
+            continue
+        checked += 1
+        limit = maximum(owner, name)
+        nullable = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+        said = f"{'Each at most' if isinstance(nullable, GraphQLList) else 'At most'} {limit:,} characters."
+        if limit is None or not (definition.description or "").endswith(said):
+            problems.append(f"{owner}.{name}: {limit} / {definition.description!r}")
+    assert checked > 150 and problems == []

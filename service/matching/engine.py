@@ -644,7 +644,10 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
         elif offer_kind == column_kind and offer_key == offer_id:
             engaged.append((match_id, need_id))
     recompute, deletes, inserts, updates, changed = [], [], [], [], []
+    engaged_needs = {need_id for _, need_id in engaged}
     for need_id, need in needs.items():
+        if need_id in engaged_needs:
+            continue  # one match per need and offer: the engaged one is re-scored below, never re-suggested
         rows = sorted(current.get(need_id, ()))
         mine = next((r for r in rows if r[1] == column_kind and r[2] == offer_id), None)
         new = None

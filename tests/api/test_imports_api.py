@@ -75,3 +75,23 @@ async def test_imports_are_refused_to_others_and_outside_the_folder(app_client, 
     legacy = await gql(app_client, IMPORT, {**variables, "path": "legacy.xml", "source": "IATI"}, token=admin)
     assert legacy["data"]["importFile"]["result"] is None
     assert "1." in legacy["data"]["importFile"]["refused"]
+
+
+async def test_imported_participants_other_than_the_reporter_show_as_unconfirmed(app_client, world, import_dir):
+    """IATI publishers list their partners: the import keeps them, the API marks them unconfirmed."""
+    shutil.copy(FIXTURES / "dfid_albania_v201.xml", import_dir / "dfid.xml")
+    admin = await world.key(Role.ADMINISTRATOR)
+    variables = {"path": "dfid.xml", "source": "IATI", "dry": False, "allow": True}
+    imported = await gql(app_client, IMPORT, variables, token=admin)
+    result = imported["data"]["importFile"]["result"]
+    assert result is not None, imported
+    assert result["committed"] and result["created"] > 0
+    body = await gql(app_client, """{ programmes(first: 50) { edges { node { iatiIdentifier reportingOrganization { id }
+      participants { confirmed organization { id } } } } } }""")
+    assert "errors" not in body, body
+    participants = [
+        (p["organization"]["id"] == e["node"]["reportingOrganization"]["id"], p["confirmed"])
+        for e in body["data"]["programmes"]["edges"] for p in e["node"]["participants"]
+    ]
+    assert (False, False) in participants and (True, True) in participants  # others: listed, unconfirmed
+    assert all(own == confirmed for own, confirmed in participants)

@@ -175,3 +175,34 @@ async def test_a_new_or_changed_offer_is_merged_into_existing_suggestions(app_cl
     edges = (await gql(app_client, query, {"id": gid("Need", need)}))["data"]["node"]["matches"]["edges"]
     found = [e["node"]["programme"]["iatiIdentifier"] for e in edges]
     assert found[0] == "DE-1-SEN-LEGAL" and "DE-1-GLOBAL" in found and "DE-1-MLI" not in found
+
+
+@pytest.mark.parametrize(
+    "kind, agreed",
+    [("PROGRAMME", False), ("PROGRAMME", True), ("CAPABILITY", False)],
+    ids=["programme-proposed", "programme-agreed", "capability-proposed"],
+)
+async def test_changing_an_offer_keeps_and_rescores_its_engaged_matches(app_client, scene, kind, agreed):
+    """An engaged match is not re-inserted as a suggestion when its offer changes (that was a
+    unique violation): it keeps its status and gets the new score."""
+    owner = scene["donor"] if kind == "PROGRAMME" else scene["agency"]
+    body = await gql(app_client, MATCHES, {"id": gid("Need", scene["need"])}, token=owner)
+    match = next(e["node"] for e in body["data"]["node"]["matches"]["edges"] if e["node"]["offerKind"] == kind)
+    propose = _move("proposeMatch", ', message: "We can support the roll-out."')
+    assert (await gql(app_client, propose, {"id": match["id"]}, token=owner))["data"]["proposeMatch"]["userErrors"] == []
+    status = "PROPOSED"
+    if agreed:
+        await gql(app_client, _move("endorseMatch"), {"id": match["id"]}, token=scene["focal"])
+        await gql(app_client, _move("agreeMatch"), {"id": match["id"]}, token=owner)
+        status = "AGREED"
+    name = "Programme" if kind == "PROGRAMME" else "Capability"
+    update = f"mutation($input: Update{name}Input!) {{ update{name}(input: $input) {{ userErrors {{ code }} }} }}"
+    offer = scene["kenya"] if kind == "PROGRAMME" else scene["capability"]
+    changed = {"id": gid(name, offer), "description": "Court case management and e-filing for the judiciary"}
+    body = await gql(app_client, update, {"input": changed}, token=owner)
+    assert "errors" not in body, body
+    assert body["data"][f"update{name}"]["userErrors"] == []
+    after = await gql(app_client, MATCHES, {"id": gid("Need", scene["need"])}, token=owner)
+    offer_matches = [e["node"] for e in after["data"]["node"]["matches"]["edges"] if e["node"]["offerKind"] == kind]
+    assert [(m["id"], m["status"]) for m in offer_matches] == [(match["id"], status)]  # kept, not duplicated
+    assert offer_matches[0]["score"] > match["score"]  # re-scored: the text now matches the need's title

@@ -369,6 +369,43 @@ async def test_owner_creates_and_updates_a_programme_with_audit_trail(app_client
     assert events[1].actor_organization_id == sida
 
 
+LINKS = """query($id: ID!) { node(id: $id) { ... on Programme {
+  parentConfirmed parent { id } participants { role confirmed organization { id } }
+  children { edges { node { id parentConfirmed } } } } } }"""
+
+
+async def test_links_to_other_organizations_are_kept_but_unconfirmed(app_client, world, offers):
+    """A donor may name another organization's programme as parent and other organizations
+    as participants (IATI publishers do), but such links show as unconfirmed: only its own
+    organization and programmes are confirmed."""
+    sida, norad = await world.organization("Sida"), await world.organization("Norad")
+    norads = await offers.programme(norad, title="Norad's programme")
+    sidas = await offers.programme(sida, title="Sida's programme")
+    token = await world.key(Role.DONOR, organization=sida)
+    body = await gql(app_client, CREATE_PROGRAMME, {"input": programme_input(
+        parentId=gid("Programme", norads),
+        participants=[
+            {"organizationId": gid("Organization", norad), "role": "FUNDING"},
+            {"organizationId": gid("Organization", sida), "role": "IMPLEMENTING"},
+        ],
+    )}, token=token)
+    assert body["data"]["createProgramme"]["userErrors"] == []
+    claimed = body["data"]["createProgramme"]["programme"]["id"]
+    links = (await gql(app_client, LINKS, {"id": claimed}))["data"]["node"]
+    assert links["parent"] == {"id": gid("Programme", norads)} and links["parentConfirmed"] is False
+    assert {(p["organization"]["id"], p["confirmed"]) for p in links["participants"]} == {
+        (gid("Organization", norad), False), (gid("Organization", sida), True),
+    }
+    children = (await gql(app_client, LINKS, {"id": gid("Programme", norads)}))["data"]["node"]["children"]["edges"]
+    assert children == [{"node": {"id": claimed, "parentConfirmed": False}}]  # listed, marked as the claim it is
+
+    body = await gql(app_client, UPDATE_PROGRAMME, {"input": {"id": claimed, "parentId": gid("Programme", sidas)}}, token=token)
+    assert body["data"]["updateProgramme"]["userErrors"] == []
+    links = (await gql(app_client, LINKS, {"id": claimed}))["data"]["node"]
+    assert links["parentConfirmed"] is True
+    assert (await gql(app_client, LINKS, {"id": gid("Programme", sidas)}))["data"]["node"]["parentConfirmed"] is None  # no parent
+
+
 async def test_programme_writes_need_the_owning_donor_or_agency(app_client, world, sessionmaker, offers):
     sida = await world.organization("Sida")
     other = await world.organization("Norad")

@@ -26,16 +26,22 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def running_server(
     database_url: str, *, workers: int = 1, env: dict | None = None, log: Path | None = None, ws: str = "websockets",
+    command: list[str] | None = None,
 ) -> AsyncIterator[tuple[str, dict]]:
     """Yields (base URL, environment) of a uvicorn server on `database_url`; its output goes
-    to `log` when given (a file, which cannot fill up and block the server like a pipe)."""
+    to `log` when given (a file, which cannot fill up and block the server like a pipe).
+    `command` replaces the uvicorn command line; it must listen on 127.0.0.1:$PORT. A variable
+    given as None in `env` is unset."""
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), **(env or {})}
+    environment = {name: value for name, value in environment.items() if value is not None}  # None: unset
     output = log.open("ab") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:app_from_environment", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--ws", ws],
+        command or [
+            sys.executable, "-m", "uvicorn", "service.app:app_from_environment", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+            "--ws", ws, "--no-proxy-headers",  # as the image runs it
+        ],
         cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
