@@ -16,7 +16,8 @@ run it and what it promises:
   subscription: once subscribed, so it triggers the event the subscription waits for).
 
 Every example must answer without errors. A block without the comment fails the test, so no
-example is added untested.
+example is added untested. The ```sh example that creates a key and posts a query with curl
+runs too, with the key it creates.
 """
 
 from __future__ import annotations
@@ -223,3 +224,28 @@ async def test_the_demo_organizations_table_lists_every_demo_organization_and_ea
                 "/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": f"Bearer {token}"},
             )).json()
         assert viewer["data"]["viewer"]["role"] == role.upper().replace("-", "_"), (org, viewer)
+
+
+def curl_examples(text: str) -> list[tuple[int, str, str, str]]:
+    """(line, role, --state/--organization value, GraphQL payload) of each ```sh block that
+    creates a key with `tcgraph apikey create` and posts a query with it through curl."""
+    found = []
+    for fence in FENCE.finditer(text):
+        if fence["lang"] != "sh" or "curl" not in fence["body"]:
+            continue
+        key = re.search(r"apikey create --role (\S+) --(?:state|organization) (\S+)", fence["body"])
+        payload = re.search(r"-d '(\{.*?\})'", fence["body"], re.S)
+        if key and payload:
+            found.append((text.count("\n", 0, fence.start()) + 1, key[1], key[2], payload[1]))
+    return found
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_curl_examples_answer_with_the_key_they_create(demo_server: DemoServer):
+    examples = curl_examples(README.read_text(encoding="utf-8"))
+    assert examples, "the README's curl example is gone or no longer matches this test"
+    for line, role, bound, payload in examples:
+        token = await demo_server.token(f"{role}/{bound}")
+        async with httpx.AsyncClient(base_url=demo_server.base) as client:
+            answer = (await client.post("/graphql", json=json.loads(payload), headers={"Authorization": f"Bearer {token}"})).json()
+        assert not answer.get("errors") and answer["data"], f"README line {line}: {answer}"
