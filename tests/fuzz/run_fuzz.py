@@ -9,7 +9,10 @@ and as administrator. Fails on any HTTP 5xx, non-JSON answer, broken connection 
 
 The database server is the tests' (TEST_DATABASE_URL / DATABASE_URL, else the tests' embedded
 cluster); the fuzz database is dropped afterwards. `FUZZ_REPORT=path.json` writes every
-failure. Rate limits are lifted for the run (they would refuse most cases before execution).
+failure; `FUZZ_MAX_SECONDS` caps each principal's time. Rate limits are lifted for the run
+(they would refuse most cases before execution). Every other case sends the operation's
+arguments as variables, some replaced by extreme values (NUL, lone surrogate, 100,000
+characters, numbers past every range). Subscriptions are not fuzzed (HTTP only).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class Failure:
     principal: str
     operation: str
     status: int | None
-    cause: str  # what went wrong, the grouping key
+    cause: str  # what the answer showed
     query: str
     variables: dict[str, Any] | None
     answer: str
