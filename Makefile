@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test schema bench clean-db
+.PHONY: run test fuzz schema bench clean-db
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## Run the whole test suite against a real PostgreSQL (embedded, or DATABASE_URL)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Fuzz the API (schemathesis, GraphQL mode) anonymous and as administrator on a fresh demo database;
+## FUZZ_CASES per principal (tests/fuzz/run_fuzz.py); fails on any server error
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run_fuzz.py
 
 ## Re-export schema.graphql after a reviewed schema change
 schema: $(STAMP)

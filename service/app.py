@@ -32,6 +32,7 @@ from service.events.feed import VisibilityCache
 from service.events.singleflight import SingleFlight
 from service.events.transport import ExposeTransport
 from service.errors import TcgraphError, Unauthenticated
+from service.graphiql import graphiql_html, mount_graphiql_assets
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("tcgraph")
@@ -68,6 +69,10 @@ class TcgraphRouter(GraphQLRouter):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.next_messages = NextMessageEncoder()
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_html()  # its scripts from this service, not a CDN (service/graphiql.py)
 
     def encode_json(self, data: object) -> str | bytes:
         # A live event's shared data is encoded once for all its subscribers (graphql_schema/wire.py).
@@ -184,6 +189,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     app.include_router(router, prefix="/graphql")
+    if settings.graphiql_enabled:
+        mount_graphiql_assets(app)
 
     @app.exception_handler(TcgraphError)
     async def domain_error(_: Request, exc: TcgraphError) -> JSONResponse:

@@ -188,16 +188,17 @@ class SubscriberState:
         return None
 
 
-async def check_after(session: AsyncSession, after: int) -> None:
+async def check_after(session: AsyncSession, after: int, argument: str = "after") -> None:
+    """`argument` names the caller's argument in the error (`changes` takes `since`)."""
     low, high = await retained_range(session)
     if after < low:
         raise InvalidInput(
             f"Events after {after} are no longer retained; the log starts after {low}. "
-            "Resynchronise with a query, then subscribe with `after` at or above that.",
-            field="after",
+            f"Resynchronise with a query, then start again with `{argument}` at or above that.",
+            field=argument,
         )
     if after > high:
-        raise InvalidInput(f"`after` ({after}) is beyond the newest event ({high}).", field="after")
+        raise InvalidInput(f"`{argument}` ({after}) is beyond the newest event ({high}).", field=argument)
 
 
 # -- changes (polling) -------------------------------------------------------------------------
@@ -230,7 +231,7 @@ async def changes(
             start = max(start, int(value))
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("`after` is not a cursor of `changes`.", field="after") from None
-    await check_after(session, start)
+    await check_after(session, start, "since" if start == since else "after")
     result: list[Change] = []
     position = start
     has_more = False
