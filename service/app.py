@@ -18,6 +18,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graphql_schema.context import Context
 from graphql_schema.events import SHARED_RESULTS
+from graphql_schema.http import BodySizeLimit, GraphQLOverHTTP
 from graphql_schema.schema import build_schema
 from graphql_schema.live import LiveOperationHandler
 from graphql_schema.wire import NextMessageEncoder
@@ -56,8 +57,9 @@ async def resolve_principal(app: FastAPI, authorization: str | None) -> Principa
         return await authenticate_api_key(session, token)
 
 
-class TcgraphRouter(GraphQLRouter):
-    """GraphQL over HTTP and graphql-transport-ws; WebSocket clients authenticate with
+class TcgraphRouter(GraphQLOverHTTP, GraphQLRouter):
+    """GraphQL over HTTP (media types and status codes: graphql_schema/http.py) and
+    graphql-transport-ws; WebSocket clients authenticate with
     `connectionParams: {"Authorization": "Bearer <key>"}` (or the handshake header)."""
 
     # Live events whose result is shared are sent straight from the event stream (graphql_schema/live.py).
@@ -143,6 +145,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
     app.add_middleware(ExposeTransport)
+    # Inside CORS, so that a browser can read the 413.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
