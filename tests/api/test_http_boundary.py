@@ -92,6 +92,7 @@ BAD_REQUESTS = [
     # 14: which operation to run must be said
     ("several operations, no operationName", post("query A { __typename } query B { viewer { role } }"),
      200, 400, "GRAPHQL_VALIDATION_FAILED", "operationName"),
+    ("unknown operationName", post("query A { __typename }", operationName="B"), 400, 400, "BAD_REQUEST", "B"),
     # 15: subscriptions are for the WebSocket
     ("subscription over POST", post("subscription { events { sequence } }"), 400, 400, "BAD_REQUEST", "graphql-transport-ws"),
 ]

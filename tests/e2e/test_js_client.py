@@ -27,6 +27,13 @@ pytestmark = pytest.mark.asyncio
 JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "subscribe.mjs"
 
+EVENTS = """subscription($after: Int, $filter: EventFilter) {
+  events(after: $after, filter: $filter) { sequence kind entityId entity { ... on Need { title status visibility } } }
+}"""
+CREATE = """mutation($t: String!) { createNeed(input: {state: "KEN", title: $t, description: "Case management for the courts.",
+  themes: ["JUSTICE"], visibility: PUBLIC}) { need { id status } userErrors { field message } } }"""
+SUBMIT = "mutation($id: ID!) { submitNeed(input: {id: $id}) { need { id status } userErrors { field message } } }"
+
 
 @pytest.fixture(scope="module")
 def js_client() -> Path:
