@@ -32,6 +32,7 @@ from graphql import (
     OperationDefinitionNode,
     StringValueNode,
     ValidationRule,
+    VariableDefinitionNode,
     get_named_type,
 )
 from graphql.execution.values import get_variable_values
@@ -80,8 +81,8 @@ def _parse_number(scalar: GraphQLScalarType, parse: Any, value: Any) -> Any:
 
 
 def variable_problems(value: Any, graphql_type: Any) -> Iterator[tuple[str, str]]:
-    """(path, problem) of a variable's raw JSON value that coerced to `graphql_type`
-    (walked iteratively: a deep value cannot exhaust the stack)."""
+    """(path, problem) of a variable's raw JSON value declared as `graphql_type`, whether it
+    coerces or not (walked iteratively: a deep value cannot exhaust the stack)."""
     stack: list[tuple[Any, Any, str]] = [(value, graphql_type, "")]
     while stack:
         value, graphql_type, path = stack.pop()
@@ -103,7 +104,7 @@ def variable_problems(value: Any, graphql_type: Any) -> Iterator[tuple[str, str]
             fields = graphql_type.fields if isinstance(graphql_type, GraphQLInputObjectType) else {}
             for name, item in reversed(list(value.items())):
                 if problem := string_problem(name):
-                    yield f"{path}.{name!r}", f"has a field name that {problem}"
+                    yield f"{path}.{ascii(name)[1:-1]}", f"has a field name that {problem}"
                     continue
                 field = fields.get(name)
                 stack.append((item, field.type if field is not None else None, f"{path}.{name}"))
@@ -116,17 +117,14 @@ def variable_problems(value: Any, graphql_type: Any) -> Iterator[tuple[str, str]
 
 
 def _variable_errors(schema: Any, operation: OperationDefinitionNode, variables: dict[str, Any] | None) -> list[GraphQLError]:
+    """Checked before coercion: coercion errors quote the value (e.g. an unknown field's
+    name), and a NUL or lone surrogate must not reach a message either."""
+    variables = variables or {}
     definitions = operation.variable_definitions or ()
-    coerced = get_variable_values(schema, definitions, variables or {}, max_errors=20)
-    if isinstance(coerced, list):  # graphql-core's coercion errors name the variable
-        return [
-            GraphQLError(error.message, error.nodes, extensions={"code": BAD_USER_INPUT})
-            for error in coerced
-        ]
     errors = []
     for definition in definitions:
         name = definition.variable.name.value
-        if name not in (variables or {}):
+        if name not in variables:
             continue
         for path, problem in variable_problems(variables[name], type_from_ast(schema, definition.type)):
             where = f" at '{path.lstrip('.')}'" if path else ""
@@ -134,7 +132,20 @@ def _variable_errors(schema: Any, operation: OperationDefinitionNode, variables:
                 f"Variable '${name}' has an invalid value{where}: it {problem}.", definition,
                 extensions={"code": BAD_USER_INPUT, "variable": name},
             ))
-    return errors
+    if errors:
+        return errors
+    coerced = get_variable_values(schema, definitions, variables, max_errors=20)
+    if isinstance(coerced, list):  # graphql-core's coercion errors name the variable
+        return [
+            GraphQLError(error.message, error.nodes, extensions={"code": BAD_USER_INPUT, "variable": _variable_of(error)})
+            for error in coerced
+        ]
+    return []
+
+
+def _variable_of(error: GraphQLError) -> str | None:
+    node = (error.nodes or [None])[0]
+    return node.variable.name.value if isinstance(node, VariableDefinitionNode) else None
 
 
 class InputLiterals(ValidationRule):

@@ -111,6 +111,8 @@ async def test_a_bad_request_gets_a_coded_graphql_error(app_client, accept, requ
     (error,) = body["errors"]
     assert error["extensions"]["code"] == code, error
     assert words in error["message"]
+    if words.startswith("$"):  # names the variable
+        assert error["extensions"]["variable"] == words[1:]
     if accept == GRAPHQL_RESPONSE:
         assert "data" not in body  # a request error: nothing was executed
 
