@@ -4,6 +4,7 @@ graphql_schema/boundary.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -209,3 +210,22 @@ async def test_a_focal_point_mutation_with_bad_variables_writes_nothing(app_clie
     assert response.status_code == 400
     async with sessionmaker() as session:
         assert (await session.execute(sa.select(sa.func.count()).select_from(AssistanceNeed))).scalar_one() == 0
+
+
+@pytest.mark.parametrize("variables, code", [
+    ({"after": "ten"}, "BAD_USER_INPUT"),
+    ({"after": 0, "filter": {"states": ["K\x00N"]}}, "BAD_USER_INPUT"),
+])
+async def test_subscriptions_over_websocket_get_the_same_input_checks(app, variables, code):
+    import websockets
+
+    from tests.support.servers import serving
+
+    query = "subscription($after: Int, $filter: EventFilter) { events(after: $after, filter: $filter) { sequence } }"
+    async with serving(app) as url, websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == code, message
