@@ -176,12 +176,11 @@ class GraphQLOverHTTP:
         errors = response.get("errors")
         media = response_media_type(request.headers.get("accept"))
         status = 200
-        codes = error_codes(errors)
         if isinstance(result, PreExecutionError):  # a request error: nothing was executed
             if media == GRAPHQL_RESPONSE:
                 response.pop("data", None)
                 status = request_error_status(errors)
-            elif "BAD_REQUEST" in codes:
+            elif "BAD_REQUEST" in error_codes(errors):  # e.g. a subscription over HTTP
                 status = 400
         request.state.graphql_http = (media, status, retry_after(errors))
         return response
