@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from service.errors import TcgraphError
@@ -20,10 +20,13 @@ def _code_of(error: GraphQLError) -> tuple[str, str] | None:
         original = original.original_error
     if isinstance(original, TcgraphError):
         return original.code, original.message
-    if original is None:
-        # graphql-core's own errors: syntax, validation, variable coercion.
+    if original is None or isinstance(original, GraphQLError):
+        # graphql-core's own errors: syntax, validation, variable coercion (whose cause is
+        # another of its errors).
         existing = (error.extensions or {}).get("code")
-        return existing or "GRAPHQL_VALIDATION_FAILED", error.message
+        if existing:
+            return existing, error.message
+        return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED", error.message
     return None
 
 
@@ -38,7 +41,13 @@ class ErrorCodes(SchemaExtension):
         self.field_suggestions = field_suggestions
 
     def on_operation(self):
-        yield
+        try:
+            yield
+        except GraphQLSyntaxError as error:
+            # Raised by a parsing extension (ParserCache, MaxTokensLimiter), it ends the
+            # operation as an exception (strawberry makes it the result): coded here.
+            error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_PARSE_FAILED"}
+            raise
         self._mask(self.execution_context.result)
 
     def on_stream_result(self, result):
@@ -71,6 +80,8 @@ class ErrorCodes(SchemaExtension):
                 GraphQLError(
                     message,
                     nodes=error.nodes,
+                    source=None if error.nodes else error.source,
+                    positions=None if error.nodes else error.positions,
                     path=error.path,
                     extensions={**(error.extensions or {}), "code": code},
                     original_error=error.original_error,

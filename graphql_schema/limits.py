@@ -75,6 +75,9 @@ class CostLimiter(SchemaExtension):
         from strawberry.schema.schema import validate_document
 
         ec = self.execution_context
+        if ec.pre_execution_errors:  # refused while parsing (graphql_schema/boundary.py)
+            yield
+            return
         text = ec.query
         if text is not None and text in self.valid_documents:
             errors: list[GraphQLError] = []

@@ -9,7 +9,8 @@ from typing import Any, Awaitable, Callable
 
 from strawberry.types import Info
 
-from graphql_schema.relay import parse_global_id
+from graphql_schema.relay import int_key, parse_global_id
+from service.errors import InvalidInput
 
 NodeLoader = Callable[[Info, str], Awaitable[Any | None]]
 _REGISTRY: dict[str, NodeLoader] = {}
@@ -19,20 +20,21 @@ def register(type_name: str, loader: NodeLoader) -> None:
     _REGISTRY[type_name] = loader
 
 
-def _int_key(key: str) -> int | None:
-    return int(key) if key.isdigit() and len(key) <= 18 else None
+_INT_KEYED: set[str] = set()
 
 
 def register_int(type_name: str, loader: Callable[[Info, int], Awaitable[Any | None]]) -> None:
     async def load(info: Info, key: str) -> Any | None:
-        number = _int_key(key)
-        return None if number is None else await loader(info, number)
+        return await loader(info, int(key))
 
     register(type_name, load)
+    _INT_KEYED.add(type_name)
 
 
 async def resolve_node(info: Info, global_id: str, *, argument: str = "id") -> Any | None:
     type_name, key = parse_global_id(global_id, argument=argument)
+    if type_name in _INT_KEYED and int_key(key) is None:
+        raise InvalidInput(f"`{argument}` is not a valid {type_name} ID.", field=argument)
     loader = _REGISTRY.get(type_name)
     if loader is None:
         return None

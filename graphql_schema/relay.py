@@ -40,11 +40,17 @@ def expect_id(global_id: str, type_name: str, *, argument: str = "id") -> str:
     return key
 
 
+def int_key(key: str) -> int | None:
+    """The integer key of an ID, None unless it is 1–18 ASCII digits (`str.isdigit` also
+    accepts "²" and other digits `int()` refuses; 19 digits may not fit a bigint)."""
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 18 else None
+
+
 def expect_int_id(global_id: str, type_name: str, *, argument: str = "id") -> int:
-    key = expect_id(global_id, type_name, argument=argument)
-    if not key.isdigit() or len(key) > 18:
+    number = int_key(expect_id(global_id, type_name, argument=argument))
+    if number is None:
         raise InvalidInput(f"`{argument}` is not a valid {type_name} ID.", field=argument)
-    return int(key)
+    return number
 
 
 @strawberry.interface(description="An object with a stable, opaque global ID that `node(id:)` refetches.")

@@ -13,6 +13,7 @@ from graphql_schema.admin import AdminMutation, AdminQuery
 from graphql_schema.events import EventsQuery, SharedEventExecution, Subscription
 from graphql_schema.imports import ImportMutation
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
+from graphql_schema.boundary import InputLiterals, RequestBoundary
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
 from graphql_schema.limits import CostLimiter, ValidDocuments
@@ -236,6 +237,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # of one dashboard share it instead of each keeping its own tree.
         lambda: ParserCache(maxsize=512),
         lambda: CostLimiter(settings=settings, valid_documents=valid_documents),
+        # After validation: variables checked once, at the boundary, before anything runs.
+        RequestBoundary,
+        lambda: AddValidationRules([InputLiterals]),
         TextLimits,  # after CostLimiter, which validates
     ]
     if not settings.introspection_enabled:

@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from graphql_schema.context import Context
 from graphql_schema.credentials import CredentialWatch
 from graphql_schema.events import SHARED_RESULTS
+from graphql_schema.http import BodySizeLimit, GraphQLOverHTTP
 from graphql_schema.schema import build_schema
 from graphql_schema.live import LiveOperationHandler
 from graphql_schema.wire import NextMessageEncoder
@@ -59,8 +60,9 @@ async def resolve_principal(app: FastAPI, authorization: str | None) -> Principa
         return await authenticate_api_key(session, token)
 
 
-class TcgraphRouter(GraphQLRouter):
-    """GraphQL over HTTP and graphql-transport-ws; WebSocket clients authenticate with
+class TcgraphRouter(GraphQLOverHTTP, GraphQLRouter):
+    """GraphQL over HTTP (media types and status codes: graphql_schema/http.py) and
+    graphql-transport-ws; WebSocket clients authenticate with
     `connectionParams: {"Authorization": "Bearer <key>"}` (or the handshake header)."""
 
     # Live events whose result is shared are sent straight from the event stream (graphql_schema/live.py).
@@ -158,6 +160,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         # uvicorn without its own proxy-header handling, which would trust 127.0.0.1 by default.
         # The client is the rightmost X-Forwarded-For hop that is not a trusted proxy.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    # Inside CORS, so that a browser can read the 413.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

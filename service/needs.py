@@ -131,6 +131,12 @@ def validate_search(search: str | None) -> str | None:
     return search
 
 
+def amount_parameter(amount: Decimal) -> ColumnElement:
+    """A filter's amount as an unconstrained NUMERIC: multiplied by a rate column it would
+    otherwise be sent as that column's NUMERIC(20, 10), which overflows from 1e10."""
+    return sa.literal(amount, sa.Numeric())
+
+
 def _usd_value(amount: ColumnElement, currency: ColumnElement) -> ColumnElement:
     rate = (
         sa.select(CurrencyRate.usd_per_unit)
@@ -213,9 +219,9 @@ def filter_clauses(need_filter: NeedFilter | None) -> list[ColumnElement[bool]]:
             .scalar_subquery()
         )
         if f.cost.minimum is not None:
-            clauses.append(usd >= f.cost.minimum * per_unit)
+            clauses.append(usd >= amount_parameter(f.cost.minimum) * per_unit)
         if f.cost.maximum is not None:
-            clauses.append(usd <= f.cost.maximum * per_unit)
+            clauses.append(usd <= amount_parameter(f.cost.maximum) * per_unit)
     search = validate_search(f.search)
     if search is not None:
         clauses.append(AssistanceNeed.search_vector.op("@@")(_search_query(search)))

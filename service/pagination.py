@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -111,20 +112,35 @@ def _dump(value: Any, kind: str) -> Any:
     return value
 
 
+BIGINT = range(-(2**63), 2**63)
+
+
 def _load(value: Any, kind: str) -> Any:
+    """A sort-key value from a cursor, or ValueError when PostgreSQL could not compare it
+    with its column (out of bigint range, not finite, NUL or lone surrogates in text)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        value.encode("utf-8")  # UnicodeEncodeError (a ValueError) on lone surrogates
+        if "\x00" in value:
+            raise ValueError("NUL in a cursor")
     if kind == "datetime":
         return datetime.fromisoformat(value)
     if kind == "date":
         return date.fromisoformat(value)
     if kind == "decimal":
-        return Decimal(value)
+        number = Decimal(value)
+        if not number.is_finite():
+            raise ValueError("not finite")
+        return number
     if kind == "float":
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("not finite")
+        return number
     if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError("not an int")
+        if not isinstance(value, int) or isinstance(value, bool) or value not in BIGINT:
+            raise ValueError("not a bigint")
         return value
     if kind == "str":
         if not isinstance(value, str):
@@ -153,7 +169,7 @@ def decode_cursor(ordering: Ordering, cursor: str, *, argument: str) -> list[Any
         return [_load(v, k.kind) for v, k in zip(raw_values, ordering.keys)]
     except InvalidInput:
         raise
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, TypeError, ArithmeticError, binascii.Error, json.JSONDecodeError):
         raise error from None
 
 

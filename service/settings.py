@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_aliases: int = 50
     max_tokens: int = 5000
     max_query_cost: int = 25_000
+    max_request_body_bytes: int = Field(default=1_048_576, description="Larger request bodies are refused with 413 before being read.")
     rate_limit_capacity: float = Field(default=50_000, description="Cost points a principal may spend in a burst.")
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000

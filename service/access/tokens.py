@@ -82,7 +82,7 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
             raise Unauthenticated(f"This role needs a `{settings.jwt_organization_claim}` claim.")
         stmt = sa.select(Organization.id).where(
             Organization.iati_identifier == str(organization_ref)
-            if not str(organization_ref).isdigit()
+            if not (str(organization_ref).isascii() and str(organization_ref).isdigit())
             else Organization.id == int(organization_ref)
         )
         organization_id = (await session.execute(stmt)).scalar_one_or_none()

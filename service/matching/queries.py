@@ -20,7 +20,7 @@ from service.matching.engine import current_criteria
 from service.matching.lifecycle import FUNDED
 from service.models import AssistanceNeed, CurrencyRate, State
 from service.models.matching import CriteriaVersion, Match, MatchStatus, MatchTransition, OfferKind
-from service.needs import CostRange, sector_codes_matching, states_in_regions, validate_search
+from service.needs import CostRange, amount_parameter, sector_codes_matching, states_in_regions, validate_search
 from service.pagination import Ordering, Page, PageArgs, SortKey, count, paginate, paginate_per_parent
 
 
@@ -297,9 +297,9 @@ def _opportunity_select(principal: Principal, f: OpportunityFilter | None) -> tu
         if f.cost is not None:
             per_unit = _rate(f.cost.currency)
             if f.cost.minimum is not None:
-                stmt = stmt.where(cost_usd() >= f.cost.minimum * per_unit)
+                stmt = stmt.where(cost_usd() >= amount_parameter(f.cost.minimum) * per_unit)
             if f.cost.maximum is not None:
-                stmt = stmt.where(cost_usd() <= f.cost.maximum * per_unit)
+                stmt = stmt.where(cost_usd() <= amount_parameter(f.cost.maximum) * per_unit)
         search = validate_search(f.search)
         if search is not None:
             stmt = stmt.where(AssistanceNeed.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", search)))

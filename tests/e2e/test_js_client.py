@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -21,19 +19,13 @@ import pytest
 
 from service.access.principals import Role
 from service.models.enums import OrganizationCategory
+from tests.support.node import npm_installed
 from tests.support.servers import running_server
 
 pytestmark = pytest.mark.asyncio
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "subscribe.mjs"
-NPM_CI_TIMEOUT = 120
-# npm's messages when it cannot reach the registry (DNS, refused, reset, timeouts, proxies).
-OFFLINE_MARKERS = (
-    "ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH",
-    "EHOSTUNREACH", "ESOCKETTIMEDOUT", "network request", "network connectivity", "proxy",
-    "ERR_SOCKET_TIMEOUT", "request to https://",
-)
 
 EVENTS = """subscription($after: Int, $filter: EventFilter) {
   events(after: $after, filter: $filter) { sequence kind entityId entity { ... on Need { title status visibility } } }
@@ -43,45 +35,10 @@ CREATE = """mutation($t: String!) { createNeed(input: {state: "KEN", title: $t, 
 SUBMIT = "mutation($id: ID!) { submitNeed(input: {id: $id}) { need { id status } userErrors { field message } } }"
 
 
-def _installed_versions_match() -> bool:
-    wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]
-    for name, version in wanted.items():
-        manifest = JS_DIR / "node_modules" / name / "package.json"
-        if not manifest.is_file() or json.loads(manifest.read_text()).get("version") != version:
-            return False
-    return True
-
-
-def _npm_error(output: str) -> str:
-    """npm's one-line summary of what went wrong (its `code` and `request to … failed` lines)."""
-    lines = [line.removeprefix("npm error").strip() for line in output.splitlines() if line.startswith("npm error")]
-    summary = [line for line in lines if line.startswith(("code ", "errno ", "request to", "network"))]
-    return "; ".join(summary[:3]) or (lines[-1] if lines else output.strip()[-300:])
-
-
 @pytest.fixture(scope="module")
 def js_client() -> Path:
     """The subscriber script, its node_modules installed (npm ci) when missing or stale."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip(f"the graphql-ws client test needs Node.js: {'node' if node is None else 'npm'} is not on PATH")
-    # Several test runs may share the checkout: one `npm ci` at a time.
-    with open(JS_DIR / "package.json") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _installed_versions_match():
-            try:
-                result = subprocess.run(
-                    [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True,
-                    timeout=NPM_CI_TIMEOUT,
-                )
-            except subprocess.TimeoutExpired:
-                pytest.skip(f"`npm ci` in {JS_DIR} took over {NPM_CI_TIMEOUT} s: is the npm registry reachable?")
-            output = (result.stdout + result.stderr)[-2000:]
-            if result.returncode != 0:
-                if any(marker.lower() in output.lower() for marker in OFFLINE_MARKERS):
-                    pytest.skip(f"npm registry unreachable, cannot install the graphql-ws client ({_npm_error(output)})")
-                pytest.fail(f"`npm ci` failed in {JS_DIR} (exit {result.returncode}):\n{output}")
-            assert _installed_versions_match(), f"`npm ci` did not install the pinned versions:\n{output}"
+    npm_installed(JS_DIR, "the graphql-ws client test")
     return SCRIPT
 
 
