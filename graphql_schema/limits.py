@@ -102,6 +102,15 @@ class CostLimiter(SchemaExtension):
             return []
         capacity, rate = bucket_size(self.settings, context)
         async with context.sessionmaker() as session:
+            if cost > capacity:
+                # It could never be admitted: no wait helps, so it is too complex for this
+                # caller, and nothing is charged (the report shows the bucket as it is).
+                self.throttle = await rate_limit.peek(session, key=bucket_key(context), capacity=capacity, restore_rate=rate)
+                context.throttle = self.throttle
+                return [_error(QueryTooComplex(
+                    f"This query would cost {cost} points, more than your rate limit's bucket holds "
+                    f"({capacity:g} points). Ask for smaller pages (`first`/`last`) or fewer nested connections.",
+                ), {"cost": cost, "maximumAvailable": capacity})]
             self.throttle = await rate_limit.charge(
                 session, key=bucket_key(context), cost=float(cost), capacity=capacity, restore_rate=rate
             )
