@@ -29,6 +29,7 @@ class Context(BaseContext):
         self.principal = principal
         self.client_address = client_address
         self.throttle: Any = None  # set by the cost limiter for `viewer.rateLimit`
+        self.rows_scanned = 0  # log rows examined by `changes`: part of the actual cost
         self._loaders: dict[Hashable, DataLoader] = {}
 
     @asynccontextmanager

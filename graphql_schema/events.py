@@ -432,7 +432,7 @@ class ChangeConnection:
 
 @strawberry.type(description="Sync by polling.")
 class EventsQuery:
-    @strawberry.field(description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility.")
+    @strawberry.field(description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility. One request examines at most 1,000 events of the log: a page may hold fewer changes than asked (even none) with `hasNextPage` true; page on with `after: endCursor`.")
     async def changes(
         self,
         info: Info,
@@ -442,9 +442,9 @@ class EventsQuery:
     ) -> ChangeConnection:
         ctx = info.context
         async with ctx.read_session() as session:
-            items, has_more, position = await feed.changes(
-                session=session, principal=ctx.principal, since=since, first=first, after=after
-            )
+            page = await feed.changes(session=session, principal=ctx.principal, since=since, first=first, after=after)
+        ctx.rows_scanned += page.examined  # for the cost report
+        items, has_more, position = page.changes, page.has_more, page.last_sequence
         edges = [
             ChangeEdge(
                 cursor=feed.changes_cursor(c.sequence),

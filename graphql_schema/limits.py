@@ -14,9 +14,10 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.cost import actual_cost, requested_cost
+from graphql_schema.cost import actual_cost, replay_after, requested_cost
 from service.access import rate_limit
 from service.errors import QueryTooComplex, RateLimited
+from service.events.broker import count_after
 from service.settings import Settings
 
 
@@ -90,14 +91,20 @@ class CostLimiter(SchemaExtension):
     async def _check_cost(self) -> list[GraphQLError]:
         ec = self.execution_context
         schema = ec.schema._schema
-        cost = requested_cost(schema, ec.graphql_document, ec.operation_name, ec.variables)
+        context = ec.context
+        replayed = 0
+        after = replay_after(schema, ec.graphql_document, ec.operation_name, ec.variables)
+        if after is not None and context is not None and hasattr(context, "sessionmaker"):
+            async with context.sessionmaker() as session:
+                # Enough to price any replay over the maximum; `after` itself is checked at subscribe.
+                replayed = await count_after(session, after, limit=self.settings.max_query_cost + 1)
+        cost = requested_cost(schema, ec.graphql_document, ec.operation_name, ec.variables, replayed_events=replayed)
         self.requested = cost
         if cost > self.settings.max_query_cost:
             return [_error(QueryTooComplex(
                 f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. "
                 "Ask for smaller pages (`first`/`last`) or fewer nested connections.",
             ), {"cost": cost, "maximumCost": self.settings.max_query_cost})]
-        context = ec.context
         if cost == 0 or context is None or not hasattr(context, "sessionmaker"):
             return []
         capacity, rate = bucket_size(self.settings, context)
@@ -139,7 +146,8 @@ class CostLimiter(SchemaExtension):
         data = getattr(ec.result, "data", None)
         if data is not None:
             report["actualQueryCost"] = actual_cost(
-                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data
+                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data,
+                rows_scanned=getattr(ec.context, "rows_scanned", 0),
             )
         if self.throttle is not None:
             report["throttleStatus"] = {
