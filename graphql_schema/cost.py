@@ -5,7 +5,8 @@ or `last`, else the field's default) times the cost of one item, so nested conne
 multiply; a list fetched by a list argument (`nodes(ids:)`) costs one item per element.
 Arguments are read as the executor will: variables with their defaults, then the field's
 own defaults. Fields that scan rows the caller may never see (the event log behind
-`changes`) also cost their scan limit, one point per `ROWS_PER_POINT` rows. Introspection
+`changes`) also cost the rows they may examine, one point per `ROWS_PER_POINT` rows, up to
+the one budget of rows an operation may examine. Introspection
 is priced by the size of this schema: a list of types, fields, arguments… counts as many
 items as the schema holds on average per parent, so a full `__schema` costs about the
 number of objects it returns. A subscription that replays the log (`after`) costs its
@@ -125,6 +126,7 @@ class CostCalculator:
         self.variables = variables
         self.replayed_events = replayed_events
         self.sizes = introspection_sizes(schema)
+        self.rows_to_scan = 0
 
     def arguments(self, parent: Any, field: FieldNode) -> dict[str, Any]:
         """The field's arguments as the executor will see them (defaults applied)."""
@@ -201,7 +203,7 @@ class CostCalculator:
                     total += 1 + self.selection_cost(field.selection_set, field_type, value, True)
                 continue
             arguments = self.arguments(parent_type, field)
-            total += scan_cost(SCANS.get((parent_type.name, name), 0))
+            self.rows_to_scan += SCANS.get((parent_type.name, name), 0)
             if _is_connection(field_type):
                 total += 1 + self._connection_cost(field, field_type, value, False, arguments)
             else:
@@ -260,6 +262,8 @@ class CostCalculator:
         cost = self.selection_cost(operation.selection_set, root, data, actual)
         if operation.operation.value == "subscription" and not actual:
             cost *= 1 + self.replayed_events  # the selection runs once per replayed event
+        # Scans share one budget per operation (graphql_schema/context.py).
+        cost += scan_cost(min(self.rows_to_scan, CHANGES_SCAN_LIMIT))
         return math.ceil(round(cost, 6))  # introspection's averages are fractions
 
 

@@ -18,6 +18,7 @@ from graphql_schema.cost import actual_cost, replay_after, requested_cost
 from service.access import rate_limit
 from service.errors import QueryTooComplex, RateLimited
 from service.events.broker import count_after
+from service.events.feed import CHANGES_SCAN_LIMIT
 from service.settings import Settings
 
 
@@ -76,6 +77,8 @@ class CostLimiter(SchemaExtension):
         from strawberry.schema.schema import validate_document
 
         ec = self.execution_context
+        if hasattr(ec.context, "scan_budget"):  # a WebSocket's context serves many operations
+            ec.context.scan_budget, ec.context.rows_scanned = CHANGES_SCAN_LIMIT, 0
         text = ec.query
         if text is not None and text in self.valid_documents:
             errors: list[GraphQLError] = []

@@ -167,8 +167,9 @@ async def check_after(session: AsyncSession, after: int) -> None:
 
 ENTITY_OF_EVENT = {"Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput"}
 CHANGES_DEFAULT_PAGE = 100
-# Events examined per request at most, visible or not: a caller who may see few of them
-# pages on with the cursor rather than making one request scan the whole log.
+# Events examined per request at most (all its `changes` fields together), visible or not:
+# a caller who may see few of them pages on with the cursor rather than making one request
+# scan the whole log.
 CHANGES_SCAN_LIMIT = 1000
 
 
@@ -220,7 +221,7 @@ def _change_statement(principal: Principal, start: int, limit: int, scan: int) -
         sa.select(decided).where(decided.c.operation.is_not(None)).order_by(decided.c.sequence).limit(limit + 1)
         .lateral("kept")
     )
-    last_examined = sa.select(sa.func.max(scanned.c.sequence)).scalar_subquery()
+    last_examined = sa.func.coalesce(sa.select(sa.func.max(scanned.c.sequence)).scalar_subquery(), start)
     examined = sa.select(
         sa.func.count().label("examined"), sa.func.max(scanned.c.sequence).label("last_examined"),
         sa.exists(sa.select(event.c.sequence).where(event.c.sequence > last_examined)).label("more"),

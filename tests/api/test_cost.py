@@ -128,3 +128,21 @@ async def test_introspection_is_priced_by_its_size(app_client):
         refused = await gql(app_client, aliased)
     assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX" and refused["data"] is None
     assert statements == [] and time.perf_counter() - started < 0.5
+
+
+async def test_aliased_changes_share_one_budget_of_examined_events(app_client, world, sessionmaker):
+    private = await world.need("KEN", title="Private", visibility=Visibility.PRIVATE)
+    await hidden_updates(sessionmaker, private, 2 * CHANGES_SCAN_LIMIT)
+    aliased = "{ " + " ".join(f"c{i}: changes(first: 49) {{ lastSequence pageInfo {{ hasNextPage }} }}" for i in range(50)) + " }"
+    with counted_statements(app_client) as statements:
+        body = await gql(app_client, aliased)
+    assert "errors" not in body, body
+    pages = body["data"].values()
+    # One of them examined the budget; the others none (they start where they were asked to).
+    assert sorted(p["lastSequence"] for p in pages)[-2] == 0
+    assert max(p["lastSequence"] for p in pages) <= CHANGES_SCAN_LIMIT + 10
+    assert all(p["pageInfo"]["hasNextPage"] for p in pages)
+    cost = body["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == 50 * (1 + 49) + CHANGES_SCAN_LIMIT // 10
+    assert cost["actualQueryCost"] == 50 + CHANGES_SCAN_LIMIT // 10
+    assert len([s for s in statements if "scanned" in s]) == 50
