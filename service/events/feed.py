@@ -151,7 +151,8 @@ class SubscriberState:
         return None
 
 
-async def check_after(session: AsyncSession, after: int) -> None:
+async def check_after(session: AsyncSession, after: int) -> int:
+    """Refuse an `after` outside the retained log; returns the newest sequence."""
     low, high = await retained_range(session)
     if after < low:
         raise InvalidInput(
@@ -161,6 +162,7 @@ async def check_after(session: AsyncSession, after: int) -> None:
         )
     if after > high:
         raise InvalidInput(f"`after` ({after}) is beyond the newest event ({high}).", field="after")
+    return high
 
 
 # -- changes (polling) -------------------------------------------------------------------------
@@ -250,7 +252,9 @@ async def changes(
             start = max(start, int(value))
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("`after` is not a cursor of `changes`.", field="after") from None
-    await check_after(session, start)
+    newest = await check_after(session, start)
+    if scan == 0:  # this operation's budget is spent (aliased `changes`): look no further
+        return ChangesPage([], start < newest, start, 0)
     rows = (await session.execute(_change_statement(principal, start, limit, scan))).all()
     examined, last_examined, more = rows[0].examined, rows[0].last_examined, rows[0].more
     found = [Change(r.sequence, r.entity_type, r.entity_id, r.operation, r.kind) for r in rows if r.sequence is not None]
