@@ -103,10 +103,13 @@ class CostLimiter(SchemaExtension):
                 replayed = await count_after(session, after, limit=self.settings.max_query_cost + 1)
         cost = requested_cost(schema, ec.graphql_document, ec.operation_name, ec.variables, replayed_events=replayed)
         self.requested = cost
+        hint = "Ask for smaller pages (`first`/`last`) or fewer nested connections."
+        if replayed:
+            hint = (f"It replays {replayed} events (or more), each priced as one result: catch up with "
+                    "`changes(since:)`, then subscribe with a later `after`.")
         if cost > self.settings.max_query_cost:
             return [_error(QueryTooComplex(
-                f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. "
-                "Ask for smaller pages (`first`/`last`) or fewer nested connections.",
+                f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. {hint}",
             ), {"cost": cost, "maximumCost": self.settings.max_query_cost})]
         if cost == 0 or context is None or not hasattr(context, "sessionmaker"):
             return []
@@ -119,7 +122,7 @@ class CostLimiter(SchemaExtension):
                 context.throttle = self.throttle
                 return [_error(QueryTooComplex(
                     f"This query would cost {cost} points, more than your rate limit's bucket holds "
-                    f"({capacity:g} points). Ask for smaller pages (`first`/`last`) or fewer nested connections.",
+                    f"({capacity:g} points). {hint}",
                 ), {"cost": cost, "maximumAvailable": capacity})]
             self.throttle = await rate_limit.charge(
                 session, key=bucket_key(context), cost=float(cost), capacity=capacity, restore_rate=rate

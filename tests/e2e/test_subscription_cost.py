@@ -37,6 +37,7 @@ async def test_replay_is_priced_per_event(database_url, world, sessionmaker):
         refused = await first_message(base, {"after": 0})
         errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
         assert errors[0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", refused
+        assert "replays" in errors[0]["message"] and "changes(since:)" in errors[0]["message"]
         # A short replay fits.
         async with sessionmaker() as session:
             from service.events.broker import retained_range
