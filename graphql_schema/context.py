@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from service.access.principals import Principal
+from service.events.feed import CHANGES_SCAN_LIMIT
 
 
 class Context(BaseContext):
@@ -29,6 +30,10 @@ class Context(BaseContext):
         self.principal = principal
         self.client_address = client_address
         self.throttle: Any = None  # set by the cost limiter for `viewer.rateLimit`
+        # Log rows `changes` may still examine in this operation, and has examined (part of
+        # the actual cost); the cost limiter resets both for every operation.
+        self.scan_budget = CHANGES_SCAN_LIMIT
+        self.rows_scanned = 0
         self._loaders: dict[Hashable, DataLoader] = {}
 
     @asynccontextmanager

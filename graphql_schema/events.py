@@ -432,7 +432,7 @@ class ChangeConnection:
 
 @strawberry.type(description="Sync by polling.")
 class EventsQuery:
-    @strawberry.field(description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility.")
+    @strawberry.field(description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility. One request examines at most 1,000 events of the log (shared by all its `changes` fields): a page may hold fewer changes than asked (even none) with `hasNextPage` true; page on with `after: endCursor`.")
     async def changes(
         self,
         info: Info,
@@ -441,10 +441,19 @@ class EventsQuery:
         after: Annotated[str | None, strawberry.argument(description="Cursor of the previous page.")] = None,
     ) -> ChangeConnection:
         ctx = info.context
-        async with ctx.read_session() as session:
-            items, has_more, position = await feed.changes(
-                session=session, principal=ctx.principal, since=since, first=first, after=after
-            )
+        # One budget of examined events per operation, shared by aliased `changes` fields.
+        scan, ctx.scan_budget = ctx.scan_budget, 0
+        examined = 0
+        try:
+            async with ctx.read_session() as session:
+                page = await feed.changes(
+                    session=session, principal=ctx.principal, since=since, first=first, after=after, scan=scan
+                )
+            examined = page.examined
+        finally:
+            ctx.scan_budget += scan - examined
+            ctx.rows_scanned += examined
+        items, has_more, position = page.changes, page.has_more, page.last_sequence
         edges = [
             ChangeEdge(
                 cursor=feed.changes_cursor(c.sequence),

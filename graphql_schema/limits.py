@@ -14,9 +14,11 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.cost import actual_cost, requested_cost
+from graphql_schema.cost import actual_cost, replay_after, requested_cost
 from service.access import rate_limit
 from service.errors import QueryTooComplex, RateLimited
+from service.events.broker import count_after
+from service.events.feed import CHANGES_SCAN_LIMIT
 from service.settings import Settings
 
 
@@ -78,6 +80,8 @@ class CostLimiter(SchemaExtension):
         if ec.pre_execution_errors:  # refused while parsing (graphql_schema/boundary.py)
             yield
             return
+        if hasattr(ec.context, "scan_budget"):  # a WebSocket's context serves many operations
+            ec.context.scan_budget, ec.context.rows_scanned = CHANGES_SCAN_LIMIT, 0
         text = ec.query
         if text is not None and text in self.valid_documents:
             errors: list[GraphQLError] = []
@@ -93,18 +97,36 @@ class CostLimiter(SchemaExtension):
     async def _check_cost(self) -> list[GraphQLError]:
         ec = self.execution_context
         schema = ec.schema._schema
-        cost = requested_cost(schema, ec.graphql_document, ec.operation_name, ec.variables)
+        context = ec.context
+        replayed = 0
+        after = replay_after(schema, ec.graphql_document, ec.operation_name, ec.variables)
+        if after is not None and context is not None and hasattr(context, "sessionmaker"):
+            async with context.sessionmaker() as session:
+                # Enough to price any replay over the maximum; `after` itself is checked at subscribe.
+                replayed = await count_after(session, after, limit=self.settings.max_query_cost + 1)
+        cost = requested_cost(schema, ec.graphql_document, ec.operation_name, ec.variables, replayed_events=replayed)
         self.requested = cost
+        hint = "Ask for smaller pages (`first`/`last`) or fewer nested connections."
+        if replayed:
+            hint = (f"It replays {replayed} events (or more), each priced as one result: catch up with "
+                    "`changes(since:)`, then subscribe with a later `after`.")
         if cost > self.settings.max_query_cost:
             return [_error(QueryTooComplex(
-                f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. "
-                "Ask for smaller pages (`first`/`last`) or fewer nested connections.",
+                f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. {hint}",
             ), {"cost": cost, "maximumCost": self.settings.max_query_cost})]
-        context = ec.context
         if cost == 0 or context is None or not hasattr(context, "sessionmaker"):
             return []
         capacity, rate = bucket_size(self.settings, context)
         async with context.sessionmaker() as session:
+            if cost > capacity:
+                # It could never be admitted: no wait helps, so it is too complex for this
+                # caller, and nothing is charged (the report shows the bucket as it is).
+                self.throttle = await rate_limit.peek(session, key=bucket_key(context), capacity=capacity, restore_rate=rate)
+                context.throttle = self.throttle
+                return [_error(QueryTooComplex(
+                    f"This query would cost {cost} points, more than your rate limit's bucket holds "
+                    f"({capacity:g} points). {hint}",
+                ), {"cost": cost, "maximumAvailable": capacity})]
             self.throttle = await rate_limit.charge(
                 session, key=bucket_key(context), cost=float(cost), capacity=capacity, restore_rate=rate
             )
@@ -133,7 +155,8 @@ class CostLimiter(SchemaExtension):
         data = getattr(ec.result, "data", None)
         if data is not None:
             report["actualQueryCost"] = actual_cost(
-                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data
+                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data,
+                rows_scanned=getattr(ec.context, "rows_scanned", 0),
             )
         if self.throttle is not None:
             report["throttleStatus"] = {

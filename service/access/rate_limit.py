@@ -48,8 +48,10 @@ class Throttle:
 
 
 async def charge(session: AsyncSession, *, key: str, cost: float, capacity: float, restore_rate: float) -> Throttle:
+    """Admit and charge `cost`, or refuse with the wait after which it would fit. A cost over
+    the capacity would never fit: callers refuse it before (QUERY_TOO_COMPLEX)."""
     if cost > capacity:
-        return Throttle(False, capacity, 0.0, restore_rate, math.inf)
+        raise ValueError(f"cost {cost} exceeds the bucket's capacity {capacity}")
     level = (
         await session.execute(_CHARGE, {"key": key, "cost": cost, "rate": restore_rate, "capacity": capacity})
     ).scalar_one_or_none()

@@ -202,6 +202,14 @@ async def read_after(session: Any, after: int, limit: int) -> list[EventRow]:
     return [to_row(r._mapping) for r in result]
 
 
+async def count_after(session: Any, after: int, *, limit: int) -> int:
+    """How many events follow `after`, counting no further than `limit`."""
+    return (await session.execute(
+        sa.text("select count(*) from (select 1 from event where sequence > :after limit :limit) as later"),
+        {"after": after, "limit": limit},
+    )).scalar_one()
+
+
 async def retained_range(session: Any) -> tuple[int, int]:
     """(oldest retained sequence − 1, newest sequence): valid `after` values lie in it."""
     lowest, highest = (await session.execute(sa.text("select min(sequence), max(sequence) from event"))).one()

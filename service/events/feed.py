@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Sequence
 
 import sqlalchemy as sa
@@ -23,11 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.access.principals import Principal, Role
 from service.access.visibility import visible_needs
 from service.errors import InvalidInput
-from service.events.broker import EventRow, read_after, retained_range
+from service.events.broker import EventRow, retained_range
 from service.events.outbox import Kind
 from service.events.singleflight import SingleFlight
-from service.models import AssistanceNeed
-from service.models.events import Event
+from service.models import AssistanceNeed, Event
 from service.pagination import MAX_PAGE_SIZE
 
 REMOVED = "NEED_REMOVED"
@@ -188,8 +188,9 @@ class SubscriberState:
         return None
 
 
-async def check_after(session: AsyncSession, after: int, argument: str = "after") -> None:
-    """`argument` names the caller's argument in the error (`changes` takes `since`)."""
+async def check_after(session: AsyncSession, after: int, argument: str = "after") -> int:
+    """Refuse an `after` outside the retained log; returns the newest sequence. `argument`
+    names the caller's argument in the error (`changes` takes `since`)."""
     low, high = await retained_range(session)
     if after < low:
         raise InvalidInput(
@@ -199,11 +200,17 @@ async def check_after(session: AsyncSession, after: int, argument: str = "after"
         )
     if after > high:
         raise InvalidInput(f"`{argument}` ({after}) is beyond the newest event ({high}).", field=argument)
+    return high
 
 
 # -- changes (polling) -------------------------------------------------------------------------
 
 ENTITY_OF_EVENT = {"Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput"}
+CHANGES_DEFAULT_PAGE = 100
+# Events examined per request at most (all its `changes` fields together), visible or not:
+# a caller who may see few of them pages on with the cursor rather than making one request
+# scan the whole log.
+CHANGES_SCAN_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -215,11 +222,63 @@ class Change:
     kind: str
 
 
+@dataclass(frozen=True)
+class ChangesPage:
+    changes: list[Change]
+    has_more: bool
+    last_sequence: int  # where the next page starts: the last change returned, or the last event examined
+    examined: int  # events read from the log to build it
+
+
+def _change_statement(principal: Principal, start: int, limit: int, scan: int) -> sa.Select:
+    """One statement: the `scan` events after `start`, each decided under the caller's
+    visibility in SQL (visible now: created/updated; hidden now but visible when it
+    happened: removed; else dropped), the first `limit` + 1 kept, with how many were
+    examined, the last one examined, and whether the log goes on after it."""
+    event = Event.__table__
+    scanned = (
+        sa.select(event.c.sequence, event.c.kind, event.c.entity_type, event.c.entity_id, event.c.need_id,
+                  event.c.states, event.c.payload)
+        .where(event.c.sequence > start).order_by(event.c.sequence).limit(scan).cte("scanned")
+    )
+    need = AssistanceNeed.__table__.alias("need")
+    then = sa.case(
+        (scanned.c.kind == Kind.NEED_VISIBILITY_CHANGED, scanned.c.payload["previous_visibility"].astext),
+        else_=scanned.c.payload["visibility"].astext,
+    )
+    past = SimpleNamespace(state_iso3=scanned.c.states[1], visibility=sa.type_coerce(then, need.c.visibility.type))
+    operation = sa.case(
+        (sa.or_(scanned.c.need_id.is_(None), need.c.id.is_not(None)),
+         sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED")),
+        (sa.and_(scanned.c.entity_type == "Need", then.is_not(None), visible_needs(principal, need=past)), "REMOVED"),
+    ).label("operation")
+    decided = (
+        sa.select(scanned.c.sequence, scanned.c.kind, scanned.c.entity_type, scanned.c.entity_id, operation)
+        .select_from(scanned.outerjoin(need, sa.and_(need.c.id == scanned.c.need_id, visible_needs(principal, need=need.c))))
+        .subquery("decided")
+    )
+    kept = (
+        sa.select(decided).where(decided.c.operation.is_not(None)).order_by(decided.c.sequence).limit(limit + 1)
+        .lateral("kept")
+    )
+    last_examined = sa.func.coalesce(sa.select(sa.func.max(scanned.c.sequence)).scalar_subquery(), start)
+    examined = sa.select(
+        sa.func.count().label("examined"), sa.func.max(scanned.c.sequence).label("last_examined"),
+        sa.exists(sa.select(event.c.sequence).where(event.c.sequence > last_examined)).label("more"),
+    ).select_from(scanned).subquery("examined")
+    return (
+        sa.select(examined, kept.c.sequence, kept.c.kind, kept.c.entity_type, kept.c.entity_id, kept.c.operation)
+        .select_from(examined.outerjoin(kept, sa.true()))
+        .order_by(kept.c.sequence)
+    )
+
+
 async def changes(
-    *, session: AsyncSession, principal: Principal, since: int, first: int | None, after: str | None
-) -> tuple[list[Change], bool, int]:
-    """Changes after `since` under the caller's visibility: (changes, has_more, last sequence read)."""
-    limit = 100 if first is None else first
+    *, session: AsyncSession, principal: Principal, since: int, first: int | None, after: str | None,
+    scan: int = CHANGES_SCAN_LIMIT,
+) -> ChangesPage:
+    """Changes after `since` under the caller's visibility, examining at most `scan` events."""
+    limit = CHANGES_DEFAULT_PAGE if first is None else first
     if not 0 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}; got {limit}.", field="first")
     start = since
@@ -231,51 +290,16 @@ async def changes(
             start = max(start, int(value))
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("`after` is not a cursor of `changes`.", field="after") from None
-    await check_after(session, start, "since" if start == since else "after")
-    result: list[Change] = []
-    position = start
-    has_more = False
-    while len(result) < limit:
-        rows = await read_after(session, position, 500)
-        if not rows:
-            break
-        need_ids = {r.need_id for r in rows if r.need_id is not None}
-        visible_now = set()
-        if need_ids:
-            visible_now = set((await session.execute(
-                sa.select(AssistanceNeed.id).where(AssistanceNeed.id.in_(need_ids), visible_needs(principal))
-            )).scalars())
-        for row in rows:
-            if len(result) == limit:
-                has_more = True
-                break
-            position = row.sequence
-            change = await _change_of(session, principal, row, visible_now)
-            if change is not None:
-                result.append(change)
-        else:
-            if len(rows) < 500:
-                break
-            continue
-        break
-    if not has_more and len(result) == limit:
-        has_more = bool(await read_after(session, position, 1))
-    return result, has_more, position
-
-
-async def _change_of(session: AsyncSession, principal: Principal, row: EventRow, visible_now: set[int]) -> Change | None:
-    created = row.kind.endswith("_CREATED")
-    if row.need_id is None:
-        return Change(row.sequence, row.entity_type, row.entity_id, "CREATED" if created else "UPDATED", row.kind)
-    if row.need_id in visible_now:
-        return Change(row.sequence, row.entity_type, row.entity_id, "CREATED" if created else "UPDATED", row.kind)
-    # Hidden now: a removal if the caller could see it when the event happened.
-    then = row.payload.get("visibility") if row.entity_type == "Need" else None
-    if row.kind == Kind.NEED_VISIBILITY_CHANGED:
-        then = row.payload.get("previous_visibility")
-    if row.entity_type == "Need" and await was_visible(session, principal, row.states[0] if row.states else "", then):
-        return Change(row.sequence, "Need", row.entity_id, "REMOVED", row.kind)
-    return None
+    newest = await check_after(session, start, "since" if start == since else "after")
+    if scan == 0:  # this operation's budget is spent (aliased `changes`): look no further
+        return ChangesPage([], start < newest, start, 0)
+    rows = (await session.execute(_change_statement(principal, start, limit, scan))).all()
+    examined, last_examined, more = rows[0].examined, rows[0].last_examined, rows[0].more
+    found = [Change(r.sequence, r.entity_type, r.entity_id, r.operation, r.kind) for r in rows if r.sequence is not None]
+    if len(found) > limit:
+        page = found[:limit]
+        return ChangesPage(page, True, page[-1].sequence if page else start, examined)
+    return ChangesPage(found, bool(more), start if last_examined is None else last_examined, examined)
 
 
 def changes_cursor(sequence: int) -> str:

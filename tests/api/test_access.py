@@ -147,7 +147,9 @@ async def test_cost_follows_variables_and_fragments(app_client):
     assert body["extensions"]["cost"]["requestedQueryCost"] == 1 + 10 * (1 + 1 + 1 + 3)
     assert body["extensions"]["cost"]["actualQueryCost"] == 1
     introspection = await gql(app_client, "{ __schema { types { name } } }")
-    assert introspection["extensions"]["cost"]["requestedQueryCost"] == 0
+    # Introspection is priced by the schema's size: one object per type here.
+    assert introspection["extensions"]["cost"]["requestedQueryCost"] == 1 + len(introspection["data"]["__schema"]["types"])
+    assert introspection["extensions"]["cost"]["actualQueryCost"] == introspection["extensions"]["cost"]["requestedQueryCost"]
 
 
 async def test_a_document_is_validated_once_and_an_invalid_one_every_time(app_client, monkeypatch):

@@ -23,3 +23,17 @@ async def test_rate_limit_refuses_with_a_retry_hint(app_client):
     limited = results[3]["errors"][0]
     assert limited["extensions"]["code"] == "RATE_LIMITED"
     assert limited["extensions"]["retryAfterSeconds"] > 0
+
+
+async def test_a_query_costlier_than_the_whole_bucket_is_too_complex(app_client):
+    spent = await gql(app_client, "{ needs(first: 30) { totalCount } }")  # costs 31
+    assert spent["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 70
+    # 1 + 100 × (1 edge + 1 State) = 201: more than the anonymous bucket (100) can ever hold.
+    body = await gql(app_client, "{ needs(first: 100) { edges { node { state { code } } } } }")
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] == 201 and error["extensions"]["maximumAvailable"] == 100
+    assert "100" in error["message"] and "retryAfterSeconds" not in error["extensions"]
+    # Nothing was charged for it, and the report shows the bucket as it is.
+    status = body["extensions"]["cost"]["throttleStatus"]
+    assert status["maximumAvailable"] == 100 and 69 <= status["currentlyAvailable"] < 71
