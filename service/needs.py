@@ -36,7 +36,7 @@ from service.models import (
     SdgTarget,
     State,
 )
-from service.models.enums import NeedStatus, StakeholderKind, Visibility
+from service.models.enums import NeedStatus, RegionalGroup, StakeholderKind, Visibility
 from service.pagination import Ordering, Page, PageArgs, SortKey, count, paginate, paginate_per_parent
 from service.vocabulary import check_codes, state_exists
 
@@ -185,6 +185,16 @@ def states_in_regions(regions: Sequence[str]) -> Select:
     )
 
 
+def _regional_groups(values: Sequence[str]) -> list[RegionalGroup]:
+    """The filter's group names as the enum (an unknown name is the caller's mistake, not a
+    failed bind in the database driver)."""
+    try:
+        return [RegionalGroup(value.upper()) for value in values]
+    except ValueError:
+        known = ", ".join(group.value for group in RegionalGroup)
+        raise InvalidInput(f"Unknown UN regional group; use one of {known}.", field="regionalGroups") from None
+
+
 def filter_clauses(need_filter: NeedFilter | None) -> list[ColumnElement[bool]]:
     """The filter as SQL clauses over AssistanceNeed (visibility is added separately)."""
     if need_filter is None:
@@ -198,7 +208,7 @@ def filter_clauses(need_filter: NeedFilter | None) -> list[ColumnElement[bool]]:
     if f.regional_groups is not None:
         clauses.append(
             AssistanceNeed.state_iso3.in_(
-                sa.select(State.iso3).where(State.regional_group.in_(list(f.regional_groups)))
+                sa.select(State.iso3).where(State.regional_group.in_(_regional_groups(f.regional_groups)))
             )
         )
     if f.themes is not None:

@@ -93,6 +93,17 @@ async def test_filters_cannot_reveal_hidden_needs_through_counts(app_client, thr
     assert body["data"]["needs"]["totalCount"] == 0
 
 
+async def test_regional_group_filter_names_a_known_group(app_client, three_needs):
+    """An unknown group was a failed enum bind in the driver (INTERNAL_SERVER_ERROR, found by the fuzzer)."""
+    body = await gql(app_client, '{ needs(filter: {regionalGroups: ["x"]}) { totalCount } }')
+    assert body["data"] is None or body["data"].get("needs") is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "AFRICAN" in error["message"]
+    body = await gql(app_client, '{ needs(filter: {regionalGroups: ["african"]}) { totalCount } }')
+    assert body["data"]["needs"]["totalCount"] == 1  # KEN's one PUBLIC need
+
+
 async def test_unknown_api_key_is_refused_not_anonymous(app_client):
     response = await app_client.post(
         "/graphql", json={"query": "{ needs { totalCount } }"}, headers={"Authorization": "Bearer tcg_nope_nope"}
