@@ -98,10 +98,11 @@ class CostLimiter(SchemaExtension):
                 "Ask for smaller pages (`first`/`last`) or fewer nested connections.",
             ), {"cost": cost, "maximumCost": self.settings.max_query_cost})]
         context = ec.context
-        if cost == 0 or context is None or not hasattr(context, "sessionmaker"):
+        if cost == 0 or context is None or not hasattr(context, "read_session"):
             return []
         capacity, rate = bucket_size(self.settings, context)
-        async with context.sessionmaker() as session:
+        # On the request's leased connection, in autocommit: the charge is one atomic statement.
+        async with context.read_session() as session:
             self.throttle = await rate_limit.charge(
                 session, key=bucket_key(context), cost=float(cost), capacity=capacity, restore_rate=rate
             )

@@ -24,7 +24,7 @@ from graphql_schema.wire import NextMessageEncoder
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
-from service.db.engine import make_engine, make_sessionmaker
+from service.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
 from service.events.broker import Broker
 from service.events.feed import VisibilityCache
 from service.events.singleflight import SingleFlight
@@ -125,6 +125,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.engine = engine
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.read_sessionmaker = make_read_sessionmaker(engine)
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
@@ -151,7 +152,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
+    async def get_context(request: Request = None, websocket: WebSocket = None) -> AsyncIterator[Context]:  # type: ignore[assignment]
         connection = request or websocket
         assert connection is not None
         # WebSocket: anonymous until `connection_init` authenticates (TcgraphRouter.on_ws_connect).
@@ -159,7 +160,16 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             connection.app, connection.headers.get("authorization")
         )
         client = connection.client.host if connection.client else None
-        return Context(sessionmaker=connection.app.state.sessionmaker, principal=principal, client_address=client)
+        state = connection.app.state
+        # An HTTP request reads through one pooled connection, given back once the response is sent.
+        context = Context(
+            sessionmaker=state.sessionmaker, read_sessionmaker=state.read_sessionmaker, principal=principal,
+            client_address=client, lease_connection=websocket is None,
+        )
+        try:
+            yield context
+        finally:
+            await context.release()
 
     schema = build_schema(settings)
     from datetime import timedelta

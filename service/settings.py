@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     graphiql: bool | None = Field(default=None, description="Defaults to on outside production.")
     introspection: bool | None = Field(default=None, description="Defaults to on outside production.")
     cors_origins: list[str] = Field(default_factory=list)
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=20, description="Pooled connections per process; an HTTP request holds one while it runs."
+    )
     db_max_overflow: int = 10
     log_level: str = "info"
 

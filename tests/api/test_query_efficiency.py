@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import counted_statements, gql
+from graphql_schema.relay import to_global_id
+from tests.support import counted_statements, gql, round_trips
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,3 +47,32 @@ async def test_canonical_page_costs_constant_statements(app_client, world):
     assert large == small, (small, large)
     assert large <= 6, large
     print(f"canonical page: {large} statements")
+
+
+NEED_NODE = "query($id: ID!) { node(id: $id) { ... on Need { id title state { code name } } } }"
+PARTNER_PAGE = """{ needs(first: 10) { edges { node { id title state { code name }
+  recommendations(first: 3) { edges { node { id text } } }
+  matches(first: 3) { edges { node { id score programme { title } capability { title } organization { name } } } } } } } }"""
+
+
+async def test_a_request_reads_through_one_connection_without_transaction_statements(app_client, world):
+    """One pooled connection per request, no ping per checkout, no BEGIN/ROLLBACK around
+    reads: the anonymous node lookup is the rate-limit charge and its two reads."""
+    donor = await world.organization("Norad")
+    await world.programme(donor, iati_identifier="NO-1-KEN-JUSTICE", recipients=("KEN",))
+    need = await world.need("KEN", recommendation_ids=[await world.recommendation("KEN", "Reduce the case backlog")])
+    with round_trips(app_client) as seen:
+        await gql(app_client, NEED_NODE, {"id": to_global_id("Need", need)})  # the pool's connections exist from here on
+        seen.clear()
+        body = await gql(app_client, NEED_NODE, {"id": to_global_id("Need", need)})
+        assert body["data"]["node"]["state"]["code"] == "KEN", body
+        node = (seen.checkouts, list(seen.statements))
+        seen.clear()
+        body = await gql(app_client, PARTNER_PAGE)
+        assert "errors" not in body and body["data"]["needs"]["edges"][0]["node"]["matches"]["edges"], body
+        page = (seen.checkouts, list(seen.statements))
+    for checkouts, statements in (node, page):
+        assert checkouts == 1, (checkouts, statements)
+        words = [s.split(None, 1)[0].upper() if s.strip() else ";" for s in statements]
+        assert not {"BEGIN", "ROLLBACK", "COMMIT", ";"} & set(words), statements
+    assert len(node[1]) == 3, node[1]  # charge, need, State
