@@ -68,6 +68,13 @@ class Context(BaseContext):
             await session.close()
             await connection.close()
 
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction for one mutation: committed on success, rolled back on any error."""
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+
     def reset_loaders(self) -> None:
         """Forget cached entities (a subscription does this for every event it sends)."""
         self._loaders = {}

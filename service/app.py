@@ -20,7 +20,7 @@ from graphql_schema.context import Context
 from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.schema import build_schema
 from graphql_schema.live import LiveOperationHandler
-from graphql_schema.wire import NextMessageEncoder
+from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
@@ -71,7 +71,7 @@ class TcgraphRouter(GraphQLRouter):
         # A live event's shared data is encoded once for all its subscribers (graphql_schema/wire.py).
         if isinstance(data, dict) and (encoded := self.next_messages.encode(data)) is not None:
             return encoded
-        return super().encode_json(data)
+        return encode_response(data)
 
     async def on_ws_connect(self, context: Context):  # type: ignore[override]
         params = context.connection_params if isinstance(context.connection_params, dict) else {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from graphql_schema.relay import to_global_id
@@ -76,3 +78,5 @@ async def test_a_request_reads_through_one_connection_without_transaction_statem
         words = [s.split(None, 1)[0].upper() if s.strip() else ";" for s in statements]
         assert not {"BEGIN", "ROLLBACK", "COMMIT", ";"} & set(words), statements
     assert len(node[1]) == 3, node[1]  # charge, need, State
+    fetched = [re.split(r"\sFROM\s", s, maxsplit=1)[0] for s in page[1]]  # what each statement returns
+    assert not [s for s in fetched if "breakdown" in s], fetched  # not fetched (nor decoded) unless selected
