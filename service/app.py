@@ -73,6 +73,10 @@ class TcgraphRouter(GraphQLRouter):
             return encoded
         return encode_response(data)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with a persisted query's hash and no `query` is an operation, not a visit.
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
+
     async def on_ws_connect(self, context: Context):  # type: ignore[override]
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         authorization = params.get("Authorization") or params.get("authorization")

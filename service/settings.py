@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000
     anonymous_rate_limit_restore_rate: float = 100
+    automatic_persisted_queries: bool = Field(
+        default=True, description="Apollo's automatic persisted queries: clients may send a stored document's SHA-256 instead of its text."
+    )
+    persisted_queries_only: bool = Field(
+        default=False, description="Run registered documents only (`tcgraph operations register`), by hash or by text."
+    )
     import_dir: Path | None = Field(
         default=None, description="Folder whose files administrators may import through the API (off when unset)."
     )
