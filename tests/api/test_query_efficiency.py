@@ -80,3 +80,31 @@ async def test_a_request_reads_through_one_connection_without_transaction_statem
     assert len(node[1]) == 3, node[1]  # charge, need, State
     fetched = [re.split(r"\sFROM\s", s, maxsplit=1)[0] for s in page[1]]  # what each statement returns
     assert not [s for s in fetched if "breakdown" in s], fetched  # not fetched (nor decoded) unless selected
+
+
+async def test_what_a_request_loaded_is_freed_when_it_ends_not_by_the_cyclic_collector(app_client, world):
+    """Rows, pages and loader futures of a finished request are not left in reference cycles:
+    under load, collecting them was a fifth of the service's CPU."""
+    import gc
+
+    from sqlalchemy.orm.state import InstanceState
+
+    donor = await world.organization("Norad")
+    await world.programme(donor, iati_identifier="NO-1-KEN-JUSTICE", recipients=("KEN",))
+    await world.need("KEN", recommendation_ids=[await world.recommendation("KEN", "Reduce the case backlog")])
+    assert "errors" not in await gql(app_client, PARTNER_PAGE)
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        body = await gql(app_client, PARTNER_PAGE)
+        gc.collect()
+        in_cycles = [o for o in gc.garbage if isinstance(o, InstanceState)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()
+    assert body["data"]["needs"]["edges"][0]["node"]["matches"]["edges"], body
+    assert not in_cycles, f"{len(in_cycles)} loaded rows left in reference cycles"
