@@ -25,6 +25,8 @@ What it does, in order:
    (one node process, production mode) behind a counting proxy that reads the PostgreSQL wire
    protocol, checks that both answer the same content (needs, ids, titles, nested counts,
    scores), and counts SQL statements (simple queries + executes) per request at concurrency 1;
+   With `--persisted`, tcgraph gets each query's SHA-256 instead of its text (Apollo's automatic
+   persisted queries; each text is sent once with its hash first);
 4. restarts both without the proxy and runs wrk (`-c16 -t2`, a Lua script POSTs the body and
    counts responses with errors) alternately: tcgraph, peer, tcgraph, peer … for `--reps`
    repetitions of `--duration` seconds per page, after a warm-up each;
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import random
@@ -529,6 +532,21 @@ async def check_same_content(tcgraph: Server, peer: Server, nodes: list[tuple[in
     return f"same content: {len(ours)} needs, {recs} recommendations, {matches} matches; node(id) of 20 needs"
 
 
+def persisted(body: dict) -> dict:
+    """The body with the query's SHA-256 in place of its text (automatic persisted queries)."""
+    sha256 = hashlib.sha256(body["query"].encode()).hexdigest()
+    return {k: v for k, v in body.items() if k != "query"} | {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256}}}
+
+
+async def store_persisted(server: Server, bodies: list[dict]) -> None:
+    """Send each text once with its hash, so that the hash alone runs it from then on."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        for body in {b["query"]: b for b in bodies}.values():
+            response = await client.post(server.url, json=body | persisted(body))
+            if response.status_code != 200 or response.json().get("errors"):
+                raise SystemExit(f"storing a persisted query failed: {response.text[:500]}")
+
+
 async def count_statements(
     proxies: dict[str, CountingProxy], servers: dict[str, Server], bodies: dict[str, list[dict]], requests: int
 ) -> dict[str, tuple[float, float, list[str]]]:
@@ -641,7 +659,8 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
     pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
     return Run(
         rps=result["requests"] / (result["duration_us"] / 1e6), p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
-        cpu_ms=cpu * 1000 / requests, pg_cpu_ms=pg_cpu * 1000 / requests, sessions=(sessions1 - sessions0) / requests,
+        # The second pg_counters connection is one of the sessions counted: not the server's.
+        cpu_ms=cpu * 1000 / requests, pg_cpu_ms=pg_cpu * 1000 / requests, sessions=(sessions1 - sessions0 - 1) / requests,
         rss_mb=server.rss_mb(), failed=result["failed"] + result["socket_errors"], load=load,
     )
 
@@ -694,6 +713,10 @@ async def main_async(args: argparse.Namespace) -> int:
         },
     }
     pages = [p for p in ("page", "node") if p in args.pages]
+    sent = {page: dict(bodies[page]) for page in pages}  # what wrk and the counting send
+    if args.persisted:  # tcgraph gets the hash only (stored first by store_persisted)
+        for page in pages:
+            sent[page]["tcgraph"] = [persisted(b) for b in bodies[page]["tcgraph"]]
 
     # 1. Content and statements, through the counting proxies.
     from sqlalchemy.engine import make_url
@@ -711,7 +734,9 @@ async def main_async(args: argparse.Namespace) -> int:
         await asyncio.gather(*(wait_ready(s) for s in servers.values()))
         print(await check_same_content(servers["tcgraph"], servers["peer"], nodes), flush=True)
         for page in pages:
-            statements[page] = await count_statements(proxies, servers, bodies[page], args.count_requests)
+            if args.persisted:
+                await store_persisted(servers["tcgraph"], bodies[page]["tcgraph"])
+            statements[page] = await count_statements(proxies, servers, sent[page], args.count_requests)
             for key, (per_request, connections, last) in statements[page].items():
                 print(f"{page} on {servers[key].name}: {per_request:.1f} statements and {connections:.2f} connections opened "
                       f"per request at concurrency 1", flush=True)
@@ -728,11 +753,12 @@ async def main_async(args: argparse.Namespace) -> int:
     servers = {"tcgraph": start_tcgraph(args, url, args.port, logs), "peer": start_peer(url, args.peer_port, logs)}
     lines = [machine_description(with_load=True),
              f"data set: {args.needs:,} needs; tcgraph: {args.workers} uvicorn process(es); PostGraphile 4.14.1: one node process; "
-             f"wrk -c{args.connections} -t{args.threads}, {args.duration:.0f} s per run after {args.warmup:.0f} s of warm-up"]
+             f"wrk -c{args.connections} -t{args.threads}, {args.duration:.0f} s per run after {args.warmup:.0f} s of warm-up"
+             + ("; tcgraph gets persisted queries' hashes" if args.persisted else "")]
     try:
         await asyncio.gather(*(wait_ready(s) for s in servers.values()))
         for page in pages:
-            scripts = {key: write_wrk_script(logs, f"{page}-{key}", bodies[page][key]) for key in servers}
+            scripts = {key: write_wrk_script(logs, f"{page}-{key}", sent[page][key]) for key in servers}
             for key, server in servers.items():
                 await run_wrk(server, scripts[key], url, args.warmup, args.connections, args.threads)
             runs: dict[str, list[Run]] = {"tcgraph": [], "peer": []}
@@ -775,6 +801,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count-requests", type=int, default=20, help="requests whose statements are counted")
     parser.add_argument("--show-statements", action="store_true", help="print the statements of one request")
     parser.add_argument("--tcgraph-env", nargs="*", default=[], metavar="NAME=VALUE", help="extra settings for tcgraph")
+    parser.add_argument("--persisted", action="store_true", help="send tcgraph the queries' SHA-256 only (automatic persisted queries)")
     parser.add_argument("--keep-logs", action="store_true")
     return parser.parse_args(argv)
 
