@@ -66,6 +66,9 @@ class Context(BaseContext):
         the loaders: each refers back to this context (a reference cycle), so everything
         they loaded would otherwise wait for the cyclic garbage collector."""
         self._loaders = {}
+        await self._give_back_lease()
+
+    async def _give_back_lease(self) -> None:
         if self._lease is not None:
             (connection, session), self._lease = self._lease, None
             await session.close()
@@ -73,7 +76,13 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
-        """One transaction for one mutation: committed on success, rolled back on any error."""
+        """One transaction for one mutation: committed on success, rolled back on any error.
+        The leased connection goes back to the pool first (reads after the write lease one
+        again): a request holds one connection at a time, so concurrent mutations cannot
+        exhaust the pool with leases while they wait for a connection to write on."""
+        if self._lease_turn is not None:
+            async with self._lease_turn:
+                await self._give_back_lease()
         async with self.sessionmaker() as session:
             async with session.begin():
                 yield session

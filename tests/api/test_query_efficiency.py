@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -108,3 +109,25 @@ async def test_what_a_request_loaded_is_freed_when_it_ends_not_by_the_cyclic_col
             gc.enable()
     assert body["data"]["needs"]["edges"][0]["node"]["matches"]["edges"], body
     assert not in_cycles, f"{len(in_cycles)} loaded rows left in reference cycles"
+
+
+class TestOnePooledConnection:
+    @pytest.fixture
+    def app_settings(self):
+        from service.settings import Settings
+
+        return Settings(db_pool_size=1, db_max_overflow=0)
+
+    async def test_a_mutation_request_holds_one_connection_at_a_time(self, app_client, world):
+        """The request's read lease (taken by the rate limit's charge) is given back before the
+        mutation's transaction takes a connection: with a pool of one, it still completes."""
+        from service.access.principals import Role
+
+        token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
+        mutation = """mutation($input: CreateNeedInput!) { createNeed(input: $input) {
+          need { title state { code } } userErrors { field message } } }"""
+        body = await asyncio.wait_for(gql(app_client, mutation, {"input": {
+            "state": "KEN", "title": "Court reform", "description": "Help with courts.", "themes": ["JUSTICE"],
+            "sectors": ["15130"], "visibility": "PUBLIC",
+        }}, token=token), timeout=20)
+        assert body["data"]["createNeed"]["need"] == {"title": "Court reform", "state": {"code": "KEN"}}, body
