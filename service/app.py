@@ -73,6 +73,18 @@ class TcgraphRouter(GraphQLRouter):
             return encoded
         return encode_response(data)
 
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_operation(*args, **kwargs)
+        finally:
+            # The request's connection goes back to the pool once the result is computed, before
+            # the response is written: released only after it, the client's next request could
+            # lease another meanwhile, and under load the pool overflowed (connections opened
+            # and closed per request).
+            context = kwargs.get("context")
+            if isinstance(context, Context):
+                await context.release()
+
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with a persisted query's hash and no `query` is an operation, not a visit.
         return super().should_render_graphql_ide(request) and "extensions" not in request.query_params

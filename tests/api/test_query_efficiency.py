@@ -131,3 +131,33 @@ class TestOnePooledConnection:
             "sectors": ["15130"], "visibility": "PUBLIC",
         }}, token=token), timeout=20)
         assert body["data"]["createNeed"]["need"] == {"title": "Court reform", "state": {"code": "KEN"}}, body
+
+
+async def test_the_connection_is_back_in_the_pool_before_the_response_is_written(app, world):
+    import json
+
+    need = await world.need("KEN")
+    pool = app.state.engine.sync_engine.pool
+    body = json.dumps({"query": NEED_NODE, "variables": {"id": to_global_id("Need", need)}}).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/graphql", "raw_path": b"/graphql", "root_path": "", "query_string": b"",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000), "server": ("test", 80),
+    }
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    checked_out_when_writing: list[int] = []
+    sent: list[bytes] = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            checked_out_when_writing.append(pool.checkedout())
+        elif message["type"] == "http.response.body":
+            sent.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    assert json.loads(b"".join(sent))["data"]["node"]["state"]["code"] == "KEN"
+    assert checked_out_when_writing == [0]
