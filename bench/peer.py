@@ -182,6 +182,12 @@ async def add_recommendations(url: str, needs: list[tuple], seed: int) -> int:
     return len(recommendations)
 
 
+def offers_for(needs: int) -> tuple[int, int]:
+    """Programmes and capabilities beside `needs`: half and a tenth as many, at most 5,000 and
+    1,000 (bench/matching_scale.py's world; beyond it a full rematch would take hours)."""
+    return min(needs // 2, 5_000), min(needs // 10, 1_000)
+
+
 async def build_dataset(server_url: str, name: str, needs: int, seed: int) -> None:
     """The data set, from scratch (the database is dropped first if a build was interrupted)."""
     import asyncpg
@@ -198,10 +204,11 @@ async def build_dataset(server_url: str, name: str, needs: int, seed: int) -> No
     url = database_url(server_url, name)
     await asyncio.to_thread(migrate.upgrade, url, "head")
     await _prepare(url)
-    data = generate(make_world(), needs, needs // 2, needs // 10, seed)
+    programmes, capabilities = offers_for(needs)
+    data = generate(make_world(), needs, programmes, capabilities, seed)
     await bulk_load(url, data)
     n_recommendations = await add_recommendations(url, data["assistance_need"], seed)
-    print(f"data set: {needs:,} needs, {needs // 2:,} programmes, {needs // 10:,} capabilities, "
+    print(f"data set: {needs:,} needs, {programmes:,} programmes, {capabilities:,} capabilities, "
           f"{n_recommendations:,} recommendations loaded in {time.perf_counter() - started:.0f} s; full rematch …", flush=True)
     engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
@@ -785,7 +792,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--needs", type=int, default=10_000, help="data set size (programmes: half, capabilities: a tenth)")
+    parser.add_argument("--needs", type=int, default=10_000, help="data set size (programmes: half, capabilities: a tenth, at most 5,000 and 1,000)")
     parser.add_argument("--server-url", default=DEFAULT_SERVER, help="maintenance database of the PostgreSQL server")
     parser.add_argument("--rebuild", action="store_true", help="build the data set again even if present")
     parser.add_argument("--seed", type=int, default=2026)
