@@ -177,7 +177,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         )
         client = connection.client.host if connection.client else None
         state = connection.app.state
-        # An HTTP request reads through one pooled connection, given back once the response is sent.
+        # An HTTP request reads through one pooled connection, given back when its result is
+        # computed (TcgraphRouter.execute_operation), at the latest when the request ends.
         context = Context(
             sessionmaker=state.sessionmaker, read_sessionmaker=state.read_sessionmaker, principal=principal,
             client_address=client, lease_connection=websocket is None,
