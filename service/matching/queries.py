@@ -83,7 +83,7 @@ async def get_matches(*, session: AsyncSession, principal: Principal, ids: Seque
 async def breakdown_of(*, session: AsyncSession, match_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """Breakdowns of matches the caller already may see (callers pass visible ids)."""
     stmt = sa.select(Match.id, Match.breakdown).where(Match.id.in_(list(match_ids)))
-    return dict((await session.execute(stmt)).tuples().all())
+    return {match_id: breakdown for match_id, breakdown in (await session.execute(stmt)).all()}
 
 
 async def transitions_of(*, session: AsyncSession, match_ids: Sequence[int]) -> dict[int, list[MatchTransition]]:
