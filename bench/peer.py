@@ -711,6 +711,17 @@ async def main_async(args: argparse.Namespace) -> int:
     print(machine_description(with_load=True), flush=True)
     url = await ensure_dataset(args)
     logs = Path(tempfile.mkdtemp(prefix="tcgraph-peer-"))
+    try:
+        return await measure(args, url, logs)
+    finally:
+        if args.keep_logs:
+            print(f"logs and wrk scripts in {logs}")
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
+
+
+async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
+    """Steps 3 to 5 of the module's description."""
     nodes = await node_ids(url, args.seed)
     bodies = {
         "page": {"tcgraph": [{"query": TCGRAPH_PAGE}], "peer": [{"query": PEER_PAGE}]},
@@ -783,10 +794,6 @@ async def main_async(args: argparse.Namespace) -> int:
         for server in servers.values():
             stop(server)
     print("\n" + "\n".join(lines))
-    if not args.keep_logs:
-        shutil.rmtree(logs, ignore_errors=True)
-    else:
-        print(f"logs and wrk scripts in {logs}")
     return 0
 
 
