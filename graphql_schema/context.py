@@ -5,6 +5,9 @@ resolves sibling fields concurrently and one AsyncSession cannot serve two queri
 so the DataLoader batches take turns on it. Reads are autocommit (no BEGIN/ROLLBACK around
 them; each statement sees committed data). A WebSocket connection lives for hours and must
 not hold a pooled connection: each of its reads takes a short session instead.
+
+Inside `read_session()` only run statements: awaiting a loader there would wait for the
+lease it holds.
 """
 
 from __future__ import annotations
