@@ -1,15 +1,22 @@
 """Per-request context: the caller, and one set of DataLoaders for this request only.
 
-Each DataLoader batch runs on its own short session: graphql-core resolves sibling fields
-concurrently, and one AsyncSession cannot serve two queries at once.
+An HTTP request reads through one leased connection (`lease_connection=True`): graphql-core
+resolves sibling fields concurrently and one AsyncSession cannot serve two queries at once,
+so the DataLoader batches take turns on it. Reads are autocommit (no BEGIN/ROLLBACK around
+them; each statement sees committed data). A WebSocket connection lives for hours and must
+not hold a pooled connection: each of its reads takes a short session instead.
+
+Inside `read_session()` only run statements: awaiting a loader there would wait for the
+lease it holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable, Hashable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
@@ -24,9 +31,12 @@ class Context(BaseContext):
         sessionmaker: async_sessionmaker[AsyncSession],
         principal: Principal,
         client_address: str | None = None,
+        read_sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        lease_connection: bool = False,
     ):
         super().__init__()
         self.sessionmaker = sessionmaker
+        self.read_sessionmaker = read_sessionmaker or sessionmaker
         self.principal = principal
         self.client_address = client_address
         self.throttle: Any = None  # set by the cost limiter for `viewer.rateLimit`
@@ -35,16 +45,52 @@ class Context(BaseContext):
         self.scan_budget = CHANGES_SCAN_LIMIT
         self.rows_scanned = 0
         self._loaders: dict[Hashable, DataLoader] = {}
+        self._lease: tuple[AsyncConnection, AsyncSession] | None = None
+        self._lease_turn = asyncio.Lock() if lease_connection else None
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A short session for one read; read paths never write."""
-        async with self.sessionmaker() as session:
-            yield session
+        """The session for one read: the request's leased one (one at a time), or a short one.
+        Read paths never write; the rate limit's charge (one atomic statement) uses it too."""
+        if self._lease_turn is None:
+            async with self.read_sessionmaker() as session:
+                yield session
+            return
+        async with self._lease_turn:
+            if self._lease is None:
+                # The session is bound to a connection it does not own: its commit (the rate
+                # limit's charge) leaves the connection leased instead of returning it.
+                connection = await self.read_sessionmaker.kw["bind"].connect()
+                self._lease = (connection, self.read_sessionmaker(bind=connection))
+            session = self._lease[1]
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()  # no statement in autocommit; resets the session's state
+                raise
+
+    async def release(self) -> None:
+        """Give the leased connection back to the pool (at the end of the request), and drop
+        the loaders: each refers back to this context (a reference cycle), so everything
+        they loaded would otherwise wait for the cyclic garbage collector."""
+        self._loaders = {}
+        await self._give_back_lease()
+
+    async def _give_back_lease(self) -> None:
+        if self._lease is not None:
+            (connection, session), self._lease = self._lease, None
+            await session.close()
+            await connection.close()
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
-        """One transaction for one mutation: committed on success, rolled back on any error."""
+        """One transaction for one mutation: committed on success, rolled back on any error.
+        The leased connection goes back to the pool first (reads after the write lease one
+        again): a request holds one connection at a time, so concurrent mutations cannot
+        exhaust the pool with leases while they wait for a connection to write on."""
+        if self._lease_turn is not None:
+            async with self._lease_turn:
+                await self._give_back_lease()
         async with self.sessionmaker() as session:
             async with session.begin():
                 yield session

@@ -114,10 +114,11 @@ class CostLimiter(SchemaExtension):
             return [_error(QueryTooComplex(
                 f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. {hint}",
             ), {"cost": cost, "maximumCost": self.settings.max_query_cost})]
-        if cost == 0 or context is None or not hasattr(context, "sessionmaker"):
+        if cost == 0 or context is None or not hasattr(context, "read_session"):
             return []
         capacity, rate = bucket_size(self.settings, context)
-        async with context.sessionmaker() as session:
+        # On the request's leased connection, in autocommit: the charge is one atomic statement.
+        async with context.read_session() as session:
             if cost > capacity:
                 # It could never be admitted: no wait helps, so it is too complex for this
                 # caller, and nothing is charged (the report shows the bucket as it is).

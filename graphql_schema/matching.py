@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable
 
+import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
@@ -67,8 +68,14 @@ class Match(Node):
         return self.row.score
 
     @strawberry.field(description="Every scored criterion, zeros included.")
-    def breakdown(self) -> list[CriterionScore]:
-        return [CriterionScore(**item) for item in self.row.breakdown]
+    async def breakdown(self, info: Info) -> list[CriterionScore]:
+        items = sa.inspect(self.row).dict.get("breakdown")  # read paths defer it (queries.DEFERRED)
+        if items is None:
+            async def batch(session, ids):
+                return await queries.breakdown_of(session=session, match_ids=ids)
+
+            items = await info.context.loader("match.breakdown", batch, default=[]).load(self.row.id)
+        return [CriterionScore(**item) for item in items]
 
     @strawberry.field(description="Version of `matchingCriteria` that scored it.")
     def criteria_version(self) -> int:

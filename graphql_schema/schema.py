@@ -18,6 +18,8 @@ from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
 from graphql_schema.limits import CostLimiter, ValidDocuments
 from graphql_schema.text_limits import TextLimits, document_limits
+from graphql_schema.persisted import PersistedQueries
+from service.persisted_queries import PersistedQueryCache
 from service.settings import Settings
 from graphql_schema.needs import (
     AddStakeholderInputInput,
@@ -228,7 +230,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 
     settings = settings or Settings()
     valid_documents = ValidDocuments()  # this schema's: its rules decide what is valid
+    persisted = PersistedQueryCache()
     extensions: list = [
+        # First: it puts a persisted query's text in place of its hash (or refuses) before any other hook.
+        lambda: PersistedQueries(
+            cache=persisted, valid_documents=valid_documents, automatic=settings.automatic_persisted_queries,
+            registered_only=settings.persisted_queries_only,
+        ),
         lambda: ErrorCodes(field_suggestions=settings.field_suggestions_enabled),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),

@@ -23,11 +23,11 @@ from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.http import BodySizeLimit, GraphQLOverHTTP
 from graphql_schema.schema import build_schema
 from graphql_schema.live import LiveOperationHandler
-from graphql_schema.wire import NextMessageEncoder
+from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
-from service.db.engine import make_engine, make_sessionmaker
+from service.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
 from service.events.broker import Broker
 from service.events.feed import VisibilityCache
 from service.events.singleflight import SingleFlight
@@ -80,7 +80,23 @@ class TcgraphRouter(GraphQLOverHTTP, GraphQLRouter):
         # A live event's shared data is encoded once for all its subscribers (graphql_schema/wire.py).
         if isinstance(data, dict) and (encoded := self.next_messages.encode(data)) is not None:
             return encoded
-        return super().encode_json(data)
+        return encode_response(data)
+
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_operation(*args, **kwargs)
+        finally:
+            # The request's connection goes back to the pool once the result is computed, before
+            # the response is written: released only after it, the client's next request could
+            # lease another meanwhile, and under load the pool overflowed (connections opened
+            # and closed per request).
+            context = kwargs.get("context")
+            if isinstance(context, Context):
+                await context.release()
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with a persisted query's hash and no `query` is an operation, not a visit.
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
 
     async def on_ws_connect(self, context: Context):  # type: ignore[override]
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
@@ -134,6 +150,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.engine = engine
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.read_sessionmaker = make_read_sessionmaker(engine)
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
@@ -170,7 +187,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    async def get_context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
+    async def get_context(request: Request = None, websocket: WebSocket = None) -> AsyncIterator[Context]:  # type: ignore[assignment]
         connection = request or websocket
         assert connection is not None
         # WebSocket: anonymous until `connection_init` authenticates (TcgraphRouter.on_ws_connect).
@@ -178,7 +195,17 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             connection.app, connection.headers.get("authorization")
         )
         client = connection.client.host if connection.client else None
-        return Context(sessionmaker=connection.app.state.sessionmaker, principal=principal, client_address=client)
+        state = connection.app.state
+        # An HTTP request reads through one pooled connection, given back when its result is
+        # computed (TcgraphRouter.execute_operation), at the latest when the request ends.
+        context = Context(
+            sessionmaker=state.sessionmaker, read_sessionmaker=state.read_sessionmaker, principal=principal,
+            client_address=client, lease_connection=websocket is None,
+        )
+        try:
+            yield context
+        finally:
+            await context.release()
 
     schema = build_schema(settings)
     from datetime import timedelta

@@ -426,6 +426,62 @@ def cmd_export(args: argparse.Namespace) -> int:
         return asyncio.run(work())
 
 
+def _graphql_documents(paths: list[str]) -> list[tuple[str, list[str]]] | str:
+    """(file, [its exact text, and its text as printed when that differs]) for every .graphql
+    file given or under a directory given, each checked against the schema; or what is wrong."""
+    from pathlib import Path
+
+    from graphql import GraphQLSyntaxError, parse, print_ast, validate
+
+    from graphql_schema.schema import build_schema
+
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(path.rglob("*.graphql"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            return f"{raw}: no such file or directory"
+    if not files:
+        return f"no .graphql files in {', '.join(paths)}"
+    schema = build_schema(get_settings())._schema
+    documents = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+            document = parse(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"{path}: cannot read it: {exc}"
+        except GraphQLSyntaxError as exc:
+            return f"{path}: {exc.message} (line {exc.locations[0].line if exc.locations else '?'})"
+        errors = validate(schema, document)
+        if errors:
+            return f"{path}: not valid against the schema: " + "; ".join(e.message for e in errors)
+        # Apollo clients hash the document as graphql-js prints it; curl and scripts send the file.
+        printed = print_ast(document)
+        documents.append((str(path), [text] if printed == text else [text, printed]))
+    return documents
+
+
+def cmd_operations(args: argparse.Namespace) -> int:
+    from service.persisted_queries import register
+
+    documents = _graphql_documents(args.paths)
+    if isinstance(documents, str):
+        eprint(f"nothing registered: {documents}")
+        return 2
+    texts = [text for _, forms in documents for text in forms]
+    with database() as url:
+        registered = iter(asyncio.run(_with_session(url, lambda session: register(session, texts))))
+    for path, forms in documents:
+        for form in ("as written", "as printed")[: len(forms)]:
+            sha256, new = next(registered)
+            print(f"{sha256}  {path}{'' if len(forms) == 1 else f' ({form})'}{'' if new else '  (already registered)'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tcgraph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -477,6 +533,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id", type=int)
     keys.add_parser("list", help="list keys with last-used times")
     apikey.set_defaults(func=cmd_apikey)
+
+    operations = sub.add_parser("operations", help="register the GraphQL documents partners may run (persisted queries)")
+    actions = operations.add_subparsers(dest="action", required=True)
+    register = actions.add_parser(
+        "register", help="register .graphql files (or directories of them), each checked against the schema; prints their SHA-256"
+    )
+    register.add_argument("paths", nargs="+", metavar="PATH")
+    operations.set_defaults(func=cmd_operations)
     return parser
 
 

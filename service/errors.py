@@ -71,6 +71,18 @@ class QueryTooComplex(TcgraphError):
     code = "QUERY_TOO_COMPLEX"
 
 
+class PersistedQueryNotFound(TcgraphError):
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+
+class PersistedQueryNotSupported(TcgraphError):
+    code = "PERSISTED_QUERY_NOT_SUPPORTED"
+
+
+class OperationNotRegistered(TcgraphError):
+    code = "OPERATION_NOT_REGISTERED"
+
+
 class RateLimited(TcgraphError):
     code = "RATE_LIMITED"
 

@@ -240,11 +240,13 @@ async def paginate_per_parent(
     ordering: Ordering,
     args: PageArgs,
     entity: Any,
+    deferred: Sequence[str] = (),
 ) -> dict[Any, Page]:
     """One page per parent in a single statement (row_number() over a partition).
 
     `stmt` selects `entity` joined however it needs to expose `parent_column`; a nested
     connection (`need.recommendations(first: 3)`) for 50 parents costs one query.
+    `deferred` attributes are left unloaded (not fetched, not decoded).
     """
     args = args.validated()
     if args.after:
@@ -262,11 +264,14 @@ async def paginate_per_parent(
     )
     from sqlalchemy.orm import aliased
 
+    from sqlalchemy.orm import defer
+
     alias = aliased(entity, inner)
     outer = (
         sa.select(alias, inner.c["pg_parent"], *[inner.c[f"pg_k{i}"] for i in range(len(ordering.keys))])
         .where(inner.c["pg_rank"] <= args.limit + 1)
         .order_by(inner.c["pg_parent"], inner.c["pg_rank"])
+        .options(*(defer(getattr(alias, name)) for name in deferred))
     )
     grouped: dict[Any, tuple[list, list]] = {pid: ([], []) for pid in parent_ids}
     width = len(ordering.keys)

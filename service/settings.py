@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         description="Comma-separated IPs or CIDR networks of the reverse proxies whose X-Forwarded-For (and "
         "-Proto) is believed, or `*` for any peer; none by default (the peer's own address is the client's).",
     )
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=20, description="Pooled connections per process; an HTTP request holds one while it runs."
+    )
     db_max_overflow: int = 10
     log_level: str = "info"
 
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000
     anonymous_rate_limit_restore_rate: float = 100
+    automatic_persisted_queries: bool = Field(
+        default=True, description="Apollo's automatic persisted queries: clients may send a stored document's SHA-256 instead of its text."
+    )
+    persisted_queries_only: bool = Field(
+        default=False, description="Run registered documents only (`tcgraph operations register`), by hash or by text."
+    )
     import_dir: Path | None = Field(
         default=None, description="Folder whose files administrators may import through the API (off when unset)."
     )

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlalchemy.sql import ColumnElement
 
 from service.access.principals import Principal, Role
@@ -29,6 +30,11 @@ def match_ordering() -> Ordering:
     return Ordering("matches:SCORE", (SortKey("score", Match.score, True, "float"), SortKey("id", Match.id, False, "int")))
 
 
+# The per-criterion breakdown (JSONB, a list of 8 objects per match) is loaded apart, only when
+# a query selects it (`breakdown_of`): decoding it for every listed match was 6.5 % of a page.
+DEFERRED = ("breakdown",)
+
+
 def visible_matches(principal: Principal, *, min_score: float | None = None, statuses: Sequence[MatchStatus] | None = None) -> sa.Select:
     stmt = sa.select(Match).join(AssistanceNeed, AssistanceNeed.id == Match.need_id).where(visible_needs(principal))
     if min_score is not None:
@@ -45,7 +51,7 @@ async def matches_per_parent(
     column = {"need": Match.need_id, "programme": Match.programme_id, "capability": Match.capability_id}[parent]
     return await paginate_per_parent(
         session, visible_matches(principal, min_score=min_score, statuses=statuses), column, parent_ids,
-        match_ordering(), page, Match,
+        match_ordering(), page, Match, deferred=DEFERRED,
     )
 
 
@@ -70,8 +76,14 @@ async def count_matches_per_parent(
 
 
 async def get_matches(*, session: AsyncSession, principal: Principal, ids: Sequence[int]) -> dict[int, Match]:
-    stmt = visible_matches(principal).where(Match.id.in_(list(ids)))
+    stmt = visible_matches(principal).where(Match.id.in_(list(ids))).options(*(defer(getattr(Match, a)) for a in DEFERRED))
     return {m.id: m for m in (await session.execute(stmt)).scalars()}
+
+
+async def breakdown_of(*, session: AsyncSession, match_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Breakdowns of matches the caller already may see (callers pass visible ids)."""
+    stmt = sa.select(Match.id, Match.breakdown).where(Match.id.in_(list(match_ids)))
+    return {match_id: breakdown for match_id, breakdown in (await session.execute(stmt)).all()}
 
 
 async def transitions_of(*, session: AsyncSession, match_ids: Sequence[int]) -> dict[int, list[MatchTransition]]:

@@ -3,7 +3,7 @@
 from .base import metadata
 from .audit import ApiKey, AuditEvent
 from .events import Event
-from .limits import RateLimitBucket
+from .limits import PersistedQuery, RateLimitBucket
 from .matching import CriteriaVersion, Match, MatchStatus, MatchTransition, OfferKind
 from .capabilities import Capability
 from .needs import AssistanceNeed, NeedPledge, NeedRecommendation, NeedStakeholder, StakeholderInput
@@ -23,6 +23,7 @@ __all__ = [
     "MatchStatus",
     "MatchTransition",
     "OfferKind",
+    "PersistedQuery",
     "RateLimitBucket",
     "AssistanceNeed",
     "Capability",

@@ -16,3 +16,15 @@ class RateLimitBucket(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     level: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")))
+
+
+class PersistedQuery(SQLModel, table=True):
+    """A GraphQL document by the SHA-256 of its text: stored by a client through automatic
+    persisted queries, or registered by an operator (`tcgraph operations register`)."""
+
+    __tablename__ = "persisted_query"
+    sha256: str = Field(primary_key=True, max_length=64)
+    document: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # Only registered documents run when PERSISTED_QUERIES_ONLY is set.
+    registered: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")))

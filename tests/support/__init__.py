@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import httpx
@@ -51,4 +52,56 @@ def counted_statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-__all__ = ["counted_statements", "gql"]
+@dataclass
+class RoundTrips:
+    """What the app sent PostgreSQL: every statement as the driver sent it (BEGIN, ROLLBACK,
+    COMMIT and pool pings included) and how many times it took a connection from its pool."""
+
+    statements: list[str] = field(default_factory=list)
+    checkouts: int = 0
+
+    def clear(self) -> None:
+        self.statements.clear()
+        self.checkouts = 0
+
+
+@contextlib.contextmanager
+def round_trips(client: httpx.AsyncClient) -> Iterator[RoundTrips]:
+    """Collect the round trips of the app behind an ASGI client inside the block. A connection
+    is followed from its first checkout in the block on (a ping at that checkout comes before
+    and is missed): to see everything, make a request in the block first, then `clear()`."""
+    from sqlalchemy import event
+
+    engine = client._transport.app.state.engine.sync_engine  # type: ignore[attr-defined]
+    pool = engine.pool
+    seen = RoundTrips()
+    recording = True
+    instrumented: set[Any] = set()
+
+    def log(record: Any) -> None:  # asyncpg's own statements: BEGIN, COMMIT, ROLLBACK, pings
+        if recording:
+            seen.statements.append(record.query)
+
+    def execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001 — SQLAlchemy's
+        if recording:
+            seen.statements.append(statement)
+
+    def checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        if recording:
+            seen.checkouts += 1
+        raw = dbapi_connection._connection  # the asyncpg connection under SQLAlchemy's adapter
+        if raw not in instrumented:
+            raw.add_query_logger(log)
+            instrumented.add(raw)
+
+    event.listen(pool, "checkout", checkout)
+    event.listen(engine, "before_cursor_execute", execute)
+    try:
+        yield seen
+    finally:
+        recording = False
+        event.remove(pool, "checkout", checkout)
+        event.remove(engine, "before_cursor_execute", execute)
+
+
+__all__ = ["RoundTrips", "counted_statements", "gql", "round_trips"]

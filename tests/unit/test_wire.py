@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from graphql_schema.wire import NextMessageEncoder
 
 
@@ -35,3 +37,14 @@ def test_other_messages_are_left_to_the_standard_encoder():
     assert encoder.encode({"type": "connection_ack"}) is None
     assert encoder.encode({"id": "1", "type": "complete"}) is None
     assert encoder.encode({"id": "1", "type": "next", "payload": {"data": {1: "non-string key"}}}) is None
+
+
+def test_http_responses_are_encoded_by_orjson_with_the_standard_encoder_as_fallback():
+    from service.app import TcgraphRouter
+    from graphql_schema.wire import encode_response
+
+    router = TcgraphRouter.__new__(TcgraphRouter)
+    router.next_messages = NextMessageEncoder()
+    body = {"data": {"needs": {"edges": [{"node": {"title": "Accès à la justice", "score": 0.5}}]}}}
+    assert router.encode_json(body) == orjson.dumps(body).decode()  # compact, non-ASCII as is
+    assert json.loads(encode_response({"data": {"big": 2**70}})) == {"data": {"big": 2**70}}  # beyond orjson's range
