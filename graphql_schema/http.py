@@ -168,8 +168,13 @@ class GraphQLOverHTTP:
     as a GraphQL error (BAD_REQUEST) rather than plain text; each result gets the media type
     the client accepts, the spec's status code and `Retry-After` when rate limited."""
 
-    def decode_json(self, data: str | bytes) -> object:
-        return decode_request_json(data)
+    def parse_json(self, data: str | bytes) -> object:
+        # HTTP bodies only: WebSocket messages go through `decode_json`, and their shape is
+        # checked by the protocol handler (graphql_schema/live.py: malformed → close 4400).
+        try:
+            return decode_request_json(data)
+        except json.JSONDecodeError:
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
 
     async def process_result(self, request: Any, result: Any) -> Any:
         response = await super().process_result(request, result)  # type: ignore[misc]
