@@ -55,10 +55,11 @@ def error_codes(errors: Iterable[dict[str, Any]] | None) -> list[str]:
 
 
 def retry_after(errors: Iterable[dict[str, Any]] | None) -> str | None:
-    """`Retry-After` (whole seconds, rounded up) of a rate-limited result."""
+    """`Retry-After` (whole seconds, rounded up) of a rate-limited result, or of one refused
+    because the database is unavailable."""
     for error in errors or ():
         extensions = error.get("extensions") or {}
-        if extensions.get("code") == "RATE_LIMITED" and extensions.get("retryAfterSeconds") is not None:
+        if extensions.get("code") in ("RATE_LIMITED", "SERVICE_UNAVAILABLE") and extensions.get("retryAfterSeconds") is not None:
             return str(max(1, math.ceil(float(extensions["retryAfterSeconds"]))))
     return None
 
@@ -181,7 +182,9 @@ class GraphQLOverHTTP:
         errors = response.get("errors")
         media = response_media_type(request.headers.get("accept"))
         status = 200
-        if isinstance(result, PreExecutionError):  # a request error: nothing was executed
+        if response.get("data") is None and "SERVICE_UNAVAILABLE" in error_codes(errors):
+            status = 503  # the database is unreachable, nothing was done: under either media type
+        elif isinstance(result, PreExecutionError):  # a request error: nothing was executed
             if media == GRAPHQL_RESPONSE:
                 response.pop("data", None)
                 status = request_error_status(errors)

@@ -27,12 +27,12 @@ from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
-from service.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
+from service.db.engine import is_database_unavailable, make_engine, make_read_sessionmaker, make_sessionmaker
 from service.events.broker import Broker
 from service.events.feed import VisibilityCache
 from service.events.singleflight import SingleFlight
 from service.events.transport import ExposeTransport
-from service.errors import TcgraphError, Unauthenticated
+from service.errors import ServiceUnavailable, TcgraphError, Unauthenticated
 from service.graphiql import graphiql_html, mount_graphiql_assets
 from service.settings import Settings, get_settings
 
@@ -54,10 +54,21 @@ async def resolve_principal(app: FastAPI, authorization: str | None) -> Principa
     token = bearer_token(authorization)
     if token is None:
         return ANONYMOUS
-    async with app.state.sessionmaker() as session:
-        if looks_like_jwt(token):
-            return await authenticate_jwt(session, token, app.state.settings)
-        return await authenticate_api_key(session, token)
+    for attempt in (1, 2):
+        try:
+            async with app.state.sessionmaker() as session:
+                if looks_like_jwt(token):
+                    return await authenticate_jwt(session, token, app.state.settings)
+                return await authenticate_api_key(session, token)
+        except Exception as error:
+            # A connection the database dropped (a restart, a failover) fails its first
+            # statement and the pool discards its other old connections: one retry on a fresh
+            # connection; if the database is really gone, the caller gets SERVICE_UNAVAILABLE.
+            if not is_database_unavailable(error):
+                raise
+            if attempt == 2:
+                raise ServiceUnavailable() from error
+    raise AssertionError("unreachable")
 
 
 class TcgraphRouter(GraphQLOverHTTP, GraphQLRouter):
@@ -225,11 +236,32 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
 
     @app.exception_handler(TcgraphError)
     async def domain_error(_: Request, exc: TcgraphError) -> JSONResponse:
+        if isinstance(exc, ServiceUnavailable):
+            return JSONResponse(
+                {"data": None, "errors": [{"message": exc.message, "extensions": {
+                    "code": exc.code, "retryAfterSeconds": exc.retry_after_seconds}}]},
+                status_code=503,
+                headers={"Retry-After": str(exc.retry_after_seconds)},
+            )
         status = 401 if isinstance(exc, Unauthenticated) else 400
         return JSONResponse(
             {"data": None, "errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
             status_code=status,
             headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        """Outside GraphQL execution (credentials, the context): a lost database is
+        SERVICE_UNAVAILABLE (503, retry), anything else a masked INTERNAL_SERVER_ERROR — a
+        JSON GraphQL error either way, never plain text."""
+        if is_database_unavailable(exc):
+            log.warning("database unavailable for %s: %s", request.url.path, exc)
+            return await domain_error(request, ServiceUnavailable())
+        log.error("unexpected error for %s", request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"data": None, "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]},
+            status_code=500,
         )
 
     @app.get("/healthz", include_in_schema=False)

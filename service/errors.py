@@ -89,3 +89,14 @@ class RateLimited(TcgraphError):
     def __init__(self, message: str, *, retry_after_seconds: float):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ServiceUnavailable(TcgraphError):
+    """The database could not be reached (restarted, failed over, out of connections): nothing
+    was done, and the same request may be sent again after `retry_after_seconds`."""
+
+    code = "SERVICE_UNAVAILABLE"
+    retry_after_seconds = 1
+
+    def __init__(self, message: str = "The database is unavailable; retry shortly.") -> None:
+        super().__init__(message)

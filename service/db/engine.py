@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -28,3 +33,28 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     """Sessions for read paths on the same pool, in autocommit: no BEGIN/ROLLBACK round trips
     around their statements (each statement is its own snapshot)."""
     return make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` says the database could not be reached or dropped the connection (as
+    opposed to a fault in a statement). SQLAlchemy recognises a lost connection and then
+    invalidates the pool's older connections, so the next checkout opens a fresh one."""
+    for _ in range(16):  # the cause chain, not forever
+        if error is None:
+            return False
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, (
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.CannotConnectNowError,
+            asyncpg.exceptions.TooManyConnectionsError,
+            asyncpg.exceptions.AdminShutdownError,
+            ConnectionError,
+            TimeoutError,
+            socket.gaierror,
+        )):
+            return True
+        if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

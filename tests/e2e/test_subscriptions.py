@@ -124,9 +124,13 @@ async def test_changes_query_for_polling_partner_systems(database_url, tokens):
 
 
 @pytest.mark.embedded_only
-async def test_listener_reconnects_after_a_postgresql_restart(tmp_path, tokens, pg_server):
-    """Its own small cluster, restarted mid-stream: the listener reconnects by itself and a
+async def test_listener_reconnects_after_a_postgresql_restart(tokens, pg_server):
+    """Its own small cluster, restarted mid-stream: the listener reconnects by itself, requests
+    meanwhile are answered or refused as SERVICE_UNAVAILABLE (JSON, never a plain 500), and a
     client resuming with `after` misses nothing."""
+    import shutil
+    import tempfile
+    from pathlib import Path
     from service.db import migrate
     from service.db.admin import ensure_database
     from service.db.embedded import EmbeddedPostgres
@@ -135,7 +139,10 @@ async def test_listener_reconnects_after_a_postgresql_restart(tmp_path, tokens, 
     from service.access.keys import create_api_key
     from service.access.principals import SYSTEM
 
-    cluster = EmbeddedPostgres(tmp_path / "pg")
+    # Not under pytest's tmp_path: another pytest run starting meanwhile resets its root to
+    # 0700, and the cluster's system user could no longer reach its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="tcgraph-restart-"))
+    cluster = EmbeddedPostgres(folder / "pg")
     server = cluster.ensure_running(durable=False)
     url = server.url("tcgraph")
     try:
@@ -157,6 +164,7 @@ async def test_listener_reconnects_after_a_postgresql_restart(tmp_path, tokens, 
                     result = await post(base, CREATE, {"v": "PUBLIC", "t": "After restart"}, focal)
                     if result.get("data") and result["data"]["createNeed"]:
                         break
+                    assert [e["extensions"]["code"] for e in result["errors"]] == ["SERVICE_UNAVAILABLE"], result
                     await asyncio.sleep(0.2)
                 after = (await sub.next(timeout=20))["data"]["events"]
                 assert after["entity"]["title"] == "After restart" and after["sequence"] > before["sequence"]
@@ -165,6 +173,7 @@ async def test_listener_reconnects_after_a_postgresql_restart(tmp_path, tokens, 
                 assert titles == ["Before restart", "After restart"]
     finally:
         cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _b64(text: str) -> str:
