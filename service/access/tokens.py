@@ -18,13 +18,52 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.keys import ROLE_ALIASES
 from service.access.principals import Principal, Role
 from service.errors import Unauthenticated
-from service.models import Organization
+from service.models import Organization, State
 from service.settings import Settings
 
 
 # Clock skew allowed between the issuer and this service: a token is accepted (and an open
 # WebSocket kept) until this long after its `exp`.
 LEEWAY_SECONDS = 30
+
+
+# Claims are the issuer's text, checked before they reach a query: a NUL or an id past
+# bigint would otherwise fail in PostgreSQL (a server error instead of UNAUTHENTICATED).
+MAX_CLAIM_LENGTH = 255
+MAX_ORGANIZATION_ID = 2**63 - 1
+
+
+def _claim_text(claims: dict[str, Any], name: str, *, max_length: int) -> str | None:
+    """A string claim (numbers as their digits), or None when absent or not usable."""
+    value = claims.get(name)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > max_length or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return value
+
+
+async def _organization_of(session: AsyncSession, reference: Any, claim: str) -> int:
+    """The organization a claim names: by id (digits) or by IATI identifier."""
+    text = _claim_text({claim: reference}, claim, max_length=MAX_CLAIM_LENGTH)
+    if text is None:
+        raise Unauthenticated(f"The token's `{claim}` claim is malformed.")
+    if text.isascii() and text.isdigit():
+        if int(text) > MAX_ORGANIZATION_ID:
+            raise Unauthenticated("The token's organization is not known to this service.")
+        condition = Organization.id == int(text)
+    else:
+        condition = Organization.iati_identifier == text
+    organization_id = (await session.execute(sa.select(Organization.id).where(condition))).scalar_one_or_none()
+    if organization_id is None:
+        raise Unauthenticated("The token's organization is not known to this service.")
+    return organization_id
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -72,27 +111,27 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
     role = ROLE_ALIASES.get(str(claims.get(settings.jwt_role_claim, "")).lower())
     if role is None:
         raise Unauthenticated(f"The token's `{settings.jwt_role_claim}` claim names no known role.")
-    state = claims.get(settings.jwt_state_claim)
+    state = _claim_text(claims, settings.jwt_state_claim, max_length=3)
     organization_ref = claims.get(settings.jwt_organization_claim)
     organization_id = None
-    if role is Role.STATE_FOCAL_POINT and not state:
-        raise Unauthenticated(f"A focal point token needs a `{settings.jwt_state_claim}` claim.")
+    subject = _claim_text(claims, "sub", max_length=MAX_CLAIM_LENGTH)
+    if subject is None:
+        raise Unauthenticated("The token's `sub` claim is missing or malformed.")
+    if role is Role.STATE_FOCAL_POINT:
+        if not state or not (state.isascii() and state.isalpha() and len(state) == 3):
+            raise Unauthenticated(f"A focal point token needs a `{settings.jwt_state_claim}` claim: an ISO 3166-1 alpha-3 code.")
+        state = state.upper()
+        if (await session.execute(sa.select(State.iso3).where(State.iso3 == state))).scalar_one_or_none() is None:
+            raise Unauthenticated(f"The token's `{settings.jwt_state_claim}` claim names no State known to this service.")
     if role in (Role.DONOR, Role.AGENCY, Role.NHRI, Role.CIVIL_SOCIETY):
         if organization_ref is None:
             raise Unauthenticated(f"This role needs a `{settings.jwt_organization_claim}` claim.")
-        stmt = sa.select(Organization.id).where(
-            Organization.iati_identifier == str(organization_ref)
-            if not (str(organization_ref).isascii() and str(organization_ref).isdigit())
-            else Organization.id == int(organization_ref)
-        )
-        organization_id = (await session.execute(stmt)).scalar_one_or_none()
-        if organization_id is None:
-            raise Unauthenticated("The token's organization is not known to this service.")
+        organization_id = await _organization_of(session, organization_ref, settings.jwt_organization_claim)
     return Principal(
         role=role,
-        state_iso3=str(state).upper() if role is Role.STATE_FOCAL_POINT else None,
+        state_iso3=state if role is Role.STATE_FOCAL_POINT else None,
         organization_id=organization_id,
-        subject=str(claims["sub"]),
-        label=claims.get("name"),
+        subject=subject,
+        label=_claim_text(claims, "name", max_length=MAX_CLAIM_LENGTH),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC) + timedelta(seconds=LEEWAY_SECONDS),
     )

@@ -71,3 +71,26 @@ async def test_bad_tokens_are_refused(app_client, bad):
     )
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"tcgraph_role": "donor", "tcgraph_organization": "9" * 19},  # past bigint
+        {"tcgraph_role": "donor", "tcgraph_organization": "XM-DAC\x00-41114"},
+        {"tcgraph_role": "donor", "tcgraph_organization": "x" * 5000},
+        {"tcgraph_role": "donor", "tcgraph_organization": {"id": 1}},
+        {"tcgraph_role": "donor", "tcgraph_organization": 10**30},
+        {"tcgraph_state": "KE\x00"},
+        {"tcgraph_state": ["KEN"]},
+        {"tcgraph_state": "Kenya, Republic of"},
+        {"sub": "a\x00b"},
+    ],
+    ids=["org-past-bigint", "org-nul", "org-long", "org-object", "org-huge-number", "state-nul", "state-list", "state-name", "sub-nul"],
+)
+async def test_malformed_claims_are_unauthenticated_not_a_server_error(app_client, claims):
+    response = await app_client.post(
+        "/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": f"Bearer {token(**claims)}"}
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
