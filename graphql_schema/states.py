@@ -164,6 +164,11 @@ class State(Node):
         page = await ctx.loader("state.recommendations", batch, args=(args, recommendation_filter_key(filter))).load(self.row.iso3)
 
         async def counter() -> int:
+            # The filter's own `states` narrow this State's list like the page does: another
+            # State's code leaves nothing to count.
+            if domain_filter is not None and domain_filter.states is not None:
+                if self.row.iso3 not in {code.upper() for code in domain_filter.states}:
+                    return 0
             async with ctx.read_session() as session:
                 from dataclasses import replace
 

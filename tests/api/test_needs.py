@@ -303,3 +303,14 @@ async def test_unexpected_errors_are_masked(app_client):
     body = await gql(app_client, "{ needs(filter: {updatedSince: \"not a date\"}) { totalCount } }")
     assert body["errors"][0]["extensions"]["code"] in ("BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED")
     assert "Traceback" not in str(body)
+
+
+async def test_a_states_recommendations_count_agrees_with_its_page_under_a_states_filter(app_client, world):
+    await world.recommendation("KEN", "Strengthen the independence of the judiciary")
+    await world.recommendation("KEN", "Ratify the Optional Protocol to the Convention against Torture")
+    query = """query($states: [String!]) { state(code: "KEN") {
+      recommendations(first: 10, filter: {states: $states}) { totalCount edges { node { id } } } } }"""
+    for states, expected in ((None, 2), (["KEN"], 2), (["ken", "UGA"], 2), (["UGA"], 0)):
+        body = await gql(app_client, query, {"states": states})
+        connection = body["data"]["state"]["recommendations"]
+        assert (connection["totalCount"], len(connection["edges"])) == (expected, expected), (states, body)
