@@ -5,14 +5,11 @@ caller always reads its own writes (waiting for the replica, or reading the prim
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from pathlib import Path
 
 import httpx
 import pytest
 
-from service.access.principals import Role
+from tests.support.clusters import migrated_with_focal_key, scratch_folder
 from tests.support.servers import running_server
 
 pytestmark = pytest.mark.asyncio
@@ -36,44 +33,31 @@ async def graphql(client: httpx.AsyncClient, query: str, variables: dict | None 
 
 @pytest.mark.embedded_only
 async def test_reads_go_to_the_replica_and_callers_read_their_own_writes(pg_server):
-    from service.access.keys import create_api_key
-    from service.access.principals import SYSTEM
-    from service.db import migrate
-    from service.db.admin import ensure_database
     from service.db.embedded import EmbeddedPostgres
-    from service.db.engine import make_engine, make_sessionmaker
-    from service.reference.load import load_reference
 
-    folder = Path(tempfile.mkdtemp(prefix="tcgraph-replica-"))  # not pytest's 0700 tmp root
-    primary_cluster, replica_cluster = EmbeddedPostgres(folder / "primary"), EmbeddedPostgres(folder / "replica")
-    try:
-        primary = primary_cluster.ensure_running(durable=False)
-        url = primary.url("tcgraph")
-        await ensure_database(url)
-        await asyncio.to_thread(migrate.upgrade, url)
-        engine = make_engine(url)
-        async with make_sessionmaker(engine)() as session, session.begin():
-            await load_reference(session)
-            focal = (await create_api_key(session=session, actor=SYSTEM, role=Role.STATE_FOCAL_POINT, label="f", state_iso3="KEN")).key
-        await engine.dispose()
-        replica = await asyncio.to_thread(replica_cluster.ensure_replica_of, primary, apply_delay=f"{REPLAY_DELAY_SECONDS}s")
-        read_url = replica.url("tcgraph")
+    with scratch_folder("tcgraph-replica-") as folder:
+        primary_cluster, replica_cluster = EmbeddedPostgres(folder / "primary"), EmbeddedPostgres(folder / "replica")
+        try:
+            primary = primary_cluster.ensure_running(durable=False)
+            url = primary.url("tcgraph")
+            focal = await migrated_with_focal_key(url)
+            replica = await asyncio.to_thread(replica_cluster.ensure_replica_of, primary, apply_delay=f"{REPLAY_DELAY_SECONDS}s")
+            read_url = replica.url("tcgraph")
 
-        for max_wait in (REPLAY_DELAY_SECONDS * 4, 0.05):  # waits for the replica / reads the primary
-            env = {"DATABASE_READ_URL": read_url, "REPLICA_MAX_WAIT_SECONDS": str(max_wait)}
-            async with running_server(url, env=env, log=folder / "server.log") as (base, _), httpx.AsyncClient(base_url=base, timeout=60) as client:
-                before = (await graphql(client, COUNT))["needs"]["totalCount"]
-                created = (await graphql(client, CREATE, {"t": f"Court records, wait {max_wait}"}, focal))["createNeed"]
-                # The mutation's payload is read after the write, within the request.
-                assert created["userErrors"] == [] and created["need"]["title"] == f"Court records, wait {max_wait}"
-                # Another caller reads the replica, which has not replayed the write yet.
-                assert (await graphql(client, COUNT))["needs"]["totalCount"] == before
-                # The writer's next request (a new connection, any worker) sees its write.
-                seen = await graphql(client, NODE, {"id": created["need"]["id"]}, focal)
-                assert seen["node"] == {"title": f"Court records, wait {max_wait}"}
-                assert (await graphql(client, COUNT, token=focal))["needs"]["totalCount"] == before + 1
-    finally:
-        replica_cluster.stop()
-        primary_cluster.stop()
-        print((folder / "server.log").read_text()[-4000:]) if (folder / "server.log").exists() else None
-        shutil.rmtree(folder, ignore_errors=True)
+            for max_wait in (REPLAY_DELAY_SECONDS * 4, 0.05):  # waits for the replica / reads the primary
+                env = {"DATABASE_READ_URL": read_url, "REPLICA_MAX_WAIT_SECONDS": str(max_wait)}
+                async with running_server(url, env=env) as (base, _), httpx.AsyncClient(base_url=base, timeout=60) as client:
+                    before = (await graphql(client, COUNT))["needs"]["totalCount"]
+                    title = f"Court records, wait {max_wait}"
+                    created = (await graphql(client, CREATE, {"t": title}, focal))["createNeed"]
+                    # The mutation's payload is read after the write, within the request.
+                    assert created["userErrors"] == [] and created["need"]["title"] == title
+                    # Another caller reads the replica, which has not replayed the write yet.
+                    assert (await graphql(client, COUNT))["needs"]["totalCount"] == before
+                    # The writer's next requests (new connections, any worker) see its write.
+                    seen = await graphql(client, NODE, {"id": created["need"]["id"]}, focal)
+                    assert seen["node"] == {"title": title}
+                    assert (await graphql(client, COUNT, token=focal))["needs"]["totalCount"] == before + 1
+        finally:
+            replica_cluster.stop()
+            primary_cluster.stop()
