@@ -33,10 +33,18 @@ class Context(BaseContext):
         client_address: str | None = None,
         read_sessionmaker: async_sessionmaker[AsyncSession] | None = None,
         lease_connection: bool = False,
+        primary_read_sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        replica_max_wait_seconds: float = 1.0,
     ):
         super().__init__()
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker or sessionmaker
+        # Set when reads go to a replica (DATABASE_READ_URL): the primary, in autocommit, for
+        # the rate-limit charge and for reads the replica has not caught up with.
+        self.primary_read_sessionmaker = primary_read_sessionmaker
+        self.replica_max_wait_seconds = replica_max_wait_seconds
+        # The primary's WAL position the caller's reads must see (its own last write).
+        self.min_lsn: str | None = None
         self.principal = principal
         self.client_address = client_address
         self.throttle: Any = None  # set by the cost limiter for `viewer.rateLimit`
@@ -60,8 +68,14 @@ class Context(BaseContext):
             if self._lease is None:
                 # The session is bound to a connection it does not own: its commit (the rate
                 # limit's charge) leaves the connection leased instead of returning it.
-                connection = await self.read_sessionmaker.kw["bind"].connect()
-                self._lease = (connection, self.read_sessionmaker(bind=connection))
+                sessionmaker = self.read_sessionmaker
+                connection = await sessionmaker.kw["bind"].connect()
+                if self.primary_read_sessionmaker is not None and self.min_lsn is not None:
+                    if not await replica_has_replayed(connection, self.min_lsn, self.replica_max_wait_seconds):
+                        await connection.close()  # too far behind: this request reads the primary
+                        sessionmaker = self.primary_read_sessionmaker
+                        connection = await sessionmaker.kw["bind"].connect()
+                self._lease = (connection, sessionmaker(bind=connection))
             session = self._lease[1]
             try:
                 yield session
@@ -83,7 +97,23 @@ class Context(BaseContext):
             await connection.close()
 
     @asynccontextmanager
-    async def write_session(self) -> AsyncIterator[AsyncSession]:
+    async def charge_session(self) -> AsyncIterator[AsyncSession]:
+        """Where the rate limit is charged: the request's lease, or the primary when reads go to
+        a replica (which cannot be written, and whose copy of the bucket may lag)."""
+        if self.primary_read_sessionmaker is None:
+            async with self.read_session() as session:
+                yield session
+            return
+        async with self.primary_read_sessionmaker() as session:
+            yield session
+
+    def reads_after(self, lsn: str | None) -> None:
+        """The caller's reads must see the primary's WAL up to `lsn` (its own last write)."""
+        if lsn is not None and self.primary_read_sessionmaker is not None:
+            self.min_lsn = lsn
+
+    @asynccontextmanager
+    async def write_session(self, *, record_write: bool = True) -> AsyncIterator[AsyncSession]:
         """One transaction for one mutation: committed on success, rolled back on any error.
         The leased connection goes back to the pool first (reads after the write lease one
         again): a request holds one connection at a time, so concurrent mutations cannot
@@ -94,6 +124,14 @@ class Context(BaseContext):
         async with self.sessionmaker() as session:
             async with session.begin():
                 yield session
+        if record_write and self.primary_read_sessionmaker is not None:
+            # Committed: this caller's next reads, in this request and in its later ones (on
+            # any worker), wait for a replica that has replayed this write.
+            from graphql_schema.limits import bucket_key
+            from service.access.rate_limit import record_write as note_write
+
+            async with self.primary_read_sessionmaker() as session:
+                self.min_lsn = await note_write(session, key=bucket_key(self))
 
     def reset_loaders(self) -> None:
         """Forget cached entities (a subscription does this for every event it sends)."""
@@ -123,6 +161,24 @@ class Context(BaseContext):
             loader = DataLoader(load_fn=load)
             self._loaders[key] = loader
         return loader
+
+
+async def replica_has_replayed(connection: AsyncConnection, lsn: str, max_wait_seconds: float) -> bool:
+    """Whether the replica behind `connection` has replayed the primary's WAL up to `lsn`,
+    waiting up to `max_wait_seconds` for it (polling: a replica has no notification for it)."""
+    import sqlalchemy as sa
+
+    query = sa.text("select coalesce(pg_last_wal_replay_lsn() >= cast(cast(:lsn as text) as pg_lsn), true)")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait_seconds
+    delay = 0.005
+    while True:
+        if (await connection.execute(query, {"lsn": lsn})).scalar_one():
+            return True
+        if loop.time() + delay > deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def info_context(info: Any) -> Context:

@@ -117,8 +117,9 @@ class CostLimiter(SchemaExtension):
         if cost == 0 or context is None or not hasattr(context, "read_session"):
             return []
         capacity, rate = bucket_size(self.settings, context)
-        # On the request's leased connection, in autocommit: the charge is one atomic statement.
-        async with context.read_session() as session:
+        # On the request's leased connection, in autocommit: the charge is one atomic statement
+        # (on the primary when reads go to a replica; context.charge_session).
+        async with context.charge_session() as session:
             if cost > capacity:
                 # It could never be admitted: no wait helps, so it is too complex for this
                 # caller, and nothing is charged (the report shows the bucket as it is).
@@ -132,6 +133,7 @@ class CostLimiter(SchemaExtension):
                 session, key=bucket_key(context), cost=float(cost), capacity=capacity, restore_rate=rate
             )
         context.throttle = self.throttle
+        context.reads_after(self.throttle.written_lsn)
         if not self.throttle.admitted:
             retry = round(self.throttle.retry_after_seconds, 1)
             return [_error(RateLimited(

@@ -69,7 +69,7 @@ class PersistedQueries(SchemaExtension):
         yield
         # Kept only once it validated (the text is then in `valid_documents`).
         if to_store is not None and ec.query in self.valid_documents and hasattr(ec.context, "write_session"):
-            async with ec.context.write_session() as session:
+            async with ec.context.write_session(record_write=False) as session:  # not the caller's data
                 await persisted_queries.store(session, to_store, ec.query)
             self.cache.put(to_store, Known(ec.query, registered=False))
 

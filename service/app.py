@@ -27,6 +27,7 @@ from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
+from service.db.url import normalise_url
 from service.db.engine import is_database_unavailable, make_engine, make_read_sessionmaker, make_sessionmaker
 from service.events.broker import Broker
 from service.events.feed import VisibilityCache
@@ -162,6 +163,16 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.read_sessionmaker = make_read_sessionmaker(engine)
+        # Optional streaming replica for HTTP reads (graphql_schema/context.py: charge_session,
+        # read-your-writes); WebSocket operations stay on the primary, because an event may be
+        # ahead of the replica's copy of what it is about.
+        app.state.replica_engine = None
+        app.state.replica_read_sessionmaker = None
+        if settings.database_read_url:
+            app.state.replica_engine = make_engine(
+                normalise_url(settings.database_read_url), pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            )
+            app.state.replica_read_sessionmaker = make_read_sessionmaker(app.state.replica_engine)
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
@@ -179,6 +190,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             await app.state.credential_watch.stop()
             await app.state.broker.stop()
             await engine.dispose()
+            if app.state.replica_engine is not None:
+                await app.state.replica_engine.dispose()
 
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
@@ -209,9 +222,13 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         state = connection.app.state
         # An HTTP request reads through one pooled connection, given back when its result is
         # computed (TcgraphRouter.execute_operation), at the latest when the request ends.
+        replica = state.replica_read_sessionmaker if websocket is None else None
         context = Context(
-            sessionmaker=state.sessionmaker, read_sessionmaker=state.read_sessionmaker, principal=principal,
-            client_address=client, lease_connection=websocket is None,
+            sessionmaker=state.sessionmaker, principal=principal, client_address=client,
+            lease_connection=websocket is None,
+            read_sessionmaker=replica or state.read_sessionmaker,
+            primary_read_sessionmaker=state.read_sessionmaker if replica is not None else None,
+            replica_max_wait_seconds=settings.replica_max_wait_seconds,
         )
         try:
             yield context

@@ -21,6 +21,16 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg://… ; unset means the checkout's embedded PostgreSQL.",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        description="A streaming replica for read-only HTTP operations (postgresql+asyncpg://…); the caller's "
+        "own writes are awaited on it (read-your-writes). Unset: everything on DATABASE_URL.",
+    )
+    replica_max_wait_seconds: float = Field(
+        default=1.0,
+        description="How long a read waits for the replica to replay the caller's last write before it reads "
+        "from the primary instead.",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / ".data",
         description="Where the embedded PostgreSQL keeps its cluster (git-ignored).",

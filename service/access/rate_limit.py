@@ -21,7 +21,19 @@ _CHARGE = sa.text(
        set level = greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost,
            updated_at = greatest(b.updated_at, now())
      where greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost <= :capacity
-    returning level
+    returning level, written_lsn
+    """
+)
+
+# With a read replica: the primary's WAL insert position after a principal's write (not the
+# write position, which trails a commit under synchronous_commit=off), so that its
+# next reads wait until the replica has replayed it (read-your-writes, on every worker).
+_RECORD_WRITE = sa.text(
+    """
+    insert into rate_limit_bucket as b (key, level, updated_at, written_lsn)
+    values (:key, 0, now(), pg_current_wal_insert_lsn()::text)
+    on conflict (key) do update set written_lsn = excluded.written_lsn
+    returning written_lsn
     """
 )
 
@@ -40,6 +52,8 @@ class Throttle:
     available: float
     restore_rate: float
     retry_after_seconds: float = 0.0
+    # The primary's WAL position after the principal's last write (set only with a replica).
+    written_lsn: str | None = None
 
     @property
     def reset_seconds(self) -> float:
@@ -52,12 +66,12 @@ async def charge(session: AsyncSession, *, key: str, cost: float, capacity: floa
     the capacity would never fit: callers refuse it before (QUERY_TOO_COMPLEX)."""
     if cost > capacity:
         raise ValueError(f"cost {cost} exceeds the bucket's capacity {capacity}")
-    level = (
+    row = (
         await session.execute(_CHARGE, {"key": key, "cost": cost, "rate": restore_rate, "capacity": capacity})
-    ).scalar_one_or_none()
+    ).one_or_none()
     await session.commit()
-    if level is not None:
-        return Throttle(True, capacity, max(0.0, capacity - level), restore_rate)
+    if row is not None:
+        return Throttle(True, capacity, max(0.0, capacity - row.level), restore_rate, written_lsn=row.written_lsn)
     current = (await session.execute(_PEEK, {"key": key, "rate": restore_rate})).scalar_one_or_none() or 0.0
     retry = (current + cost - capacity) / restore_rate if restore_rate else math.inf
     return Throttle(False, capacity, max(0.0, capacity - current), restore_rate, max(retry, 0.0))
@@ -66,3 +80,11 @@ async def charge(session: AsyncSession, *, key: str, cost: float, capacity: floa
 async def peek(session: AsyncSession, *, key: str, capacity: float, restore_rate: float) -> Throttle:
     current = (await session.execute(_PEEK, {"key": key, "rate": restore_rate})).scalar_one_or_none() or 0.0
     return Throttle(True, capacity, max(0.0, capacity - current), restore_rate)
+
+
+async def record_write(session: AsyncSession, *, key: str) -> str:
+    """Note that `key`'s principal has just committed a write; returns the WAL position its
+    later reads must see on a replica."""
+    lsn = (await session.execute(_RECORD_WRITE, {"key": key})).scalar_one()
+    await session.commit()
+    return lsn

@@ -181,6 +181,27 @@ class EmbeddedPostgres:
                 time.sleep(0.1)
             return RunningServer(port=port, started_here=True)
 
+    def ensure_replica_of(self, primary: RunningServer, *, apply_delay: str | None = None) -> RunningServer:
+        """A streaming replica of `primary` in this folder (pg_basebackup on first use), started
+        like any cluster; `apply_delay` (e.g. '5s') holds replay back, to test read-your-writes."""
+        with self._lock():
+            if not self._initialised():
+                self.pgdata.mkdir(parents=True, exist_ok=True)
+                if self._as_root:
+                    self._prepare_for_root()
+                os.chmod(self.pgdata, 0o700)
+                result = self._run(
+                    "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                    "-D", str(self.pgdata), "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast",
+                    timeout=300,
+                )
+                if result.returncode != 0:
+                    raise RuntimeError(f"pg_basebackup failed:\n{result.stdout}\n{result.stderr}")
+                if apply_delay is not None:
+                    with open(self.pgdata / "postgresql.auto.conf", "a") as conf:
+                        conf.write(f"recovery_min_apply_delay = '{apply_delay}'\n")
+        return self.ensure_running(durable=False)
+
     def restart(self, *, wait_seconds: float = 60) -> None:
         """Restart in place (same port and options), e.g. to test reconnection."""
         with self._lock():

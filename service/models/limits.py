@@ -16,6 +16,9 @@ class RateLimitBucket(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     level: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")))
+    # pg_lsn as text: the primary's WAL position after this principal's last write, written
+    # only when a read replica is configured (DATABASE_READ_URL).
+    written_lsn: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
 
 class PersistedQuery(SQLModel, table=True):

@@ -10,6 +10,7 @@ import pytest
 
 from service.access.principals import Role
 from service.models.enums import OrganizationCategory
+from tests.support.clusters import migrated_with_focal_key, scratch_folder
 from tests.support.servers import running_server
 from tests.support.ws import Subscription, rejected_close_code
 
@@ -128,52 +129,34 @@ async def test_listener_reconnects_after_a_postgresql_restart(tokens, pg_server)
     """Its own small cluster, restarted mid-stream: the listener reconnects by itself, requests
     meanwhile are answered or refused as SERVICE_UNAVAILABLE (JSON, never a plain 500), and a
     client resuming with `after` misses nothing."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-    from service.db import migrate
-    from service.db.admin import ensure_database
     from service.db.embedded import EmbeddedPostgres
-    from service.reference.load import load_reference
-    from service.db.engine import make_engine, make_sessionmaker
-    from service.access.keys import create_api_key
-    from service.access.principals import SYSTEM
 
-    # Not under pytest's tmp_path: another pytest run starting meanwhile resets its root to
-    # 0700, and the cluster's system user could no longer reach its data folder.
-    folder = Path(tempfile.mkdtemp(prefix="tcgraph-restart-"))
-    cluster = EmbeddedPostgres(folder / "pg")
-    server = cluster.ensure_running(durable=False)
-    url = server.url("tcgraph")
-    try:
-        await ensure_database(url)
-        await asyncio.to_thread(migrate.upgrade, url)
-        engine = make_engine(url)
-        async with make_sessionmaker(engine)() as session, session.begin():
-            await load_reference(session)
-            focal = (await create_api_key(session=session, actor=SYSTEM, role=Role.STATE_FOCAL_POINT, label="f", state_iso3="KEN")).key
-        await engine.dispose()
-        async with running_server(url) as (base, _):
-            async with Subscription(ws_url(base), EVENTS, {"filter": {"kinds": ["NEED_CREATED"]}}) as sub:
-                await asyncio.sleep(0.3)
-                await post(base, CREATE, {"v": "PUBLIC", "t": "Before restart"}, focal)
-                before = (await sub.next())["data"]["events"]
-                await asyncio.to_thread(cluster.restart)
-                # The server's pool and listener reconnect by themselves.
-                for attempt in range(50):
-                    result = await post(base, CREATE, {"v": "PUBLIC", "t": "After restart"}, focal)
-                    if result.get("data") and result["data"]["createNeed"]:
-                        break
-                    assert [e["extensions"]["code"] for e in result["errors"]] == ["SERVICE_UNAVAILABLE"], result
-                    await asyncio.sleep(0.2)
-                after = (await sub.next(timeout=20))["data"]["events"]
-                assert after["entity"]["title"] == "After restart" and after["sequence"] > before["sequence"]
-            async with Subscription(ws_url(base), EVENTS, {"after": before["sequence"] - 1, "filter": {"kinds": ["NEED_CREATED"]}}) as resumed:
-                titles = [(await resumed.next())["data"]["events"]["entity"]["title"] for _ in range(2)]
-                assert titles == ["Before restart", "After restart"]
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with scratch_folder("tcgraph-restart-") as folder:
+        cluster = EmbeddedPostgres(folder / "pg")
+        url = cluster.ensure_running(durable=False).url("tcgraph")
+        try:
+            focal = await migrated_with_focal_key(url)
+            async with running_server(url) as (base, _):
+                async with Subscription(ws_url(base), EVENTS, {"filter": {"kinds": ["NEED_CREATED"]}}) as sub:
+                    await asyncio.sleep(0.3)
+                    await post(base, CREATE, {"v": "PUBLIC", "t": "Before restart"}, focal)
+                    before = (await sub.next())["data"]["events"]
+                    await asyncio.to_thread(cluster.restart)
+                    # The server's pool and listener reconnect by themselves.
+                    for attempt in range(50):
+                        result = await post(base, CREATE, {"v": "PUBLIC", "t": "After restart"}, focal)
+                        if result.get("data") and result["data"]["createNeed"]:
+                            break
+                        assert [e["extensions"]["code"] for e in result["errors"]] == ["SERVICE_UNAVAILABLE"], result
+                        await asyncio.sleep(0.2)
+                    after = (await sub.next(timeout=20))["data"]["events"]
+                    assert after["entity"]["title"] == "After restart" and after["sequence"] > before["sequence"]
+                resumed_with = {"after": before["sequence"] - 1, "filter": {"kinds": ["NEED_CREATED"]}}
+                async with Subscription(ws_url(base), EVENTS, resumed_with) as resumed:
+                    titles = [(await resumed.next())["data"]["events"]["entity"]["title"] for _ in range(2)]
+                    assert titles == ["Before restart", "After restart"]
+        finally:
+            cluster.stop()
 
 
 def _b64(text: str) -> str:
