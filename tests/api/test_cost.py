@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from graphql import get_introspection_query
@@ -123,11 +122,12 @@ async def test_introspection_is_priced_by_its_size(app_client):
     assert cost["actualQueryCost"] > 1000
     assert 0.8 * cost["actualQueryCost"] <= cost["requestedQueryCost"] <= 2 * cost["actualQueryCost"], cost
     aliased = "{ " + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }}" for i in range(50)) + " }"
-    started = time.perf_counter()
     with counted_statements(app_client) as statements:
         refused = await gql(app_client, aliased)
+    # Refused on its price before anything ran (no statement, no data); how fast that is, is
+    # for bench/hidden_events.py to say, not a clock in a test on a loaded machine.
     assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX" and refused["data"] is None
-    assert statements == [] and time.perf_counter() - started < 0.5
+    assert refused["errors"][0]["extensions"]["cost"] > 50 * 100 and statements == []
 
 
 async def test_aliased_changes_share_one_budget_of_examined_events(app_client, world, sessionmaker):
