@@ -132,7 +132,6 @@ async def test_graphql_ws_client_receives_a_committed_change(database_url, world
                     raise AssertionError(f"the graphql-ws client never got connection_ack\n{subscriber.report()}") from None
             assert with_key.statuses[0]["payload"] == {"role": "AGENCY"}, with_key.report()
             assert anonymous.statuses[0]["payload"] == {"role": "ANONYMOUS"}, anonymous.report()
-            await asyncio.sleep(0.3)  # let the subscriptions go live (the replay covers it anyway)
 
             created = await post(base, CREATE, {"t": title}, focal)
             assert created["data"]["createNeed"]["userErrors"] == [], created

@@ -19,7 +19,7 @@ from graphql_schema import live, nodes
 from service.access.principals import Role
 from service.models.enums import OrganizationCategory, Visibility
 from tests.support.servers import serving
-from tests.support.ws import Subscription
+from tests.support.ws import Subscription, until_live
 
 pytestmark = pytest.mark.asyncio
 
@@ -77,7 +77,7 @@ async def test_one_execution_per_operation_and_authorization_class(app, world, e
             name: await stack.enter_async_context(Subscription(url, query, variables, token=token))
             for name, (query, variables, token) in subscribers.items()
         }
-        await asyncio.sleep(0.5)  # live
+        await until_live(app, len(subs))
         await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
         got = {name: (await sub.next(timeout=15)) for name, sub in subs.items()}
 
@@ -143,7 +143,7 @@ async def test_an_unexpected_error_in_an_event_is_masked_live_and_replayed(app, 
     query = "subscription($after: Int) { events(after: $after, filter: {kinds: [NEED_CREATED]}) { sequence entity { id } } }"
     async with serving(app) as url:
         async with Subscription(url, query) as live:
-            await asyncio.sleep(0.5)
+            await until_live(app, 1)
             await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
             live_payload = await live.next(timeout=15)
         async with Subscription(url, query, {"after": 0}) as replay:
@@ -172,7 +172,7 @@ async def test_live_events_are_sent_directly_as_the_usual_path_would_send_them(a
       sequence kind occurredAt entityId entity { ... on Need { title visibility state { code } } } } }"""
     async with serving(app) as url:
         async with Subscription(url, query, token=token) as subscriber:
-            await asyncio.sleep(0.5)
+            await until_live(app, 1)
             await world.need("KEN", title="Court case management", visibility=Visibility.PRIVATE)
             live_message = await asyncio.wait_for(subscriber.ws.recv(), 15)
         async with Subscription(url, query, {"after": 0}, token=token) as replay:
@@ -196,7 +196,7 @@ async def test_subscriptions_sharing_a_connection_each_get_their_own_messages(ap
         for operation_id, selection in selections.items():
             query = f"subscription {{ events(filter: {{kinds: [NEED_CREATED]}}) {{ {selection} }} }}"
             await ws.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": query}}))
-        await asyncio.sleep(0.5)
+        await until_live(app, len(selections))
         await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
         messages = [json.loads(await asyncio.wait_for(ws.recv(), 15)) for _ in selections]
     by_id = {m["id"]: m for m in messages}

@@ -12,7 +12,7 @@ from service.access.principals import Role
 from service.models.enums import OrganizationCategory
 from tests.support.clusters import migrated_with_focal_key, scratch_folder
 from tests.support.servers import running_server
-from tests.support.ws import Subscription, rejected_close_code
+from tests.support.ws import Subscription, log_head, rejected_close_code
 
 pytestmark = pytest.mark.asyncio
 
@@ -48,8 +48,9 @@ async def tokens(world):
 
 async def test_a_change_through_one_process_reaches_subscribers_of_another(database_url, tokens):
     async with running_server(database_url) as (a, _), running_server(database_url) as (b, _):
-        async with Subscription(ws_url(b), EVENTS, token=tokens["partner"]) as partner, Subscription(ws_url(b), EVENTS) as anonymous:
-            await asyncio.sleep(0.3)
+        # `after` the log's head: every later event arrives, replayed or live, without a sleep.
+        after = {"after": await log_head(database_url)}
+        async with Subscription(ws_url(b), EVENTS, after, token=tokens["partner"]) as partner, Subscription(ws_url(b), EVENTS, after) as anonymous:
             public = await post(a, CREATE, {"v": "PUBLIC", "t": "Public court need"}, tokens["focal"])
             need_id = public["data"]["createNeed"]["need"]["id"]
             private = await post(a, CREATE, {"v": "PRIVATE", "t": "Private need"}, tokens["focal"])
@@ -137,8 +138,8 @@ async def test_listener_reconnects_after_a_postgresql_restart(tokens, pg_server)
         try:
             focal = await migrated_with_focal_key(url)
             async with running_server(url) as (base, _):
-                async with Subscription(ws_url(base), EVENTS, {"filter": {"kinds": ["NEED_CREATED"]}}) as sub:
-                    await asyncio.sleep(0.3)
+                live_from = {"after": await log_head(url), "filter": {"kinds": ["NEED_CREATED"]}}
+                async with Subscription(ws_url(base), EVENTS, live_from) as sub:
                     await post(base, CREATE, {"v": "PUBLIC", "t": "Before restart"}, focal)
                     before = (await sub.next())["data"]["events"]
                     await asyncio.to_thread(cluster.restart)

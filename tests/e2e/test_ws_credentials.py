@@ -20,7 +20,7 @@ from service.models import AssistanceNeed, AuditEvent
 from service.settings import Settings
 from tests.api.test_jwt import AUDIENCE, ISSUER, PUBLIC_PEM, token as jwt_token
 from tests.support.servers import serving
-from tests.support.ws import Subscription
+from tests.support.ws import Subscription, until_live
 
 pytestmark = pytest.mark.asyncio
 
@@ -65,7 +65,7 @@ async def revoke(sessionmaker, key_id: int) -> None:
 async def test_a_running_subscription_ends_when_its_key_is_revoked(app, sessionmaker):
     secret, key_id = await key(sessionmaker)
     async with serving(app) as url, Subscription(url, EVENTS, token=secret) as sub:
-        await asyncio.sleep(0.2)  # the subscription is registered with the broker
+        await until_live(app, 1)
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {secret}"}) as http:
             created = await http.post(url.replace("ws://", "http://"), json={"query": CREATE, "variables": {"t": "Before revocation"}})
             assert created.json()["data"]["createNeed"]["need"]

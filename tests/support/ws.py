@@ -55,3 +55,28 @@ async def rejected_close_code(url: str, token: str) -> int | None:
             return closed.rcvd.code if closed.rcvd else None
         await asyncio.wait_for(ws.wait_closed(), 10)
         return ws.close_code
+
+
+async def until_live(app: Any, count: int, timeout: float = 20) -> None:
+    """Wait until `count` subscriptions are registered with the in-process app's broker: from
+    then on every committed event reaches them live. An acknowledgement, not a sleep."""
+    broker = app.state.broker
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(broker.subscribers) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{len(broker.subscribers)} of {count} subscriptions went live in {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+async def log_head(database_url: str) -> int:
+    """The event log's last sequence: subscribe with `after` it, and every later event is
+    delivered (replayed or live), however long the subscription takes to go live."""
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(sa.text("select coalesce(max(sequence), 0) from event"))).scalar_one()
+    finally:
+        await engine.dispose()
