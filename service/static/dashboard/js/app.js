@@ -81,7 +81,7 @@ const session = {
   themes: new Map(),
   lastSequence: null,
   seen: new Set(),
-  table: { filter: {}, orderBy: { field: "UPDATED_AT", direction: "DESC" }, pageSize: 20, cursors: [null] },
+  table: { filter: {}, orderBy: { field: "UPDATED_AT", direction: "DESC" }, pageSize: 20, cursors: [null], generation: 0 },
   openNeed: null,
 };
 
@@ -215,10 +215,12 @@ async function loadNeeds() {
   error.hidden = true;
   const body = byId("needs-table").querySelector("tbody");
   byId("needs").setAttribute("aria-busy", "true");
+  const generation = ++table.generation; // only the latest request's answer is shown
   try {
     const data = await request(session.key, NEEDS, {
       filter: table.filter, orderBy: table.orderBy, first: table.pageSize, after: table.cursors[table.cursors.length - 1],
     });
+    if (generation !== table.generation) return;
     const needs = data.needs;
     table.pageInfo = needs.pageInfo;
     replace(body, needs.edges.length ? needs.edges.map((e) => needRow(e.node))
@@ -231,10 +233,11 @@ async function loadNeeds() {
     byId("page-prev").disabled = page === 1;
     byId("page-next").disabled = !needs.pageInfo.hasNextPage;
   } catch (e) {
+    if (generation !== table.generation) return;
     replace(body);
     failed(e, "needs-error");
   } finally {
-    byId("needs").setAttribute("aria-busy", "false");
+    if (generation === table.generation) byId("needs").setAttribute("aria-busy", "false");
   }
 }
 
@@ -272,6 +275,7 @@ async function showNeed(id) {
   const panel = byId("need-detail");
   panel.hidden = false;
   panel.dataset.id = id;
+  delete panel.dataset.found; // set again once this need's answer is shown
   replace(byId("need-title"), "…");
   for (const part of ["need-facts", "need-description", "matches", "matches-count", "need-message"]) replace(byId(part));
   let need;
