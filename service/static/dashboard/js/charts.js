@@ -63,8 +63,8 @@ export function fundingChart(container, rows, { caption }) {
   svg.append(s("g", { class: "legend" },
     s("rect", { x: LABEL, y, width: 10, height: 10, class: "bar funded" }),
     s("text", { x: LABEL + 14, y: y + 9 }, "funded (agreed)"),
-    s("rect", { x: LABEL + 120, y, width: 10, height: 10, class: "bar gap" }),
-    s("text", { x: LABEL + 134, y: y + 9 }, "gap (value shown)"),
+    s("rect", { x: LABEL + 135, y, width: 10, height: 10, class: "bar gap" }),
+    s("text", { x: LABEL + 149, y: y + 9 }, "gap (value shown)"),
   ));
   return svg;
 }
