@@ -405,3 +405,26 @@ async def test_markup_in_a_title_is_shown_as_text(demo: Demo, tab: Tab):
     assert await page.locator("main img, main b").count() == 0
     assert await page.evaluate("window.pwned") is None
     tab.assert_stayed_home(demo.base)
+
+
+# ------------------------------------------------------------------ (last: it empties the module's event log)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_when_the_log_no_longer_holds_the_newest_events_the_page_still_streams(demo: Demo, tab: Tab):
+    """The page replays the last positions of the log on opening; pruned (EVENT_RETENTION_DAYS)
+    the API refuses that `after`, and the page starts from the current position instead."""
+    import asyncpg
+
+    connection = await asyncpg.connect(demo.database_url.replace("+asyncpg", ""))
+    try:
+        assert int((await connection.execute("DELETE FROM event")).split()[-1]) > 0
+    finally:
+        await connection.close()
+    page = tab.page
+    await sign_in(tab, demo, "agency/UNDP")
+    created = f"After pruning {uuid.uuid4().hex[:8]}"
+    await demo.create_need(created, "PUBLIC")
+    await page.locator("#event-list li.event[data-kind=NEED_CREATED]", has_text=created).wait_for(timeout=TIMEOUT_MS)
+    assert await page.locator("#board-error").is_hidden()
+    tab.assert_stayed_home(demo.base)

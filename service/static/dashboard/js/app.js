@@ -377,6 +377,29 @@ function setLiveStatus(state, detail) {
   badge.title = detail || "";
 }
 
+function subscribeEvents(live, starts) {
+  const refused = (error) => {
+    if (error.code === "BAD_USER_INPUT" && starts.length > 1) {
+      session.lastSequence = null;
+      subscribeEvents(live, starts.slice(1));
+    } else {
+      failed(error);
+    }
+  };
+  const variables = () => {
+    const after = session.lastSequence ?? starts[0];
+    return after === null ? {} : { after };
+  };
+  const stop = live.subscribe({ query: EVENTS, variables }, {
+    next: (message) => {
+      if (!message.errors) return showEvent(message.data.events);
+      stop();
+      refused(new ApiError(message.errors[0].message, message.errors[0].extensions?.code));
+    },
+    error: refused,
+  });
+}
+
 function startLive() {
   const live = new LiveConnection({ key: session.key, onStatus: setLiveStatus });
   session.live = live;
@@ -390,16 +413,11 @@ function startLive() {
       if (!eventsStarted) {
         eventsStarted = true;
         // Replay the newest events before this position, then stream; after a reconnect,
-        // go on from the last event shown (no gap).
+        // go on from the last event shown (no gap). Where the log no longer holds them
+        // (pruned after EVENT_RETENTION_DAYS), start from this position, else live only.
         const start = Math.max(0, aggregates.sequence - EVENTS_REPLAYED);
         byId("events").dataset.liveFrom = String(aggregates.sequence);
-        live.subscribe({ query: EVENTS, variables: () => ({ after: session.lastSequence ?? start }) }, {
-          next: (message) => {
-            if (message.errors) return failed(new ApiError(message.errors[0].message, message.errors[0].extensions?.code));
-            showEvent(message.data.events);
-          },
-          error: (e) => failed(e),
-        });
+        subscribeEvents(live, [start, aggregates.sequence, null]);
       }
     },
     error: (e) => failed(e),
