@@ -1,4 +1,4 @@
-"""The ASGI application: GraphQL at /graphql, /healthz and /readyz."""
+"""The ASGI application: GraphQL at /graphql, the reference dashboard at /dashboard, /healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from service.events.broker import Broker
 from service.events.feed import VisibilityCache
 from service.events.singleflight import SingleFlight
 from service.events.transport import ExposeTransport
+from service.dashboard import mount_dashboard
 from service.errors import ServiceUnavailable, TcgraphError, Unauthenticated
 from service.graphiql import graphiql_html, mount_graphiql_assets
 from service.settings import Settings, get_settings
@@ -250,6 +251,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app.include_router(router, prefix="/graphql")
     if settings.graphiql_enabled:
         mount_graphiql_assets(app)
+    if settings.dashboard:
+        mount_dashboard(app)
 
     @app.exception_handler(TcgraphError)
     async def domain_error(_: Request, exc: TcgraphError) -> JSONResponse:

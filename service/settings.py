@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     profile: str = Field(default="development", description="development | production")
     graphiql: bool | None = Field(default=None, description="Defaults to on outside production.")
     introspection: bool | None = Field(default=None, description="Defaults to on outside production.")
+    dashboard: bool = Field(
+        default=True, description="Serve the reference dashboard at /dashboard (static files; it calls only the public API)."
+    )
     cors_origins: list[str] = Field(default_factory=list)
     forwarded_allow_ips: str = Field(
         default="",
