@@ -27,9 +27,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Dependencies first, so this layer is reused until requirements.lock changes.
-COPY requirements.lock /src/requirements.lock
-RUN pip install -r /src/requirements.lock
+# Dependencies first, so this layer is reused until requirements.lock or pyproject.toml change:
+# the runtime dependencies of pyproject.toml only, at the versions pinned in requirements.lock
+# (which also pins the test tools — pytest, schemathesis, playwright — that stay out of the image).
+COPY requirements.lock pyproject.toml /src/
+RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" > /src/runtime.txt \
+ && pip install -c /src/requirements.lock -r /src/runtime.txt
 
 # Then the project itself (registers the `tcgraph` console script in the venv).
 COPY . /src
