@@ -1,0 +1,239 @@
+"""Item 10 reports: numbers on constructed engagements (dated through their history), the
+consent rule on every aggregate, bad input, and the GraphQL shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from service.access.principals import ANONYMOUS, SYSTEM, Principal, Role
+from service.errors import InvalidInput
+from service.item10 import Stage, item10_report
+from service.matching import lifecycle
+from service.models import AssistanceNeed, CurrencyRate, Match, MatchTransition
+from service.models.enums import OrganizationCategory, Visibility
+from service.models.matching import MatchStatus
+
+pytestmark = pytest.mark.asyncio
+
+PATH = [MatchStatus.PROPOSED, MatchStatus.ENDORSED, MatchStatus.AGREED, MatchStatus.ACTIVE, MatchStatus.COMPLETED]
+PERIOD = (date(2026, 1, 1), date(2026, 12, 31))
+
+
+class Engagements:
+    """Moves suggestions through the lifecycle as the parties would, then dates each move."""
+
+    def __init__(self, sessionmaker):
+        self.sessionmaker = sessionmaker
+
+    async def engage(
+        self, need: int, organization: int, state: str, *, until: MatchStatus, dates: dict[MatchStatus, str],
+        amount: str | None = None, currency: str = "USD", lessons: str | None = None, withdraw_on: str | None = None,
+    ) -> int:
+        proposer = Principal(role=Role.AGENCY, organization_id=organization)
+        focal = Principal(role=Role.STATE_FOCAL_POINT, state_iso3=state)
+        async with self.sessionmaker() as session, session.begin():
+            match_id = (await session.execute(
+                sa.select(Match.id).where(Match.need_id == need, Match.organization_id == organization)
+            )).scalar_one()
+            for step in PATH[: PATH.index(until) + 1]:
+                await lifecycle.transition(
+                    session=session, principal=focal if step is MatchStatus.ENDORSED else proposer, match_id=match_id,
+                    to=step, message="We can help." if step is MatchStatus.PROPOSED else None,
+                    amount=Decimal(amount) if amount and step is MatchStatus.PROPOSED else None,
+                    currency=currency if amount and step is MatchStatus.PROPOSED else None,
+                )
+            if withdraw_on:
+                await lifecycle.transition(session=session, principal=proposer, match_id=match_id, to=MatchStatus.WITHDRAWN)
+                dates = {**dates, MatchStatus.WITHDRAWN: withdraw_on}
+            if lessons:
+                await lifecycle.record_lessons(session=session, principal=proposer, match_id=match_id, lessons=lessons)
+            for status, day in dates.items():
+                await session.execute(
+                    sa.update(MatchTransition)
+                    .where(MatchTransition.match_id == match_id, MatchTransition.to_status == status)
+                    .values(occurred_at=datetime.fromisoformat(day).replace(tzinfo=UTC))
+                )
+        return match_id
+
+
+@pytest.fixture
+async def scene(world, sessionmaker):
+    """KEN and UGA, UNODC and Norad; JUSTICE engagements in, before and after 2026, one out
+    of the theme, one withdrawn after agreement, one on a PRIVATE need."""
+    unodc = await world.organization("UNODC", OrganizationCategory.UN_AGENCY)
+    norad = await world.organization("Norad", OrganizationCategory.DONOR_GOVERNMENT)
+    await world.programme(unodc, iati_identifier="XM-UNODC-JUSTICE", recipients=("KEN", "UGA"))
+    await world.programme(norad, iati_identifier="NO-JUSTICE", recipients=("KEN", "UGA"), themes=("JUSTICE", "WOMENS_RIGHTS"))
+    money = {"estimated_cost": Decimal("500000"), "currency": "USD"}
+    n = {
+        "completed": await world.need("KEN", title="Court e-filing", **money),
+        "private_active": await world.need("KEN", title="Judicial training", visibility=Visibility.PARTNERS,
+                                            estimated_cost=Decimal("300000"), currency="USD"),
+        "private_completed": await world.need("KEN", title="Judicial ethics code", visibility=Visibility.PARTNERS),
+        "agreed_eur": await world.need("UGA", title="Legal aid", estimated_cost=Decimal("100000"), currency="EUR"),
+        "before": await world.need("UGA", title="Case backlog"),
+        "after": await world.need("KEN", title="Prison registry"),
+        "other_theme": await world.need("KEN", title="Shelters", themes=["WOMENS_RIGHTS"]),
+        "withdrawn": await world.need("UGA", title="Bail reform", estimated_cost=Decimal("80000"), currency="USD"),
+        "open": await world.need("UGA", title="Court interpreters", estimated_cost=Decimal("25000"), currency="USD"),
+    }
+    e = Engagements(sessionmaker)
+    ids = {
+        "completed": await e.engage(
+            n["completed"], unodc, "KEN", until=MatchStatus.COMPLETED, amount="200000", lessons="Pilot in two courts first.",
+            dates={MatchStatus.AGREED: "2026-01-10", MatchStatus.ACTIVE: "2026-02-01", MatchStatus.COMPLETED: "2026-06-30"},
+        ),
+        "private_active": await e.engage(
+            n["private_active"], norad, "KEN", until=MatchStatus.ACTIVE, amount="1000000", currency="NOK",
+            dates={MatchStatus.AGREED: "2026-03-01", MatchStatus.ACTIVE: "2026-04-01"},
+        ),
+        "private_completed": await e.engage(
+            n["private_completed"], norad, "KEN", until=MatchStatus.COMPLETED, lessons="A confidential lesson.",
+            dates={MatchStatus.AGREED: "2026-02-01", MatchStatus.ACTIVE: "2026-02-02", MatchStatus.COMPLETED: "2026-09-01"},
+        ),
+        "agreed_eur": await e.engage(
+            n["agreed_eur"], unodc, "UGA", until=MatchStatus.AGREED, amount="40000", currency="EUR",
+            dates={MatchStatus.AGREED: "2026-05-05"},
+        ),
+        # Completed before the period: not in it. Its lessons are not this period's either.
+        "before": await e.engage(
+            n["before"], unodc, "UGA", until=MatchStatus.COMPLETED, amount="999", lessons="Old lesson.",
+            dates={MatchStatus.AGREED: "2025-01-01", MatchStatus.ACTIVE: "2025-02-01", MatchStatus.COMPLETED: "2025-06-01"},
+        ),
+        # Agreed after the period: not in it.
+        "after": await e.engage(n["after"], unodc, "KEN", until=MatchStatus.AGREED, amount="777", dates={MatchStatus.AGREED: "2027-01-02"}),
+        "other_theme": await e.engage(
+            n["other_theme"], norad, "KEN", until=MatchStatus.AGREED, amount="555", dates={MatchStatus.AGREED: "2026-03-03"},
+        ),
+        "withdrawn": await e.engage(
+            n["withdrawn"], unodc, "UGA", until=MatchStatus.AGREED, amount="30000", withdraw_on="2026-03-01",
+            dates={MatchStatus.AGREED: "2026-02-01"},
+        ),
+    }
+    # The State made these two PRIVATE after the engagements (a proposer never sees a PRIVATE need).
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            sa.update(AssistanceNeed).where(AssistanceNeed.id.in_([n["private_active"], n["private_completed"]]))
+            .values(visibility=Visibility.PRIVATE)
+        )
+    async with sessionmaker() as session:
+        rates = {r.currency: r.usd_per_unit for r in (await session.execute(sa.select(CurrencyRate))).scalars()}
+    return {"needs": n, "matches": ids, "unodc": unodc, "norad": norad, "rates": rates}
+
+
+def amounts(a) -> dict[str, Decimal]:
+    return {x.currency: x.amount for x in a.by_currency}
+
+
+async def report(sessionmaker, principal, theme="JUSTICE", period=PERIOD, region=None):
+    async with sessionmaker() as session:
+        return await item10_report(
+            session=session, principal=principal, theme=theme, period_start=period[0], period_end=period[1], region=region
+        )
+
+
+async def test_administrator_sees_every_engagement_counted_by_stage_and_currency(scene, sessionmaker):
+    r = await report(sessionmaker, SYSTEM)
+    c = r.engagements
+    assert (c.agreed, c.active, c.completed, c.withdrawn, c.total) == (1, 1, 2, 1, 5)
+    # The withdrawn engagement's amount is not committed; currencies are never added together.
+    assert amounts(r.committed) == {"USD": Decimal("200000.00"), "NOK": Decimal("1000000.00"), "EUR": Decimal("40000.00")}
+    rates = scene["rates"]
+    expected_usd = (200000 * rates["USD"] + 1000000 * rates["NOK"] + 40000 * rates["EUR"]).quantize(Decimal("0.01"))
+    assert r.committed.usd_equivalent == expected_usd
+    assert {x.currency for x in r.exchange_rates} == {"USD", "NOK", "EUR"}
+
+    orgs = {o.name: o for o in r.by_organization}
+    assert set(orgs) == {"UNODC", "Norad"}
+    u = orgs["UNODC"].engagements
+    assert (u.agreed, u.active, u.completed, u.withdrawn) == (1, 0, 1, 1)
+    assert amounts(orgs["UNODC"].committed) == {"USD": Decimal("200000.00"), "EUR": Decimal("40000.00")}
+    assert orgs["UNODC"].states == ("KEN", "UGA") and orgs["UNODC"].category == "UN_AGENCY"
+    assert (orgs["Norad"].engagements.active, orgs["Norad"].engagements.completed) == (1, 1)
+
+    states = {s.state_iso3: s for s in r.by_state}
+    assert (states["KEN"].engagements.total, states["UGA"].engagements.total) == (3, 2)
+    assert states["KEN"].name == "Kenya" and states["KEN"].organizations == ("Norad", "UNODC")
+
+    assert [lesson.text for lesson in r.lessons] == ["A confidential lesson.", "Pilot in two courts first."]
+    assert r.lessons[1].completed_on == date(2026, 6, 30) and r.lessons[1].organization_name == "UNODC"
+
+
+async def test_open_needs_and_funding_gaps(scene, sessionmaker):
+    r = await report(sessionmaker, SYSTEM)
+    n = scene["needs"]
+    by_id = {row.need_id: row for row in r.open_needs}
+    # Needs whose engagements are agreed/active stay open (MATCHED / IN_PROGRESS); the need of
+    # the other theme is not in the report.
+    assert n["other_theme"] not in by_id
+    assert {n["completed"], n["private_active"], n["agreed_eur"], n["withdrawn"], n["open"]} <= set(by_id)
+    assert by_id[n["completed"]].gap.amount == Decimal("300000.00")
+    assert (by_id[n["agreed_eur"]].gap.amount, by_id[n["agreed_eur"]].gap.currency) == (Decimal("60000.00"), "EUR")
+    # Committed in NOK against a USD cost: converted through the published rates.
+    nok_in_usd = Decimal(1000000) * scene["rates"]["NOK"] / scene["rates"]["USD"]
+    assert by_id[n["private_active"]].gap.amount == (Decimal(300000) - nok_in_usd).quantize(Decimal("0.01"))
+    # A withdrawn engagement commits nothing.
+    assert by_id[n["withdrawn"]].gap.amount == Decimal("80000.00")
+    g = r.funding_gap
+    assert g.open_needs == len(r.open_needs)
+    assert amounts(g.requested)["EUR"] == Decimal("100000.00")
+    assert g.needs_without_cost == sum(1 for row in r.open_needs if row.requested is None)
+    assert r.open_needs[0].need_id == n["completed"]  # largest gap first
+
+
+async def test_anonymous_counts_leave_out_private_needs_and_their_engagements(scene, sessionmaker):
+    r = await report(sessionmaker, ANONYMOUS)
+    c = r.engagements
+    assert (c.agreed, c.active, c.completed, c.withdrawn) == (1, 0, 1, 1)
+    assert amounts(r.committed) == {"USD": Decimal("200000.00"), "EUR": Decimal("40000.00")}
+    assert [o.name for o in r.by_organization] == ["UNODC"]  # Norad's only JUSTICE engagements are private
+    assert {s.state_iso3: s.engagements.total for s in r.by_state} == {"KEN": 1, "UGA": 2}
+    assert [lesson.text for lesson in r.lessons] == ["Pilot in two courts first."]
+    hidden = {scene["needs"]["private_active"], scene["needs"]["private_completed"]}
+    assert not hidden & {row.need_id for row in r.open_needs}
+    assert "NOK" not in amounts(r.funding_gap.committed)
+    assert {x.currency for x in r.exchange_rates} == {"USD", "EUR"}
+    # The KEN focal point sees its own private needs; a partner does not.
+    own = await report(sessionmaker, Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"))
+    assert own.engagements.total == 5
+    partner = await report(sessionmaker, Principal(role=Role.DONOR, organization_id=scene["unodc"]))
+    assert partner.engagements.total == 3
+
+
+async def test_theme_cluster_region_and_periods(scene, sessionmaker):
+    cluster = await report(sessionmaker, SYSTEM, theme="administration_of_justice")
+    assert cluster.theme_code == "ADMINISTRATION_OF_JUSTICE" and "JUSTICE" in cluster.theme_codes
+    assert cluster.engagements.total == 5
+    uga = await report(sessionmaker, SYSTEM, region="014")  # Eastern Africa: KEN and UGA
+    assert uga.region_name == "Eastern Africa" and uga.engagements.total == 5
+    asia = await report(sessionmaker, SYSTEM, region="ASIA_PACIFIC")
+    assert asia.engagements.total == 0 and asia.open_needs == ()
+    # 2025: only the engagement completed then, with its lesson.
+    old = await report(sessionmaker, SYSTEM, period=(date(2025, 1, 1), date(2025, 12, 31)))
+    assert (old.engagements.completed, old.engagements.total) == (1, 1)
+    assert [lesson.text for lesson in old.lessons] == ["Old lesson."]
+    # A one-day period: what stood engaged on 2026-03-01 (withdrawn that day counts as withdrawn).
+    day = await report(sessionmaker, SYSTEM, period=(date(2026, 3, 1), date(2026, 3, 1)))
+    stages = day.engagements
+    assert (stages.agreed, stages.active, stages.completed, stages.withdrawn) == (1, 2, 0, 1)
+    assert Stage.WITHDRAWN.value == "WITHDRAWN"
+
+
+@pytest.mark.parametrize(
+    ("theme", "period", "region", "field"),
+    [
+        ("NO_SUCH_THEME", PERIOD, None, "theme"),
+        ("", PERIOD, None, "theme"),
+        ("JUSTICE", (date(2026, 12, 31), date(2026, 1, 1)), None, "period"),
+        ("JUSTICE", PERIOD, "999", "region"),
+        ("JUSTICE", PERIOD, "NOWHERE", "region"),
+    ],
+)
+async def test_bad_input_is_refused_with_the_field(sessionmaker, theme, period, region, field):
+    with pytest.raises(InvalidInput) as refused:
+        await report(sessionmaker, SYSTEM, theme=theme, period=period, region=region)
+    assert refused.value.field == field and refused.value.code == "BAD_USER_INPUT"
