@@ -237,3 +237,84 @@ async def test_bad_input_is_refused_with_the_field(sessionmaker, theme, period, 
     with pytest.raises(InvalidInput) as refused:
         await report(sessionmaker, SYSTEM, theme=theme, period=period, region=region)
     assert refused.value.field == field and refused.value.code == "BAD_USER_INPUT"
+
+
+# -- GraphQL ---------------------------------------------------------------------------------------
+
+REPORT = """
+query($theme: String!, $from: Date!, $to: Date!, $region: String, $n: Int = 50) {
+  item10Report(theme: $theme, period: {from: $from, to: $to}, region: $region) {
+    theme themeName themes periodFrom periodTo region regionName generatedAt
+    engagements { agreed active completed withdrawn total }
+    committed { amounts { amount currency } usdEquivalent { amount currency } currenciesWithoutRate }
+    organizations(first: $n) { name acronym category organization { name } states
+      engagements { total completed } committed { amounts { amount currency } } }
+    organizationCount
+    states(first: $n) { code name state { code } organizations engagements { total } }
+    stateCount
+    lessons { needTitle stateCode organizationName completedOn lessons engagement { id status } }
+    lessonCount
+    openNeeds(first: $n) { title stateCode stateName status requested { amount currency } gap { amount currency }
+      committed { amounts { amount currency } } need { id } }
+    fundingGap { openNeeds requested { amounts { amount currency } usdEquivalent { amount } }
+      gap { amounts { amount currency } } needsWithoutCost needsWithoutGap }
+    exchangeRates { currency usdPerUnit asOf }
+  }
+}
+"""
+VARS = {"theme": "JUSTICE", "from": "2026-01-01", "to": "2026-12-31"}
+
+
+async def test_graphql_report_as_administrator_and_anonymous(scene, world, app_client, gql):
+    admin = await world.key(Role.ADMINISTRATOR)
+    full = await gql(app_client, REPORT, VARS, token=admin)
+    assert "errors" not in full, full
+    r = full["data"]["item10Report"]
+    assert r["engagements"] == {"agreed": 1, "active": 1, "completed": 2, "withdrawn": 1, "total": 5}
+    assert {a["currency"]: a["amount"] for a in r["committed"]["amounts"]} == {"EUR": "40000.00", "NOK": "1000000.00", "USD": "200000.00"}
+    assert r["committed"]["usdEquivalent"]["currency"] == "USD" and r["committed"]["currenciesWithoutRate"] == []
+    assert r["organizationCount"] == 2 and r["stateCount"] == 2 and r["lessonCount"] == 2
+    assert r["organizations"][0]["name"] == "UNODC" and r["organizations"][0]["organization"] == {"name": "UNODC"}
+    assert r["organizations"][0]["category"] == "UN_AGENCY"
+    assert all(lesson["engagement"]["status"] == "COMPLETED" for lesson in r["lessons"])
+
+    anonymous = (await gql(app_client, REPORT, VARS))["data"]["item10Report"]
+    assert anonymous["engagements"]["total"] == 3 and anonymous["lessonCount"] == 1
+    assert [o["name"] for o in anonymous["organizations"]] == ["UNODC"]
+    assert "Judicial training" not in {n["title"] for n in anonymous["openNeeds"]}
+    assert "Judicial training" in {n["title"] for n in r["openNeeds"]}
+    # Every linked object resolves for the caller (none is hidden behind a visible row).
+    assert all(n["need"] is not None for n in anonymous["openNeeds"])
+    assert all(lesson["engagement"] is not None for lesson in anonymous["lessons"])
+
+
+async def test_graphql_lists_are_bounded_and_priced_by_first(scene, world, app_client, gql):
+    admin = await world.key(Role.ADMINISTRATOR)
+    small = await gql(app_client, REPORT, {**VARS, "n": 1}, token=admin)
+    large = await gql(app_client, REPORT, {**VARS, "n": 101}, token=admin)
+    assert len(small["data"]["item10Report"]["states"]) == 1
+    assert small["data"]["item10Report"]["stateCount"] == 2
+    # Three lists take $n: each of their 100 more rows is priced (at least one object per row).
+    assert large["extensions"]["cost"]["requestedQueryCost"] >= small["extensions"]["cost"]["requestedQueryCost"] + 3 * 100
+    # What was returned is what is charged after the fact.
+    assert large["extensions"]["cost"]["actualQueryCost"] < large["extensions"]["cost"]["requestedQueryCost"]
+    refused = await gql(app_client, REPORT, {**VARS, "n": 501}, token=admin)
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("variables", "needle"),
+    [
+        ({**VARS, "theme": "JUSTICE_FOR_ALL"}, "Unknown theme"),
+        ({**VARS, "from": "2026-12-31", "to": "2026-01-01"}, "starts after it ends"),
+        ({**VARS, "region": "999"}, "Unknown region"),
+        ({**VARS, "from": "2026-13-01"}, "Date"),
+        ({**VARS, "theme": "J" * 65}, "65"),
+    ],
+)
+async def test_graphql_bad_input_is_bad_user_input(app_client, gql, variables, needle):
+    body = await gql(app_client, REPORT, variables)
+    assert body.get("data") in (None, {"item10Report": None}) or body["data"] is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert needle in error["message"]
