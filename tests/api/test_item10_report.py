@@ -318,3 +318,100 @@ async def test_graphql_bad_input_is_bad_user_input(app_client, gql, variables, n
     error = body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert needle in error["message"]
+
+
+# -- CLI: tcgraph report item10 --------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_on_test_database(database_url, monkeypatch):
+    """`tcgraph` on this test's database; it runs its own event loop, so off this one."""
+    import asyncio
+
+    from service import cli
+    from service.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("TCGRAPH_API_KEY", raising=False)
+    get_settings.cache_clear()
+
+    async def run(*argv: str) -> int:
+        return await asyncio.to_thread(cli.main, ["report", "item10", *argv])
+
+    yield run
+    get_settings.cache_clear()
+
+
+ARGS = ("--theme", "JUSTICE", "--from", "2026-01-01", "--to", "2026-12-31")
+
+
+async def test_cli_markdown_has_the_report_headings_and_tables(scene, world, cli_on_test_database, tmp_path, capsys):
+    path = tmp_path / "report.md"
+    assert await cli_on_test_database(*ARGS, "--format", "markdown", "-o", str(path)) == 0
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "# Item 10 report: Administration of justice and fair trial (JUSTICE)"
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == [
+        "## Summary", "## Engagements by agency, fund or donor", "## Engagements by State",
+        "## Lessons learned and good practices", "## Open needs and funding gaps", "## Exchange rates",
+    ]
+    # Anonymous: the private needs' engagements are not counted.
+    assert "| Engagements | 1 | 0 | 1 | 1 | 3 |" in lines
+    assert "| Organization | Category | Agreed | Active | Completed | Withdrawn | Total | Committed | States |" in lines
+    assert any(line.startswith("| UNODC | un agency | 1 | 0 | 1 | 1 | 3 | EUR 40,000.00; USD 200,000.00 | KEN, UGA |") for line in lines)
+    assert "> Pilot in two courts first." in lines and "confidential" not in text and "Judicial training" not in text
+    assert "visible to: anonymous" in text
+    assert "item 10 report: 3 engagements" in capsys.readouterr().err
+
+    admin = await world.key(Role.ADMINISTRATOR)
+    full = tmp_path / "admin.md"
+    assert await cli_on_test_database(*ARGS, "--api-key", admin, "-o", str(full)) == 0
+    admin_text = full.read_text(encoding="utf-8")
+    assert "| Engagements | 1 | 1 | 2 | 1 | 5 |" in admin_text.splitlines()
+    assert "> A confidential lesson." in admin_text and "Judicial training" in admin_text
+
+
+async def test_cli_csv_is_one_long_table(scene, cli_on_test_database, tmp_path):
+    import csv
+
+    path = tmp_path / "report.csv"
+    assert await cli_on_test_database(*ARGS, "--format", "csv", "-o", str(path)) == 0
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["section", "id", "code", "name", "measure", "currency", "value"]
+    assert all(len(row) == 7 for row in rows)
+    values = {(r[0], r[2], r[4], r[5]): r[6] for r in rows[1:]}
+    assert values[("total", "JUSTICE", "engagements_total", "")] == "3"
+    assert values[("total", "JUSTICE", "committed", "EUR")] == "40000.00"
+    assert values[("state", "UGA", "engagements_withdrawn", "")] == "1"
+    assert {r[0] for r in rows[1:]} >= {"report", "total", "organization", "state", "lesson", "open_need", "funding_gap", "exchange_rate"}
+    lessons = [r for r in rows if r[0] == "lesson" and r[4] == "lessons"]
+    assert [r[6] for r in lessons] == ["Pilot in two courts first."] and lessons[0][1]  # with the engagement's global ID
+
+
+async def test_cli_json_has_the_graphql_shape(scene, cli_on_test_database, tmp_path):
+    import json
+
+    path = tmp_path / "report.json"
+    assert await cli_on_test_database(*ARGS, "--format", "json", "-o", str(path)) == 0
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["engagements"] == {"agreed": 1, "active": 0, "completed": 1, "withdrawn": 1, "total": 3}
+    assert data["organizations"][0]["name"] == "UNODC"
+    assert {"theme", "periodFrom", "states", "lessons", "openNeeds", "fundingGap", "exchangeRates"} <= set(data)
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (("--theme", "NOPE", "--from", "2026-01-01", "--to", "2026-12-31"), "Unknown theme"),
+        (("--theme", "JUSTICE", "--from", "2026-12-31", "--to", "2026-01-01"), "starts after it ends"),
+        (("--theme", "JUSTICE", "--from", "31/12/2026", "--to", "2026-12-31"), "ISO 8601"),
+        (("--theme", "JUSTICE", "--from", "2026-01-01", "--to", "2026-12-31", "--api-key", "tcg_nope"), "error:"),
+    ],
+)
+async def test_cli_bad_input_exits_2_with_the_reason(cli_on_test_database, tmp_path, capsys, argv, reason):
+    path = tmp_path / "never.md"
+    assert await cli_on_test_database(*argv, "-o", str(path)) == 2
+    assert reason in capsys.readouterr().err
+    assert not path.exists()
