@@ -168,6 +168,10 @@ class EngagementLesson:
     def state_code(self) -> str:
         return self.row.state_iso3
 
+    @strawberry.field(description="English name of the need's State.")
+    def state_name(self) -> str:
+        return self.row.state_name
+
     @strawberry.field(description="The offering organization's name.")
     def organization_name(self) -> str:
         return self.row.organization_name

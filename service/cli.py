@@ -477,8 +477,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                 if out is not sys.stdout:
                     out.close()
             eprint(
-                f"item 10 report: {report.engagements.total} engagements, {len(report.lessons)} lessons, "
-                f"{report.funding_gap.open_needs} open needs"
+                f"item 10 report: engagements {report.engagements.total}, lessons {len(report.lessons)}, "
+                f"open needs {report.funding_gap.open_needs}"
             )
             return 0
 

@@ -126,6 +126,7 @@ class Lesson:
     need_id: int
     need_title: str
     state_iso3: str
+    state_name: str
     organization_name: str
     completed_on: date
     text: str
@@ -476,6 +477,14 @@ def _in_currency(sums: _Sums, currency: str, rates: dict[str, CurrencyRate]) -> 
     return total
 
 
+def _gap_order(need: OpenNeed, rates: dict[str, CurrencyRate]) -> tuple:
+    """Largest gap first, gaps compared in USD (a gap in a currency without a rate, or no gap
+    known, after those that compare)."""
+    if need.gap is not None and need.gap.currency in rates:
+        return (0, -(need.gap.amount * rates[need.gap.currency].usd_per_unit), need.state_iso3, need.need_id)
+    return (1 if need.gap is not None else 2, Decimal(0), need.state_iso3, need.need_id)
+
+
 # -- the report ------------------------------------------------------------------------------------
 
 
@@ -536,6 +545,7 @@ async def item10_report(
         (
             Lesson(
                 match_id=e.match_id, need_id=e.need_id, need_title=e.need_title, state_iso3=e.state_iso3,
+                state_name=state_names.get(e.state_iso3, e.state_iso3),
                 organization_name=organizations[e.organization_id].name, completed_on=e.completed_at.date(),
                 text=e.lessons,
             )
@@ -546,7 +556,7 @@ async def item10_report(
         reverse=True,
     )
     open_needs = [replace(n, state_name=state_names.get(n.state_iso3, n.state_iso3)) for n in open_needs]
-    open_needs.sort(key=lambda n: (-(n.gap.amount if n.gap else Decimal(-1)), n.state_iso3, n.need_id))
+    open_needs.sort(key=lambda n: _gap_order(n, rates))
     used = {a.currency for a in _committed(engagements).amounts(rates).by_currency}
     used |= {a.currency for a in (*gap.requested.by_currency, *gap.committed.by_currency)}
     return Item10Report(

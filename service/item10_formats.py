@@ -47,6 +47,10 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
     return lines
 
 
+def _organization_name(name: str, acronym: str | None) -> str:
+    return f"{name} ({acronym})" if acronym and acronym not in name else name
+
+
 def _counts(c: StageCounts) -> list[int]:
     return [c.agreed, c.active, c.completed, c.withdrawn, c.total]
 
@@ -82,7 +86,7 @@ def render_markdown(report: Item10Report, *, audience: str | None = None) -> str
         out += _table(
             ["Organization", "Category", "Agreed", "Active", "Completed", "Withdrawn", "Total", "Committed", "States"],
             [
-                [o.name + (f" ({o.acronym})" if o.acronym else ""), o.category.replace("_", " ").lower(),
+                [_organization_name(o.name, o.acronym), o.category.replace("_", " ").lower(),
                  *_counts(o.engagements), _amounts(o.committed, usd=False), ", ".join(o.states)]
                 for o in r.by_organization
             ],
@@ -104,12 +108,14 @@ def render_markdown(report: Item10Report, *, audience: str | None = None) -> str
     if not r.lessons:
         out.append("No lessons recorded on engagements completed in this period.")
     for lesson in r.lessons:
+        paragraphs = [line.strip() for line in lesson.text.splitlines() if line.strip()]
+        quoted = [part for paragraph in paragraphs for part in (">", "> " + paragraph)][1:]
         out += [
-            f"### {lesson.organization_name} with {lesson.state_iso3}: {lesson.need_title}",
+            f"### {lesson.organization_name} with {lesson.state_name}: {lesson.need_title}",
             "",
             f"Completed {lesson.completed_on.isoformat()}.",
             "",
-            *("> " + line if line else ">" for line in lesson.text.splitlines()),
+            *quoted,
             "",
         ]
     if not r.lessons:
@@ -185,7 +191,7 @@ def csv_rows(report: Item10Report) -> list[tuple]:
         rows += _amount_rows("state", "", s.state_iso3, s.name, "committed", s.committed)
     for lesson in r.lessons:
         ident = global_id("Match", lesson.match_id)
-        name = f"{lesson.organization_name} with {lesson.state_iso3}: {lesson.need_title}"
+        name = f"{lesson.organization_name} with {lesson.state_name}: {lesson.need_title}"
         rows.append(("lesson", ident, lesson.state_iso3, name, "completed_on", "", lesson.completed_on.isoformat()))
         rows.append(("lesson", ident, lesson.state_iso3, name, "lessons", "", lesson.text))
     for n in r.open_needs:
@@ -253,7 +259,7 @@ def to_json(report: Item10Report) -> dict[str, Any]:
         ],
         "lessons": [
             {"engagementId": global_id("Match", x.match_id), "needId": global_id("Need", x.need_id), "needTitle": x.need_title,
-             "stateCode": x.state_iso3, "organizationName": x.organization_name, "completedOn": x.completed_on.isoformat(),
+             "stateCode": x.state_iso3, "stateName": x.state_name, "organizationName": x.organization_name, "completedOn": x.completed_on.isoformat(),
              "lessons": x.text}
             for x in r.lessons
         ],

@@ -362,7 +362,7 @@ async def test_cli_markdown_has_the_report_headings_and_tables(scene, world, cli
     assert any(line.startswith("| UNODC | un agency | 1 | 0 | 1 | 1 | 3 | EUR 40,000.00; USD 200,000.00 | KEN, UGA |") for line in lines)
     assert "> Pilot in two courts first." in lines and "confidential" not in text and "Judicial training" not in text
     assert "visible to: anonymous" in text
-    assert "item 10 report: 3 engagements" in capsys.readouterr().err
+    assert "item 10 report: engagements 3, lessons 1" in capsys.readouterr().err
 
     admin = await world.key(Role.ADMINISTRATOR)
     full = tmp_path / "admin.md"
@@ -415,3 +415,29 @@ async def test_cli_bad_input_exits_2_with_the_reason(cli_on_test_database, tmp_p
     assert await cli_on_test_database(*argv, "-o", str(path)) == 2
     assert reason in capsys.readouterr().err
     assert not path.exists()
+
+
+# -- demo data ---------------------------------------------------------------------------------------
+
+
+async def test_demo_data_gives_a_justice_report_and_loads_once(database_url, sessionmaker):
+    """`make run`'s data: engagements with dated histories and lessons, so the report for
+    administration of justice is not empty, for anonymous callers too; loading twice adds nothing."""
+    import asyncio
+
+    from tests.support.demo import load_demo_world
+
+    await asyncio.to_thread(load_demo_world, database_url)
+    async with sessionmaker() as session, session.begin():
+        from service.demo.load import load_demo
+
+        again = await load_demo(session)
+    assert again["engagements"] == 0 and again["needs"] == 0
+    period = (date(2025, 1, 1), date(2026, 12, 31))
+    public = await report(sessionmaker, ANONYMOUS, theme="ADMINISTRATION_OF_JUSTICE", period=period)
+    full = await report(sessionmaker, SYSTEM, theme="ADMINISTRATION_OF_JUSTICE", period=period)
+    assert public.engagements.total >= 3 and public.lessons and public.open_needs
+    assert full.engagements.total == 6 and len(full.lessons) == 2
+    assert full.engagements.total > public.engagements.total  # MDA's and JOR's needs are for partners only
+    assert {o.name for o in full.by_organization} >= {"United Nations Office on Drugs and Crime"}
+    assert public.committed.usd_equivalent is not None
