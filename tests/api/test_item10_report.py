@@ -223,20 +223,39 @@ async def test_theme_cluster_region_and_periods(scene, sessionmaker):
     assert Stage.WITHDRAWN.value == "WITHDRAWN"
 
 
-@pytest.mark.parametrize(
-    ("theme", "period", "region", "field"),
-    [
-        ("NO_SUCH_THEME", PERIOD, None, "theme"),
-        ("", PERIOD, None, "theme"),
-        ("JUSTICE", (date(2026, 12, 31), date(2026, 1, 1)), None, "period"),
-        ("JUSTICE", PERIOD, "999", "region"),
-        ("JUSTICE", PERIOD, "NOWHERE", "region"),
-    ],
-)
-async def test_bad_input_is_refused_with_the_field(sessionmaker, theme, period, region, field):
-    with pytest.raises(InvalidInput) as refused:
-        await report(sessionmaker, SYSTEM, theme=theme, period=period, region=region)
-    assert refused.value.field == field and refused.value.code == "BAD_USER_INPUT"
+async def test_currencies_are_never_added_together_and_usd_only_with_every_rate():
+    from service.item10 import _in_currency, _Sums
+
+    rates = {c: CurrencyRate(currency=c, usd_per_unit=Decimal(r), as_of=date(2026, 11, 1)) for c, r in (("USD", "1"), ("EUR", "1.2"))}
+    sums = _Sums()
+    sums.add(Decimal("100"), "USD")
+    sums.add(Decimal("50"), "EUR")
+    sums.add(Decimal("1"), "USD")
+    converted = sums.amounts(rates)
+    assert [(a.currency, a.amount) for a in converted.by_currency] == [("EUR", Decimal("50.00")), ("USD", Decimal("101.00"))]
+    assert converted.usd_equivalent == Decimal("161.00") and converted.currencies_without_rate == ()
+    assert _in_currency(sums, "EUR", rates) == Decimal("50") + Decimal("101") / Decimal("1.2")
+    sums.add(Decimal("7"), "ISK")  # no rate: no USD equivalent, no conversion, and it says why
+    sums.add(Decimal("3"), None)  # recorded without a currency
+    unconverted = sums.amounts(rates)
+    assert unconverted.usd_equivalent is None and unconverted.currencies_without_rate == ("ISK", "XXX")
+    assert _in_currency(sums, "USD", rates) is None
+
+
+BAD_INPUT = [
+    ("NO_SUCH_THEME", PERIOD, None, "theme"),
+    ("", PERIOD, None, "theme"),
+    ("JUSTICE", (date(2026, 12, 31), date(2026, 1, 1)), None, "period"),
+    ("JUSTICE", PERIOD, "999", "region"),
+    ("JUSTICE", PERIOD, "NOWHERE", "region"),
+]
+
+
+async def test_bad_input_is_refused_with_the_field(sessionmaker):
+    for theme, period, region, field in BAD_INPUT:
+        with pytest.raises(InvalidInput) as refused:
+            await report(sessionmaker, SYSTEM, theme=theme, period=period, region=region)
+        assert (refused.value.field, refused.value.code) == (field, "BAD_USER_INPUT"), (theme, period, region)
 
 
 # -- GraphQL ---------------------------------------------------------------------------------------
@@ -302,22 +321,19 @@ async def test_graphql_lists_are_bounded_and_priced_by_first(scene, world, app_c
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-@pytest.mark.parametrize(
-    ("variables", "needle"),
-    [
+async def test_graphql_bad_input_is_bad_user_input(app_client, gql):
+    for variables, needle in [
         ({**VARS, "theme": "JUSTICE_FOR_ALL"}, "Unknown theme"),
         ({**VARS, "from": "2026-12-31", "to": "2026-01-01"}, "starts after it ends"),
         ({**VARS, "region": "999"}, "Unknown region"),
         ({**VARS, "from": "2026-13-01"}, "Date"),
         ({**VARS, "theme": "J" * 65}, "65"),
-    ],
-)
-async def test_graphql_bad_input_is_bad_user_input(app_client, gql, variables, needle):
-    body = await gql(app_client, REPORT, variables)
-    assert body.get("data") in (None, {"item10Report": None}) or body["data"] is None
-    error = body["errors"][0]
-    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
-    assert needle in error["message"]
+    ]:
+        body = await gql(app_client, REPORT, variables)
+        assert body.get("data") is None, body
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        assert needle in error["message"], (needle, error)
 
 
 # -- CLI: tcgraph report item10 --------------------------------------------------------------------
@@ -372,7 +388,7 @@ async def test_cli_markdown_has_the_report_headings_and_tables(scene, world, cli
     assert "> A confidential lesson." in admin_text and "Judicial training" in admin_text
 
 
-async def test_cli_csv_is_one_long_table(scene, cli_on_test_database, tmp_path):
+async def test_cli_csv_is_one_long_table_and_json_the_graphql_shape(scene, cli_on_test_database, tmp_path):
     import csv
 
     path = tmp_path / "report.csv"
@@ -390,7 +406,6 @@ async def test_cli_csv_is_one_long_table(scene, cli_on_test_database, tmp_path):
     assert [r[6] for r in lessons] == ["Pilot in two courts first."] and lessons[0][1]  # with the engagement's global ID
 
 
-async def test_cli_json_has_the_graphql_shape(scene, cli_on_test_database, tmp_path):
     import json
 
     path = tmp_path / "report.json"
@@ -401,20 +416,17 @@ async def test_cli_json_has_the_graphql_shape(scene, cli_on_test_database, tmp_p
     assert {"theme", "periodFrom", "states", "lessons", "openNeeds", "fundingGap", "exchangeRates"} <= set(data)
 
 
-@pytest.mark.parametrize(
-    ("argv", "reason"),
-    [
+async def test_cli_bad_input_exits_2_with_the_reason(cli_on_test_database, tmp_path, capsys):
+    path = tmp_path / "never.md"
+    for argv, reason in [
         (("--theme", "NOPE", "--from", "2026-01-01", "--to", "2026-12-31"), "Unknown theme"),
         (("--theme", "JUSTICE", "--from", "2026-12-31", "--to", "2026-01-01"), "starts after it ends"),
         (("--theme", "JUSTICE", "--from", "31/12/2026", "--to", "2026-12-31"), "ISO 8601"),
         (("--theme", "JUSTICE", "--from", "2026-01-01", "--to", "2026-12-31", "--api-key", "tcg_nope"), "error:"),
-    ],
-)
-async def test_cli_bad_input_exits_2_with_the_reason(cli_on_test_database, tmp_path, capsys, argv, reason):
-    path = tmp_path / "never.md"
-    assert await cli_on_test_database(*argv, "-o", str(path)) == 2
-    assert reason in capsys.readouterr().err
-    assert not path.exists()
+    ]:
+        assert await cli_on_test_database(*argv, "-o", str(path)) == 2, argv
+        assert reason in capsys.readouterr().err
+        assert not path.exists()
 
 
 # -- demo data ---------------------------------------------------------------------------------------
