@@ -55,6 +55,13 @@ MAX_PERIOD_DAYS = 366 * 50
 OPEN_STATUSES = (NeedStatus.SUBMITTED, NeedStatus.MATCHED, NeedStatus.IN_PROGRESS)
 CENT = Decimal("0.01")
 M49_CODE = re.compile(r"^\d{3}$")
+GROUP_NAMES = {
+    RegionalGroup.AFRICAN: "African Group",
+    RegionalGroup.ASIA_PACIFIC: "Asia-Pacific Group",
+    RegionalGroup.EASTERN_EUROPEAN: "Eastern European Group",
+    RegionalGroup.LATIN_AMERICAN_CARIBBEAN: "Latin American and Caribbean Group",
+    RegionalGroup.WESTERN_EUROPEAN_OTHERS: "Western European and others Group",
+}
 
 
 class Stage(str, Enum):
@@ -259,7 +266,7 @@ async def _region_scope(session: AsyncSession, region: str | None) -> tuple[str 
                 return code, name, sa.select(State.iso3).where(code_column == code)
     elif code in RegionalGroup.__members__:
         group = RegionalGroup(code)
-        return code, _cluster_name(code) + " Group", sa.select(State.iso3).where(State.regional_group == group)
+        return code, GROUP_NAMES[group], sa.select(State.iso3).where(State.regional_group == group)
     groups = ", ".join(g.value for g in RegionalGroup)
     raise InvalidInput(
         f"Unknown region {region.strip()[:16]!r}: use a UN M49 region, sub-region or intermediate region code "

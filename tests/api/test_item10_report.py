@@ -211,7 +211,9 @@ async def test_theme_cluster_region_and_periods(scene, sessionmaker):
     uga = await report(sessionmaker, SYSTEM, region="014")  # Eastern Africa: KEN and UGA
     assert uga.region_name == "Eastern Africa" and uga.engagements.total == 5
     asia = await report(sessionmaker, SYSTEM, region="ASIA_PACIFIC")
-    assert asia.engagements.total == 0 and asia.open_needs == ()
+    assert asia.engagements.total == 0 and asia.open_needs == () and asia.region_name == "Asia-Pacific Group"
+    african = await report(sessionmaker, SYSTEM, region="african")
+    assert african.engagements.total == 5 and african.region_name == "African Group"
     # 2025: only the engagement completed then, with its lesson.
     old = await report(sessionmaker, SYSTEM, period=(date(2025, 1, 1), date(2025, 12, 31)))
     assert (old.engagements.completed, old.engagements.total) == (1, 1)
