@@ -2,7 +2,8 @@
 
 Priced from what will run. Every object costs 1; a connection costs its page size (`first`
 or `last`, else the field's default) times the cost of one item, so nested connections
-multiply; a list fetched by a list argument (`nodes(ids:)`) costs one item per element.
+multiply; a list fetched by a list argument (`nodes(ids:)`) costs one item per element, and
+a plain list bounded by a `first` argument (the lists of `item10Report`) costs `first` items.
 Arguments are read as the executor will: variables with their defaults, then the field's
 own defaults. Fields that scan rows the caller may never see (the event log behind
 `changes`) also cost the rows they may examine, one point per `ROWS_PER_POINT` rows, up to
@@ -176,6 +177,9 @@ class CostCalculator:
         if not isinstance(_strip_non_null(field_type), GraphQLList):
             return 1
         lists = [len(value) for value in arguments.values() if isinstance(value, list)]
+        bound = arguments.get("first")
+        if isinstance(bound, int) and not isinstance(bound, bool):
+            lists.append(max(0, bound))
         return max(lists, default=1)
 
     def selection_cost(

@@ -12,6 +12,7 @@ from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
 from graphql_schema.events import EventsQuery, SharedEventExecution, Subscription
 from graphql_schema.imports import ImportMutation
+from graphql_schema.item10 import Item10Query
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.boundary import InputLiterals, RequestBoundary
 from graphql_schema.docs import document
@@ -89,7 +90,7 @@ nodes.register("State", lambda info, key: load_state(info, key))
 
 
 @strawberry.type(description="Read the technical cooperation graph.")
-class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery):
+class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, Item10Query):
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]

@@ -72,6 +72,11 @@ BY_OWNER: dict[str, int] = {
     "UpdateProgrammeInput.iatiIdentifier": programmes.MAX_IATI_IDENTIFIER_LENGTH,
     "OrganizationFilter.search": organizations.MAX_SEARCH_LENGTH,
     "ThemeFilter.search": reference_queries.MAX_SEARCH_LENGTH,
+    # Item 10 reports: a theme code (up to 64, as `theme.code`) or cluster, a region code or group.
+    "Query.item10Report.theme": 64,
+    "Query.item10Report.region": CODE,
+    "ReportPeriod.from": CODE,
+    "ReportPeriod.to": CODE,
 }
 
 MAX_REPORTED = 20  # violations listed in one refusal

@@ -426,6 +426,65 @@ def cmd_export(args: argparse.Namespace) -> int:
         return asyncio.run(work())
 
 
+def _principal_label(principal) -> str:
+    """Whose view a report shows, in words (the Markdown report says it)."""
+    if principal.is_anonymous:
+        return "anonymous (public needs only)"
+    bound = principal.state_iso3 or (f"organization {principal.organization_id}" if principal.organization_id else None)
+    return principal.role.value.lower().replace("_", " ") + (f" ({bound})" if bound else "")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the Item 10 report for a theme and period, under the visibility of the principal
+    given by --api-key (anonymous, i.e. public needs only, without one)."""
+    from datetime import date
+
+    from service import item10, item10_formats
+
+    try:
+        period = [date.fromisoformat(value) for value in (args.date_from, args.date_to)]
+    except ValueError as exc:
+        eprint(f"error: dates are ISO 8601 days such as 2026-01-31 ({exc})")
+        return 2
+    api_key = args.api_key or os.environ.get("TCGRAPH_API_KEY")
+    with database() as url:
+        from service.db.engine import make_engine, make_sessionmaker
+
+        async def work() -> int:
+            from service.access.keys import authenticate_api_key
+            from service.access.principals import ANONYMOUS
+            from service.errors import TcgraphError
+
+            engine = make_engine(url, pool_size=2, max_overflow=0)
+            try:
+                async with make_sessionmaker(engine)() as session:
+                    principal = ANONYMOUS
+                    if api_key:
+                        principal = await authenticate_api_key(session, api_key)
+                    report = await item10.item10_report(
+                        session=session, principal=principal, theme=args.theme, period_start=period[0],
+                        period_end=period[1], region=args.region,
+                    )
+            except TcgraphError as exc:
+                eprint(f"error: {exc.message}")
+                return 2
+            finally:
+                await engine.dispose()
+            out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8", newline="")
+            try:
+                item10_formats.write(report, args.format, out, audience=_principal_label(principal))
+            finally:
+                if out is not sys.stdout:
+                    out.close()
+            eprint(
+                f"item 10 report: engagements {report.engagements.total}, lessons {len(report.lessons)}, "
+                f"open needs {report.funding_gap.open_needs}"
+            )
+            return 0
+
+        return asyncio.run(work())
+
+
 def _graphql_documents(paths: list[str]) -> list[tuple[str, list[str]]] | str:
     """(file, [its exact text, and its text as printed when that differs]) for every .graphql
     file given or under a directory given, each checked against the schema; or what is wrong."""
@@ -520,6 +579,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--filter", action="append", metavar="FIELD=VALUE[,VALUE]", help="the API's filters, e.g. states=KEN,UGA themes=JUSTICE")
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_export)
+
+    report = sub.add_parser("report", help="write a report (Markdown, CSV or JSON)")
+    reports = report.add_subparsers(dest="report", required=True)
+    item10_parser = reports.add_parser(
+        "item10", help="Item 10 report: engagements by agency and State, amounts, lessons, open needs and gaps for a theme and period"
+    )
+    item10_parser.add_argument("--theme", required=True, help="theme code (JUSTICE) or theme cluster (ADMINISTRATION_OF_JUSTICE)")
+    item10_parser.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, e.g. 2026-01-01")
+    item10_parser.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, e.g. 2026-12-31")
+    item10_parser.add_argument("--region", help="UN M49 region code (e.g. 202) or UN regional group (e.g. AFRICAN)")
+    item10_parser.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    item10_parser.add_argument("--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)")
+    item10_parser.add_argument("--output", "-o", help="file to write (default: stdout)")
+    item10_parser.set_defaults(func=cmd_report)
 
     apikey = sub.add_parser("apikey", help="create, revoke and list API keys")
     keys = apikey.add_subparsers(dest="action", required=True)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.models import (
     AssistanceNeed,
     Capability,
+    Match,
+    MatchTransition,
     NeedPledge,
     NeedRecommendation,
     NeedStakeholder,
@@ -36,6 +38,7 @@ from service.models.enums import (
     StakeholderKind,
     Visibility,
 )
+from service.models.matching import MatchStatus
 from service.models.recommendations import upr_cycle_of_session
 
 DEMO_FILE = Path(__file__).parent / "demo_data.json"
@@ -59,7 +62,7 @@ async def _first(session: AsyncSession, stmt) -> Any:
 
 async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, int]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    created = {k: 0 for k in ("organizations", "recommendations", "pledges", "needs", "programmes", "capabilities")}
+    created = {k: 0 for k in ("organizations", "recommendations", "pledges", "needs", "programmes", "capabilities", "engagements")}
 
     orgs: dict[str, int] = {}
     for o in data["organizations"]:
@@ -189,5 +192,55 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
                 )
             )
             created["capabilities"] += 1
+    await session.flush()
+    created["engagements"] = await _load_engagements(session, data.get("engagements", []), orgs)
+    return created
+
+
+async def _load_engagements(session: AsyncSession, engagements: list[dict[str, Any]], orgs: dict[str, int]) -> int:
+    """Engagements with their dated history (what Item 10 reports count): the need's match
+    to the offer is scored as any suggestion, then moved along the history given. A match
+    already past SUGGESTED is left as it is."""
+    from datetime import UTC, datetime
+
+    from service.matching.engine import rematch_needs
+
+    created = 0
+    for e in engagements:
+        need = await _first(session, sa.select(AssistanceNeed).where(
+            AssistanceNeed.state_iso3 == e["need"]["state"], AssistanceNeed.title == e["need"]["title"]))
+        if "programme" in e:
+            offer = Match.programme_id == (await _first(session, sa.select(Programme.id).where(Programme.iati_identifier == e["programme"])))
+        else:
+            capability = e["capability"]
+            offer = Match.capability_id == (await _first(session, sa.select(Capability.id).where(
+                Capability.organization_id == orgs[capability["organization"]], Capability.title == capability["title"])))
+        find = sa.select(Match).where(Match.need_id == need.id, offer)
+        match = await _first(session, find)
+        if match is None:
+            await rematch_needs(session, [need.id])
+            match = await _first(session, find)
+        if match is None:
+            raise ValueError(f"demo engagement {e['need']['title']!r}: the offer is not among the need's suggestions")
+        if match.status is not MatchStatus.SUGGESTED:
+            continue
+        organization = await session.get(Organization, match.organization_id)
+        proposer_role = "AGENCY" if organization.category in (OrganizationCategory.UN_AGENCY, OrganizationCategory.UN_FUND) else "DONOR"
+        previous = MatchStatus.SUGGESTED
+        for status, day in e["history"].items():
+            to = MatchStatus(status)
+            session.add(MatchTransition(
+                match_id=match.id, from_status=previous, to_status=to, actor="demo",
+                actor_role="STATE_FOCAL_POINT" if to is MatchStatus.ENDORSED else proposer_role,
+                occurred_at=datetime.fromisoformat(day).replace(tzinfo=UTC),
+            ))
+            previous = to
+        amount = _money(e.get("amount"))
+        match.status = previous
+        match.message = e["message"]
+        match.amount_offered = match.agreed_amount = amount
+        match.currency = e.get("currency") if amount is not None else None
+        match.lessons_learned = e.get("lessons")
+        created += 1
     await session.flush()
     return created
