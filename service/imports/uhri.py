@@ -80,6 +80,7 @@ Progress = Callable[[int, int | None], None]
 
 UHRI_THEMES_FILE = Path(__file__).parent / "data" / "uhri_theme_themes.csv"
 BATCH = 1000  # records parsed, then written, at a time
+MAX_BODY_LENGTH = MAX_SYMBOL_LENGTH = 200  # the columns' sizes
 INSERT_CHUNK = 1000
 
 TREATY_BODIES = ("CAT", "CCPR", "CED", "CEDAW", "CERD", "CESCR", "CMW", "CRC", "CRPD", "SPT")
@@ -345,6 +346,8 @@ class _Parser:
                     f"UprSession {', '.join(given)!r} is not one UPR session number" if given
                     else "a UPR record without UprSession: its review cannot be known"
                 )
+        if mechanism is not None and mechanism[1] is not None and len(mechanism[1]) > MAX_BODY_LENGTH:
+            problems.append(f"Body {mechanism[1][:60]!r}… is longer than {MAX_BODY_LENGTH} characters")
         if problems:
             report.reject(file, position, "; ".join(problems))
             return None
@@ -352,7 +355,7 @@ class _Parser:
         source, body = mechanism
         warn = lambda reason: report.warn(file, position, reason)  # noqa: E731
 
-        symbol = clean_text(_field(record, "Symbol"))[:200] or None
+        symbol = clean_text(_field(record, "Symbol"))[:MAX_SYMBOL_LENGTH] or None
         paragraph = None
         if found := _PARAGRAPH.match(text):
             paragraph, text = found.group(1), text[found.end():]

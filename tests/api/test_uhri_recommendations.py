@@ -4,13 +4,16 @@ pages across both kinds, node lookup, links to needs, export, and the import mut
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from graphql_schema.relay import to_global_id
-from service.access.principals import SYSTEM, Role
+from service.access.principals import ANONYMOUS, SYSTEM, Role
+from service.exports import export_entities
 from service.imports.run import run_import
 from tests.support import gql
 
@@ -112,3 +115,18 @@ async def test_import_mutation_reports_skips(app_client, world):
     result = (await gql(app_client, mutation, token=admin))["data"]["importFile"]["result"]
     assert (result["committed"], result["created"], result["rejected"], result["skipped"]) == (True, 5, 3, 2)
     assert {s["position"].split(" (")[0] for s in result["skips"]} == {"record 6", "record 7"}
+
+
+async def test_export_carries_mechanism_and_treaty_bodies(sessionmaker, world):
+    await imported(sessionmaker, world)
+    out = io.StringIO()
+    async with sessionmaker() as session:
+        count = await export_entities(
+            session=session, principal=ANONYMOUS, entity="recommendations", fmt="json",
+            filters=["sources=treaty_body,special_procedure", "states=KEN"], out=out,
+        )
+    rows = sorted(json.loads(out.getvalue()), key=lambda r: r["body"])
+    assert count == 2 and [(r["source"], r["body"], r["session"]) for r in rows] == [
+        ("TREATY_BODY", "CEDAW", None), ("SPECIAL_PROCEDURE", "SR Torture", None),
+    ]
+    assert rows[0]["symbol"] == "CEDAW/C/KEN/CO/8" and rows[0]["uhri_id"] == "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6"
