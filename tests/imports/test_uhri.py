@@ -123,6 +123,35 @@ async def test_upr_record_is_recorded_on_the_matching_upr_info_row(sessionmaker,
     assert (await session.execute(stmt)).scalar_one() == 2  # never duplicated
 
 
+async def test_upr_info_imported_after_uhri_takes_over_its_recommendation(
+    sessionmaker, session: AsyncSession, tmp_path: Path
+) -> None:
+    await run(sessionmaker, FIXTURE)
+    uhri_row = await by_uhri(session, UPR_MATCH)
+    assert uhri_row.identity_key is None and await recommenders(session, uhri_row.id) == ["DNK", "NOR"]
+    session.expunge_all()
+
+    path = tmp_path / "upr_info.csv"
+    path.write_text(UPR_INFO_CSV, encoding="utf-8")
+    async with sessionmaker() as s, s.begin():
+        report = await import_upr_info(session=s, principal=SYSTEM, files=[path])
+    # Denmark's row becomes the UHRI recommendation; Norway's and Sweden's are new.
+    assert (report.created, report.updated, report.rejected) == (2, 1, 0)
+    adopted = await by_uhri(session, UPR_MATCH)
+    assert adopted.id == uhri_row.id and adopted.identity_key is not None
+    assert adopted.text == 'Establish a "national preventive mechanism" against torture.'
+    assert adopted.themes == ["DETENTION", "TORTURE"] and adopted.action_category == 4
+    assert await recommenders(session, adopted.id) == ["DNK"]
+    stmt = sa.select(sa.func.count()).select_from(Recommendation).where(Recommendation.text.ilike("%preventive mechanism%"))
+    assert (await session.execute(stmt)).scalar_one() == 2
+
+    again = await run(sessionmaker, FIXTURE)  # and UHRI again: nothing moves
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 5)
+    async with sessionmaker() as s, s.begin():
+        report = await import_upr_info(session=s, principal=SYSTEM, files=[path])
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
+
+
 async def test_upr_record_without_a_match_becomes_a_recommendation(sessionmaker, session: AsyncSession, tmp_path: Path) -> None:
     await upr_info(sessionmaker, tmp_path)
     await run(sessionmaker, FIXTURE)
