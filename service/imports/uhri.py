@@ -53,6 +53,7 @@ import csv
 import hashlib
 import html
 import re
+import struct
 import time
 import unicodedata
 import uuid
@@ -255,10 +256,10 @@ class Row:
     sdg_targets: list[str]
     affected_persons: list[str]
 
-    def digest(self) -> str:
-        """What two records with the same AnnotationId must agree on."""
+    def digest(self) -> bytes:
+        """What two records with the same AnnotationId must agree on (16 bytes: kept per record)."""
         content = [getattr(self, name) for name in self.__slots__ if name not in ("file", "position")]  # type: ignore[attr-defined]
-        return hashlib.sha256(repr(content).encode("utf-8")).hexdigest()
+        return hashlib.blake2b(repr(content).encode("utf-8"), digest_size=16).digest()
 
 
 @dataclass
@@ -267,7 +268,10 @@ class _Parser:
     states: StateNameResolver
     uhri_themes: dict[str, str]
     sdg_targets: set[str]
-    seen: dict[uuid.UUID, tuple[str, str, str]] = field(default_factory=dict)  # id -> (file, position, digest)
+    # Every AnnotationId read, for duplicates: UUID as int -> digest + record number + file
+    # index, packed into one bytes object (~150 bytes a record for the whole export).
+    seen: dict[int, bytes] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
     warned: set[str] = field(default_factory=set)
 
     def warn_once(self, file: str, position: str, key: str, reason: str) -> None:
@@ -419,15 +423,19 @@ class _Parser:
             themes=sorted(themes), sdg_targets=sorted(sdg_targets), affected_persons=_strings(_field(record, "AffectedPersons")),
         )  # fmt: skip
         digest = row.digest()
-        first = self.seen.get(annotation_id)
+        if not self.files or self.files[-1] != file:
+            self.files.append(file)
+        first = self.seen.get(annotation_id.int)
         if first is None:
-            self.seen[annotation_id] = (file, position, digest)
+            self.seen[annotation_id.int] = digest + struct.pack("<IH", number, len(self.files) - 1)
             return row
-        if first[2] == digest:
+        first_number, first_file = struct.unpack("<IH", first[16:])
+        where = f"{self.files[first_file]} record {first_number} ({annotation_id})"
+        if first[:16] == digest:
             report.unchanged += 1
-            warn(f"same annotation as {first[0]} {first[1]}; counted once")
+            warn(f"same annotation as {where}; counted once")
         else:
-            report.reject(file, position, f"same AnnotationId as {first[0]} {first[1]} but with different content")
+            report.reject(file, position, f"same AnnotationId as {where} but with different content")
         return None
 
 
