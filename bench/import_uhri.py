@@ -11,7 +11,8 @@ server of --database-url, migrated, reference data loaded) in one transaction, a
     .venv/bin/python bench/import_uhri.py                  # embedded server (tcgraph db start)
     .venv/bin/python bench/import_uhri.py --records 100000 --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-The real export holds ~260,000 records (~360 MB); memory must not grow with the file.
+The real export holds ~260,000 records (~360 MB); memory should grow only by the few hundred
+bytes a record the import keeps (AnnotationIds seen, events queued until the commit).
 """
 
 from __future__ import annotations
