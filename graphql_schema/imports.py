@@ -22,10 +22,10 @@ class ImportSource(enum.Enum):
     UHRI = strawberry.enum_value("uhri", description="A Universal Human Rights Index JSON export (recommendations of the UPR, treaty bodies, special procedures).")
 
 
-@strawberry.type(description="A rejected row or activity, or a warning about one imported anyway.")
+@strawberry.type(description="A rejected or skipped row, activity or record, or a warning about one imported anyway.")
 class ImportProblem:
     file: str = strawberry.field(description="File name.")
-    position: str = strawberry.field(description="Where: row N, activity N (identifier).")
+    position: str = strawberry.field(description="Where: row N, activity N (identifier), record N (UHRI AnnotationId).")
     reason: str = strawberry.field(description="What was wrong.")
 
 
