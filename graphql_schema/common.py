@@ -40,6 +40,14 @@ RecommendationResponse = strawberry.enum(
     name="RecommendationResponse",
     description="The State under review's response: SUPPORTED (accepted) or NOTED.",
 )
+RecommendationSource = strawberry.enum(
+    domain.RecommendationSource,
+    name="RecommendationSource",
+    description=(
+        "The UN human rights mechanism that made a recommendation: UPR (Universal Periodic Review), "
+        "TREATY_BODY (e.g. CRC, CEDAW) or SPECIAL_PROCEDURE (e.g. the Special Rapporteur on torture)."
+    ),
+)
 Modality = strawberry.enum(
     domain.Modality, name="Modality", description="How assistance is delivered (advisory services, training, …)."
 )

@@ -68,6 +68,11 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "OTHER": "Another kind of body",
     },
     "RecommendationResponse": {"SUPPORTED": "Accepted by the State under review", "NOTED": "Noted (not accepted)"},
+    "RecommendationSource": {
+        "UPR": "The Universal Periodic Review: one State's recommendation to another at a review",
+        "TREATY_BODY": "A treaty body (CAT, CCPR, CED, CEDAW, CERD, CESCR, CMW, CRC, CRPD, SPT), e.g. in concluding observations",
+        "SPECIAL_PROCEDURE": "A special procedure of the Human Rights Council (special rapporteur, independent expert, working group)",
+    },
     "StateOrderField": {"NAME": "English short name", "CODE": "ISO 3166 alpha-3 code"},
     "OrderDirection": {"ASC": "Ascending", "DESC": "Descending"},
     "NeedOrderField": {

@@ -19,12 +19,13 @@ from service.imports.run import resolve_import_path, run_import
 class ImportSource(enum.Enum):
     UPR_INFO = strawberry.enum_value("upr-info", description="A UPR Info database export (CSV, Mac Roman or UTF-8).")
     IATI = strawberry.enum_value("iati", description="An IATI 2.01–2.03 activity file (XML).")
+    UHRI = strawberry.enum_value("uhri", description="A Universal Human Rights Index JSON export (recommendations of the UPR, treaty bodies, special procedures).")
 
 
-@strawberry.type(description="A rejected row or activity, or a warning about one imported anyway.")
+@strawberry.type(description="A rejected or skipped row, activity or record, or a warning about one imported anyway.")
 class ImportProblem:
     file: str = strawberry.field(description="File name.")
-    position: str = strawberry.field(description="Where: row N, activity N (identifier).")
+    position: str = strawberry.field(description="Where: row N, activity N (identifier), record N (UHRI AnnotationId).")
     reason: str = strawberry.field(description="What was wrong.")
 
 
@@ -44,6 +45,8 @@ class ImportResult:
     unchanged: int = strawberry.field(description="Entities already up to date.")
     rejected: int = strawberry.field(description="Rows or activities rejected.")
     rejections: list[ImportProblem] = strawberry.field(description="Each rejection with its position and reason.")
+    skipped: int = strawberry.field(description="Records read but not for tcgraph (e.g. UHRI observations); they do not stop the import.")
+    skips: list[ImportProblem] = strawberry.field(description="Each skipped record with its position and reason (the first 1,000).")
     warnings: list[ImportProblem] = strawberry.field(description="Problems in rows imported anyway.")
     unresolved_names: list[UnresolvedName] = strawberry.field(description="Names that could not be resolved.")
     seconds: float = strawberry.field(description="Time taken.")
@@ -54,6 +57,8 @@ def _result(report: ImportReport, committed: bool) -> ImportResult:
         committed=committed, dry_run=report.dry_run, read=report.read, created=report.created,
         updated=report.updated, unchanged=report.unchanged, rejected=report.rejected,
         rejections=[ImportProblem(file=p.file, position=p.position, reason=p.reason) for p in report.rejections],
+        skipped=report.skipped,
+        skips=[ImportProblem(file=p.file, position=p.position, reason=p.reason) for p in report.skips[:1000]],
         warnings=[ImportProblem(file=p.file, position=p.position, reason=p.reason) for p in report.warnings[:1000]],
         unresolved_names=[UnresolvedName(name=n, occurrences=c) for n, c in sorted(report.unresolved_names.items())],
         seconds=round(report.seconds, 3),
@@ -76,7 +81,7 @@ class ImportFilePayload:
 
 @strawberry.type(description="Imports (administrators).")
 class ImportMutation:
-    @strawberry.mutation(description="Import a UPR Info export or an IATI file from the import folder; one transaction, all or nothing.")
+    @strawberry.mutation(description="Import a UPR Info export, an IATI file or a UHRI export from the import folder; one transaction, all or nothing.")
     async def import_file(self, info: Info, input: Annotated[ImportFileInput, strawberry.argument(description="The mutation's input object.")]) -> ImportFilePayload:
         ctx = info.context
         settings = ctx.request.app.state.settings

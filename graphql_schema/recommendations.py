@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from graphql_schema.common import OrderDirection, RecommendationResponse, descending
+from graphql_schema.common import OrderDirection, RecommendationResponse, RecommendationSource, descending
 from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, page_args, to_global_id
 from graphql_schema.states import State, StateOrder, load_state, state_order
 from service import needs as needs_service
@@ -43,13 +43,15 @@ class RecommendationFilter:
     sessions: list[int] | None = strawberry.field(default=None, description="UPR Working Group session numbers.")
     cycles: list[int] | None = strawberry.field(default=None, description="UPR cycles (1–4).")
     action_categories: list[int] | None = strawberry.field(default=None, description="UPR Info action categories (1 minimal … 5 specific action).")
+    sources: list[RecommendationSource] | None = strawberry.field(default=None, description="Mechanisms: UPR, TREATY_BODY, SPECIAL_PROCEDURE.")  # type: ignore[valid-type]
+    bodies: list[str] | None = strawberry.field(default=None, description="Treaty bodies or special-procedure mandates as in `body` (e.g. CRC, CEDAW, SR Torture); case-insensitive.")
     search: str | None = strawberry.field(default=None, description="Full-text search over the text (web-search syntax).")
 
     def to_domain(self) -> service.RecommendationFilter:
         return service.RecommendationFilter(
             states=self.states, recommending_states=self.recommending_states, responses=self.responses,
             themes=self.themes, sessions=self.sessions, cycles=self.cycles,
-            action_categories=self.action_categories, search=self.search,
+            action_categories=self.action_categories, sources=self.sources, bodies=self.bodies, search=self.search,
         )
 
 
@@ -97,7 +99,9 @@ async def load_review(info: Info, review_id: int | None) -> Review | None:
     return Review(row=row) if row else None
 
 
-@strawberry.type(description="A UPR recommendation to a State under review: the anchor of the graph.")
+@strawberry.type(
+    description="A recommendation to a State, by the UPR, a treaty body or a special procedure: the anchor of the graph."
+)
 class Recommendation(Node):
     row: strawberry.Private[RecommendationRow]
 
@@ -109,17 +113,35 @@ class Recommendation(Node):
     def text(self) -> str:
         return self.row.text
 
-    @strawberry.field(description="The State under review.")
+    @strawberry.field(description="The State it is addressed to (for the UPR: the State under review).")
     async def state(self, info: Info) -> State:
         state = await load_state(info, self.row.state_iso3)
         assert state is not None
         return state
 
-    @strawberry.field(description="The review in which it was made.")
-    async def review(self, info: Info) -> Review:
-        review = await load_review(info, self.row.review_id)
-        assert review is not None
-        return review
+    @strawberry.field(description="The UPR review in which it was made (null for treaty bodies and special procedures).")
+    async def review(self, info: Info) -> Review | None:
+        return await load_review(info, self.row.review_id)
+
+    @strawberry.field(description="The mechanism that made it: UPR, TREATY_BODY or SPECIAL_PROCEDURE.")
+    def source(self) -> RecommendationSource:  # type: ignore[valid-type]
+        return self.row.source
+
+    @strawberry.field(description="The treaty body (e.g. CRC, CEDAW) or special-procedure mandate (e.g. SR Torture); null for the UPR.")
+    def body(self) -> str | None:
+        return self.row.body
+
+    @strawberry.field(description="The UN document symbol it was published in (e.g. CRC/C/PER/CO/6-7, A/HRC/44/9).")
+    def symbol(self) -> str | None:
+        return self.row.symbol
+
+    @strawberry.field(description="When that document was published.")
+    def publication_date(self) -> dt.date | None:
+        return self.row.publication_date
+
+    @strawberry.field(description="Its annotation id (UUID) in the Universal Human Rights Index, when imported from or matched to UHRI.")
+    def uhri_id(self) -> str | None:
+        return str(self.row.uhri_annotation_id) if self.row.uhri_annotation_id else None
 
     @strawberry.field(description="SUPPORTED or NOTED (null when not yet known).")
     def response(self) -> RecommendationResponse | None:

@@ -59,7 +59,7 @@ BY_NAME: dict[str, int] = {
                      "activityStatus", "activityStatuses", "entityTypes", "actions", "percentage", "amount",
                      "min", "max", "costMin", "costMax", "startDate", "endDate", "expiresAt", "activeOn",
                      "updatedSince", "since", "until"), CODE),
-    **dict.fromkeys(("name", "label", "iatiIdentifier", "actors"), NAME),
+    **dict.fromkeys(("name", "label", "iatiIdentifier", "actors", "bodies"), NAME),
     "title": TITLE,
     "search": SEARCH,
     "path": PATH,

@@ -327,6 +327,10 @@ class Progress:
 def print_report(report) -> None:
     for problem in report.rejections:
         eprint(f"rejected: {problem.file}: {problem.position}: {problem.reason}")
+    for problem in report.skips[:200]:
+        eprint(f"skipped: {problem.file}: {problem.position}: {problem.reason}")
+    if len(report.skips) > 200:
+        eprint(f"skipped: … and {len(report.skips) - 200} more skipped records")
     for problem in report.warnings[:200]:
         eprint(f"warning: {problem.file}: {problem.position}: {problem.reason}")
     if len(report.warnings) > 200:
@@ -565,8 +569,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "url", "destroy"])
     db.set_defaults(func=cmd_db)
 
-    importer = sub.add_parser("import", help="import UPR Info recommendation exports or IATI activity files")
-    importer.add_argument("source", choices=["upr-info", "iati"])
+    importer = sub.add_parser(
+        "import", help="import UPR Info recommendation exports, IATI activity files or the UHRI JSON export"
+    )
+    importer.add_argument("source", choices=["upr-info", "iati", "uhri"])
     importer.add_argument("files", nargs="+", metavar="FILE")
     importer.add_argument("--dry-run", action="store_true", help="read and check everything, write nothing")
     importer.add_argument("--allow-rejects", action="store_true", help="import the valid rows even if some are rejected")

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, TextIO
+from uuid import UUID
 
 import sqlalchemy as sa
 import sqlalchemy.orm  # noqa: F401  (sa.orm.aliased)
@@ -47,7 +48,7 @@ def _plain(value: Any) -> Any:
         return value.value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, Decimal):
+    if isinstance(value, (Decimal, UUID)):
         return str(value)
     return value
 
@@ -219,22 +220,24 @@ async def export_recommendations(*, session: AsyncSession, principal: Principal,
     )
     stmt = (
         sa.select(
-            rec.id, rec.state_iso3, Review.session, Review.cycle, rec.text, rec.response, rec.action_category,
-            rec.themes, rec.sdg_targets, rec.affected_persons, rec.source_reference,
-            recommenders.label("recommending_states"), rec.other_recommenders, rec.updated_at,
+            rec.id, rec.state_iso3, rec.source, rec.body, rec.symbol, Review.session, Review.cycle, rec.text,
+            rec.response, rec.action_category, rec.themes, rec.sdg_targets, rec.affected_persons, rec.source_reference,
+            recommenders.label("recommending_states"), rec.other_recommenders, rec.uhri_annotation_id, rec.updated_at,
         )
-        .join(Review, Review.id == rec.review_id)
+        .outerjoin(Review, Review.id == rec.review_id)  # treaty bodies and special procedures have no review
         .order_by(rec.id)
     )
     columns = [
-        "id", "state", "session", "cycle", "text", "response", "action_category", "themes", "sdg_targets",
-        "affected_persons", "source_reference", "recommending_states", "other_recommenders", "updated_at",
+        "id", "state", "source", "body", "symbol", "session", "cycle", "text", "response", "action_category", "themes",
+        "sdg_targets", "affected_persons", "source_reference", "recommending_states", "other_recommenders", "uhri_id",
+        "updated_at",
     ]
 
     def shape(row) -> dict[str, Any]:
         data = _codes(row)
         data["id"] = global_id("Recommendation", row["id"])
         data["state"] = data.pop("state_iso3")
+        data["uhri_id"] = data.pop("uhri_annotation_id")
         data["recommending_states"] = row["recommending_states"] or []
         return data
 

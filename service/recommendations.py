@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
 from service.models import NeedPledge, NeedRecommendation, Pledge, Recommendation, RecommendationRecommender, Review
-from service.models.enums import RecommendationResponse
+from service.models.enums import RecommendationResponse, RecommendationSource
 from service.needs import validate_search
 from service.pagination import Ordering, Page, PageArgs, SortKey, count, paginate, paginate_per_parent
 
@@ -25,6 +25,8 @@ class RecommendationFilter:
     sessions: Sequence[int] | None = None
     cycles: Sequence[int] | None = None
     action_categories: Sequence[int] | None = None
+    sources: Sequence[RecommendationSource] | None = None
+    bodies: Sequence[str] | None = None  # treaty body / special procedure, case-insensitive
     search: str | None = None
 
 
@@ -67,6 +69,10 @@ def _clauses(f: RecommendationFilter | None) -> list[ColumnElement[bool]]:
         clauses.append(Recommendation.review_id.in_(review))
     if f.action_categories is not None:
         clauses.append(Recommendation.action_category.in_(list(f.action_categories)))
+    if f.sources is not None:
+        clauses.append(Recommendation.source.in_(list(f.sources)))
+    if f.bodies is not None:
+        clauses.append(sa.func.upper(Recommendation.body).in_([b.strip().upper() for b in f.bodies]))
     search = validate_search(f.search)
     if search is not None:
         clauses.append(Recommendation.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", search)))
@@ -89,7 +95,11 @@ def _ordering(order: RecommendationOrder | None, search: str | None) -> Ordering
         rank = sa.func.ts_rank_cd(Recommendation.search_vector, sa.func.websearch_to_tsquery("english", search))
         return Ordering(identity + f":{search}", (SortKey("rank", rank, desc, "float"), tie))
     if order.field is RecommendationOrderField.SESSION:
-        session_of = sa.select(Review.session).where(Review.id == Recommendation.review_id).scalar_subquery()
+        # Treaty-body and special-procedure recommendations have no review: session 0 (a NULL
+        # would drop them from keyset pages), so they come last in the default DESC order.
+        session_of = sa.func.coalesce(
+            sa.select(Review.session).where(Review.id == Recommendation.review_id).scalar_subquery(), 0
+        )
         return Ordering(identity, (SortKey("session", session_of, desc, "int"), tie))
     return Ordering(identity, (SortKey("created_at", Recommendation.created_at, desc, "datetime"), tie))
 

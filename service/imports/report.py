@@ -1,5 +1,6 @@
 """What every import reports: counts, each rejected row with its position and reason,
-warnings, and the names it could not resolve."""
+each skipped one (not an error: e.g. a UHRI observation that is no recommendation), warnings,
+and the names it could not resolve."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Problem:
 
 @dataclass
 class ImportReport:
-    source: str  # "upr-info" | "iati"
+    source: str  # "upr-info" | "iati" | "uhri"
     files: list[str] = field(default_factory=list)
     dry_run: bool = False
     read: int = 0
@@ -27,6 +28,9 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     rejections: list[Problem] = field(default_factory=list)
+    # Records that are valid but not for tcgraph; unlike rejections they do not stop a commit.
+    skipped: int = 0
+    skips: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     unresolved_names: Counter = field(default_factory=Counter)  # name -> occurrences
     created_by_type: Counter = field(default_factory=Counter)  # e.g. {"Pledge": 3, "Organization": 2}
@@ -35,6 +39,10 @@ class ImportReport:
     def reject(self, file: str, position: str, reason: str) -> None:
         self.rejected += 1
         self.rejections.append(Problem(file, position, reason))
+
+    def skip(self, file: str, position: str, reason: str) -> None:
+        self.skipped += 1
+        self.skips.append(Problem(file, position, reason))
 
     def warn(self, file: str, position: str, reason: str) -> None:
         self.warnings.append(Problem(file, position, reason))
@@ -48,6 +56,7 @@ class ImportReport:
         return (
             f"{head}read {self.read}, created {self.created}, updated {self.updated}, "
             f"unchanged {self.unchanged}, rejected {self.rejected}"
+            + (f", skipped {self.skipped}" if self.skipped else "")
             + (f", warnings {len(self.warnings)}" if self.warnings else "")
             + (f" ({self.rows_per_second:,.0f}/s)" if self.seconds else "")
         )
@@ -63,6 +72,8 @@ class ImportReport:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "rejections": [p.__dict__ for p in self.rejections],
+            "skipped": self.skipped,
+            "skips": [p.__dict__ for p in self.skips],
             "warnings": [p.__dict__ for p in self.warnings],
             "unresolvedNames": dict(self.unresolved_names),
             "createdByType": dict(self.created_by_type),

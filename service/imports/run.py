@@ -14,7 +14,7 @@ from service.access.principals import Principal
 from service.errors import Forbidden, InvalidInput, Unauthenticated
 from service.imports.report import ImportReport
 
-SOURCES = ("upr-info", "iati")
+SOURCES = ("upr-info", "iati", "uhri")
 
 
 def importer(source: str):
@@ -26,6 +26,10 @@ def importer(source: str):
         from service.imports.iati import import_iati
 
         return import_iati
+    if source == "uhri":
+        from service.imports.uhri import import_uhri
+
+        return import_uhri
     raise InvalidInput(f"Unknown import source {source!r}; one of: {', '.join(SOURCES)}.", field="source")
 
 

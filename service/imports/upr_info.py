@@ -8,7 +8,8 @@ HTML entities (``&#40;Unknown&#41;``), which are decoded.
 One row is one Recommendation, identified by (State under review, session, recommending State,
 whitespace-normalised text) through ``Recommendation.identity_key``. UPR Info lists a joint
 recommendation once per recommending State: those rows stay separate recommendations and share
-``related_key``. Rows whose Response is "Voluntary Pledge" (From is then the State itself) are
+``related_key``. A recommendation the UHRI import created earlier for the same State, session
+and text (``service.imports.uhri.match_text``) becomes the row instead of a duplicate. Rows whose Response is "Voluntary Pledge" (From is then the State itself) are
 Pledges, identified by (State, session, text). Reviews are found or created per (State,
 session). Re-importing creates nothing; a changed Response, Action or Issue updates the row in
 place (with an audit "update" event); the text, State or recommender cannot change, since they
@@ -353,12 +354,84 @@ class _Writer:
             else:
                 changed.append((row, old))
         self.tick(len(rows) - len(new) - len(changed))
+        if model is Recommendation and new:
+            adopted = await self.adopt_uhri(new)
+            new = [row for row in new if row.identity_key not in adopted]
+            self.tick(len(adopted))
         for chunk in _chunks(new, INSERT_CHUNK):
             await self.create(model, list(chunk))
             self.tick(len(chunk))
         if changed:
             await self.update(model, changed)
             self.tick(len(changed))
+
+    async def adopt_uhri(self, rows: list[Row]) -> set[str]:
+        """A recommendation the UHRI import created before this UPR Info row was imported (same
+        State, session and text by the UHRI match rule) becomes this row instead of getting a
+        duplicate: it takes the row's identity, text, action category, issues, response and
+        recommending State, as a UPR Info row matched by the UHRI import would have. Returns
+        the identity keys of the rows so placed."""
+        from service.imports.uhri import match_text
+
+        table, review = Recommendation.__table__, Review.__table__
+        pairs = sorted({(r.state, r.session) for r in rows})
+        stmt = (
+            sa.select(*[c for c in table.c if c.key != "search_vector"], review.c.session.label("_session"))
+            .join(review, review.c.id == table.c.review_id)
+            .where(
+                table.c.identity_key.is_(None), table.c.uhri_annotation_id.is_not(None),
+                sa.tuple_(table.c.state_iso3, review.c.session).in_(pairs),
+            )
+            .order_by(table.c.id)
+        )
+        candidates: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+        for found in (await self.session.execute(stmt)).mappings():
+            old = dict(found)
+            key = (old["state_iso3"], old.pop("_session"), match_text(old["text"]))
+            candidates.setdefault(key, []).append(old)
+        if not candidates:
+            return set()
+        claimed: list[tuple[Row, dict[str, Any]]] = []
+        for row in rows:
+            olds = candidates.get((row.state, row.session, match_text(row.text)))
+            if olds:
+                claimed.append((row, olds.pop(0)))
+        if not claimed:
+            return set()
+        link = RecommendationRecommender.__table__
+        ids = [old["id"] for _, old in claimed]
+        recommenders: dict[int, list[str]] = {i: [] for i in ids}
+        stmt = sa.select(link.c.recommendation_id, link.c.state_iso3).where(_any(link.c.recommendation_id, ids, sa.Integer()))
+        for rid, state in (await self.session.execute(stmt.order_by(link.c.state_iso3))).all():
+            recommenders[rid].append(state)
+        params, events, links = [], [], []
+        for row, old in claimed:
+            change = {
+                "identity_key": row.identity_key, "related_key": row.related_key, "text": row.text,
+                "action_category": row.action, "upr_info_issues": row.issues,
+                "themes": sorted(set(old["themes"]) | set(row.themes)),
+                "response": row.response if row.response is not None else old["response"],
+                "other_recommenders": [row.other_recommender] if row.other_recommender else [],
+                "updated_at": self.now,
+            }  # fmt: skip
+            params.append({"_id": old["id"]} | {f"_{k}": v for k, v in change.items()})
+            before = old | {"recommenders": recommenders[old["id"]]}
+            after = before | change | {"recommenders": [row.recommender] if row.recommender else []}
+            events.append(self.event("Recommendation", old["id"], "update", before, after, row.file))
+            if row.recommender:
+                links.append({"recommendation_id": old["id"], "state_iso3": row.recommender})
+        stmt = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("_id"))
+            .values({k[1:]: sa.bindparam(k, type_=table.c[k[1:]].type) for k in params[0] if k != "_id"})
+        )
+        await self.session.execute(stmt, params)
+        await self.session.execute(sa.delete(link).where(_any(link.c.recommendation_id, ids, sa.Integer())))
+        if links:
+            await self.session.execute(sa.insert(link), links)
+        await self.audit(events)
+        self.report.updated += len(claimed)
+        return {row.identity_key for row, _ in claimed}
 
     def values(self, model: type[Recommendation] | type[Pledge], row: Row) -> dict[str, Any]:
         common = {

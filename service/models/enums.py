@@ -42,6 +42,14 @@ class RecommendationResponse(str, Enum):
     NOTED = "NOTED"
 
 
+class RecommendationSource(str, Enum):
+    """The UN human rights mechanism that made a recommendation."""
+
+    UPR = "UPR"
+    TREATY_BODY = "TREATY_BODY"
+    SPECIAL_PROCEDURE = "SPECIAL_PROCEDURE"
+
+
 class NeedStatus(str, Enum):
     DRAFT = "DRAFT"
     SUBMITTED = "SUBMITTED"

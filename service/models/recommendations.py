@@ -1,7 +1,9 @@
-"""UPR reviews, the recommendations a State received and the pledges it made."""
+"""UPR reviews, the recommendations a State received (from the UPR, treaty bodies and special
+procedures) and the pledges it made."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -9,7 +11,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from .base import code_array, created_at_column, enum_column, updated_at_column
-from .enums import RecommendationResponse
+from .enums import RecommendationResponse, RecommendationSource
 
 
 def upr_cycle_of_session(session: int) -> int:
@@ -40,6 +42,9 @@ class Review(SQLModel, table=True):
 
 
 class Recommendation(SQLModel, table=True):
+    """A recommendation to one State: by the UPR (with its review), a treaty body or a special
+    procedure (with their body and document symbol, and no review)."""
+
     __tablename__ = "recommendation"
     __table_args__ = (
         sa.CheckConstraint("action_category between 1 and 5", name="action_category_range"),
@@ -47,9 +52,25 @@ class Recommendation(SQLModel, table=True):
         sa.Index("ix_recommendation_themes", "themes", postgresql_using="gin"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    review_id: int = Field(foreign_key="review.id", index=True)
+    # NULL for treaty-body and special-procedure recommendations, which have no UPR review.
+    review_id: int | None = Field(default=None, foreign_key="review.id", index=True)
     state_iso3: str = Field(foreign_key="state.iso3", index=True, max_length=3)
     text: str
+    source: RecommendationSource = Field(
+        default=RecommendationSource.UPR,
+        sa_column=enum_column(RecommendationSource, name="recommendation_source", server_default="UPR"),
+    )
+    # The treaty body (CRC, CEDAW …) or special-procedure mandate ("SR Torture"); NULL for the UPR.
+    body: str | None = Field(default=None, max_length=200, index=True)
+    # The UN document symbol it was published in (CRC/C/PER/CO/6-7, A/HRC/43/15).
+    symbol: str | None = Field(default=None, max_length=200)
+    publication_date: date | None = None
+    # Import bookkeeping (UHRI): the Universal Human Rights Index annotation this row is.
+    uhri_annotation_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid(), nullable=True, unique=True, index=True)
+    )
+    # The UHRI theme names as given (themes are derived from them through mapping data).
+    uhri_themes: list[str] = Field(default_factory=list, sa_column=code_array())
     response: RecommendationResponse | None = Field(
         default=None,
         sa_column=enum_column(RecommendationResponse, name="recommendation_response", nullable=True),
