@@ -22,6 +22,7 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
     },
     "Role": {
         "ADMINISTRATOR": "The secretariat: manages keys and reference data, sees everything",
+        "FUND_ADMINISTRATOR": "Runs UPR Voluntary Fund rounds: criteria, proposals; approves allocations",
         "STATE_FOCAL_POINT": "Acts for one State: publishes its needs and decides who sees them",
         "DONOR": "Acts for a donor organization",
         "AGENCY": "Acts for a UN agency, fund or regional organization",
@@ -122,6 +123,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "PLEDGE_CREATED": "A voluntary pledge was imported",
         "ORGANIZATION_CREATED": "An organization was created",
         "ORGANIZATION_UPDATED": "An organization changed",
+        "FUND_ROUND_OPENED": "A UPR Voluntary Fund round opened for applications",
+        "FUND_ROUND_CLOSED": "A Fund round closed; its applications were rescored",
+        "FUND_CRITERIA_CHANGED": "A Fund round published a new criteria version (applications re-ranked)",
+        "FUND_ALLOCATION_APPROVED": "A Fund administrator approved a round's allocation; its decision report is public",
     },
     "OrganizationCategory": {
         "DONOR_GOVERNMENT": "A donor government or its development agency",
