@@ -190,4 +190,8 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
             )
             created["capabilities"] += 1
     await session.flush()
+
+    from service.demo.fund import load_fund_demo
+
+    created["fund_rounds"] = await load_fund_demo(session)
     return created

@@ -671,32 +671,3 @@ async def decision_report(*, session: AsyncSession, principal: Principal, fund_r
     names = dict((await session.execute(sa.select(State.iso3, State.name_en).where(
         State.iso3.in_({a.state_iso3 for a in applications})))).all()) if applications else {}
     return DecisionReport(fund_round, criteria, [ReportLine(a, names.get(a.state_iso3, a.state_iso3), scores.get(a.id)) for a in applications])
-
-
-def report_markdown(report: DecisionReport) -> str:
-    r = report.fund_round
-    lines = [
-        f"# UPR Voluntary Fund — {r.name}", "",
-        f"Budget: {r.currency} {r.budget:,.2f}; window {r.opens_on} to {r.closes_on}; status {r.status.value}.",
-    ]
-    if r.approved_at:
-        lines.append(f"Approved {r.approved_at:%Y-%m-%d %H:%M} UTC by {r.approved_by}; allocated {r.currency} {report.allocated:,.2f}.")
-    lines += ["", f"## Criteria (version {report.criteria.version})", "", "| Criterion | Weight | How it is scored |", "|---|---|---|"]
-    for c in CRITERIA:
-        lines.append(f"| {c.name} | {report.criteria.weights.get(c.key, 0):g} | {c.description} |")
-    lines += ["", "## Decisions", "", "| Rank | State | Requested | Score | Decision | Allocated | Reason |", "|---|---|---|---|---|---|---|"]
-    for line in report.lines:
-        a = line.application
-        lines.append(
-            f"| {a.final_rank or ''} | {line.state_name} ({a.state_iso3}) | {a.currency} {a.requested_amount:,.2f} | "
-            f"{line.score.score if line.score else ''} | {a.decision.value if a.decision else 'pending'} | "
-            f"{a.currency} {(a.allocated_amount or 0):,.2f} | {a.decision_reason or ''} |")
-    for line in report.lines:
-        if line.score is None:
-            continue
-        lines += ["", f"### {line.state_name}: {line.application.title}", "",
-                  "| Criterion | Raw value | Normalised | Weight | Contribution | Explanation |", "|---|---|---|---|---|---|"]
-        for item in line.score.breakdown:
-            lines.append(f"| {item['criterion']} | {item['raw_value']:g} {item['unit']} | {item['normalised']:g} | "
-                         f"{item['weight']:g} | {item['contribution']:g} | {item['explanation']} |")
-    return "\n".join(lines) + "\n"
