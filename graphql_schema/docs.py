@@ -90,6 +90,22 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "WITHDRAWN": "One side withdrew before completion; final",
     },
     "OfferKind": {"PROGRAMME": "A funded programme or project", "CAPABILITY": "Expertise an organization can offer"},
+    "FundRoundStatus": {
+        "DRAFT": "Being prepared; Fund administrators and administrators only",
+        "OPEN": "Applications are taken within the window",
+        "CLOSED": "Applications rescored; the allocation proposal awaits approval",
+        "ALLOCATED": "A Fund administrator approved the allocation; every decision and score is public",
+    },
+    "FundValueUnit": {
+        "FLAG": "A status: 1, 0.5 or 0",
+        "SHARE": "A share, 0..1",
+        "USD": "An amount in US dollars (through the rate table)",
+    },
+    "FundDecision": {
+        "FUNDED": "Funded in full",
+        "PARTIALLY_FUNDED": "Funded with what remained of the budget (at least the round's minPartialShare of the request)",
+        "NOT_FUNDED": "Not funded; the reason says why",
+    },
     "OpportunityOrderField": {
         "SCORE": "Best match score against your offers",
         "COST": "Estimated cost in USD",

@@ -21,16 +21,29 @@ DEMO_FUND_ADMINISTRATOR = Principal(role=Role.FUND_ADMINISTRATOR, label="demo")
 
 
 async def load_fund_demo(session: AsyncSession, path: Path = FUND_FILE) -> int:
-    """Rounds created (0 or 1)."""
+    """Rounds created (0 to 2): the allocated 2026 round, then a DRAFT 2027 round."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    r = data["round"]
-    if await session.scalar(sa.select(sa.exists().where(FundRound.name == r["name"]))):
-        return 0
-    fund_round = await rounds.create_round(session=session, principal=DEMO_FUND_ADMINISTRATOR, values=rounds.RoundFields(
+    created = 0
+    if not await session.scalar(sa.select(sa.exists().where(FundRound.name == data["round"]["name"]))):
+        await _allocated_round(session, data)
+        created += 1
+    draft = data["draftRound"]
+    if not await session.scalar(sa.select(sa.exists().where(FundRound.name == draft["name"]))):
+        await rounds.create_round(session=session, principal=DEMO_FUND_ADMINISTRATOR, values=_fields(draft))
+        created += 1
+    return created
+
+
+def _fields(r: dict) -> rounds.RoundFields:
+    return rounds.RoundFields(
         name=r["name"], description=r["description"], budget=Decimal(r["budget"]), currency=r["currency"],
         opens_on=date.fromisoformat(r["opensOn"]), closes_on=date.fromisoformat(r["closesOn"]),
         min_partial_share=Decimal(r["minPartialShare"]),
-    ))
+    )
+
+
+async def _allocated_round(session: AsyncSession, data: dict) -> None:
+    fund_round = await rounds.create_round(session=session, principal=DEMO_FUND_ADMINISTRATOR, values=_fields(data["round"]))
     # The window is in the past: the applications are written as they were made then.
     fund_round.status = FundRoundStatus.OPEN
     for a in data["applications"]:
@@ -50,4 +63,3 @@ async def load_fund_demo(session: AsyncSession, path: Path = FUND_FILE) -> int:
                                  weights=version["weights"], note=version["note"])
     await rounds.approve_allocation(session=session, principal=DEMO_FUND_ADMINISTRATOR, round_id=fund_round.id,
                                     criteria_version=fund_round.criteria_version, note=data["approvalNote"])
-    return 1
