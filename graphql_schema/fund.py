@@ -4,6 +4,7 @@ Resolvers call service.fund.rounds, which decides who sees what."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from enum import Enum
@@ -14,7 +15,7 @@ from strawberry.types import Info
 
 from graphql_schema.common import Money, MoneyInput, UserError, money, user_errors
 from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, expect_int_id, page_args, to_global_id
-from service.errors import ValidationFailed
+from service.errors import InvalidInput, ValidationFailed
 from service.fund import allocation
 from service.fund import rounds as service
 from service.fund.criteria import CRITERIA
@@ -149,7 +150,7 @@ class FundApplication(Node):
             return await service.linked_need_ids(session=session, application_ids=ids)
 
         need_ids = await info.context.loader("fundApplication.needs", batch, default=[]).load(self.row.id)
-        found = [await load_need(info, need_id) for need_id in need_ids]
+        found = await asyncio.gather(*(load_need(info, need_id) for need_id in need_ids))  # one batch
         return [n for n in found if n is not None]
 
     @strawberry.field(description="Its score with the per-criterion breakdown, under the criteria in force (or `criteriaVersion`).")
@@ -492,6 +493,9 @@ class FundCriterionWeightInput:
 def _weights(items: list[FundCriterionWeightInput] | None) -> dict[str, float] | None:
     if items is None:
         return None
+    repeated = sorted({i.criterion for i in items if sum(j.criterion == i.criterion for j in items) > 1})
+    if repeated:
+        raise InvalidInput(f"Give each criterion one weight; repeated: {', '.join(repeated)}.", field="input.weights")
     return {i.criterion: i.weight for i in items}
 
 

@@ -120,7 +120,7 @@ CRITERIA: tuple[Criterion, ...] = (
               "Unfunded share of the estimated cost of the linked needs visible to partners (in USD through the rate table); private needs are not counted.",
               funding_gap),
     Criterion("prior_support", "Prior support received",
-              "1 minus the State's allocations from earlier allocated rounds as a share of this round's budget (in USD), floored at 0.",
+              "1 minus the State's allocations from earlier allocated rounds (opening before this one) as a share of this round's budget (in USD), floored at 0.",
               prior_support),
     Criterion("co_financing", "Co-financing",
               f"Co-financing as a share of the whole project (request + co-financing); {FULL_CO_FINANCING_SHARE:.0%} or more scores 1.",

@@ -188,8 +188,8 @@ async def create_round(*, session: AsyncSession, principal: Principal, values: R
     currency = await _currency(session, errors, "budget.currency", values.currency)
     if values.closes_on < values.opens_on:
         errors.add("closesOn", "The window closes before it opens.", "INVALID")
-    share = values.min_partial_share if values.min_partial_share is not None else Decimal("0.5")
-    if not Decimal(0) < Decimal(share) <= Decimal(1) or Decimal(share) != Decimal(share).quantize(Decimal("0.001")):
+    share = Decimal(values.min_partial_share) if values.min_partial_share is not None else Decimal("0.5")
+    if not share.is_finite() or not Decimal(0) < share <= Decimal(1) or share != share.quantize(Decimal("0.001")):
         errors.add("minPartialShare", "A share above 0 and at most 1, with at most 3 decimals (e.g. 0.5).", "INVALID")
     weights = validate_weights(errors, "weights", values.weights) if values.weights is not None else default_weights()
     if name and await session.scalar(sa.select(sa.exists().where(FundRound.name == name))):
@@ -407,10 +407,10 @@ async def get_applications(*, session: AsyncSession, principal: Principal, ids: 
 
 
 def _current_score():
-    return (sa.select(FundScore.score).join(FundRound, sa.true())
-            .where(FundScore.application_id == FundApplication.id, FundRound.id == FundApplication.round_id,
-                   FundScore.criteria_version == FundRound.criteria_version)
-            .correlate(FundApplication).scalar_subquery())
+    """The score under the round's criteria in force (the list joins fund_round)."""
+    return (sa.select(FundScore.score)
+            .where(FundScore.application_id == FundApplication.id, FundScore.criteria_version == FundRound.criteria_version)
+            .correlate(FundApplication, FundRound).scalar_subquery())
 
 
 def application_ordering() -> Ordering:
@@ -496,7 +496,8 @@ async def gather_facts(*, session: AsyncSession, fund_round: FundRound, applicat
     prior = dict((await session.execute(
         sa.select(FundApplication.state_iso3, sa.func.coalesce(sa.func.sum(FundApplication.allocated_amount * _rate(FundApplication.currency)), 0))
         .join(FundRound, FundRound.id == FundApplication.round_id)
-        .where(FundApplication.state_iso3.in_(states), FundRound.status == FundRoundStatus.ALLOCATED, FundRound.id != fund_round.id)
+        .where(FundApplication.state_iso3.in_(states), FundRound.status == FundRoundStatus.ALLOCATED, FundRound.id != fund_round.id,
+               FundRound.opens_on < fund_round.opens_on)
         .group_by(FundApplication.state_iso3))).all())
     budget_usd = (await session.scalar(sa.select(sa.literal(fund_round.budget) * _rate(fund_round.currency)))) or Decimal(0)
     facts = {}

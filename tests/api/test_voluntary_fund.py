@@ -290,6 +290,12 @@ async def test_bad_input_is_refused_with_nothing_written(app_client, fund, world
     # Weights: every criterion, none negative; approval only of a closed round, under the criteria in force.
     missing = await gql(app_client, SET_CRITERIA, {"round": round_id, "weights": [{"criterion": "ldc_sids", "weight": -1}]}, token=fund["fund_admin"])
     assert {e["code"] for e in missing["data"]["setFundCriteria"]["userErrors"]} == {"REQUIRED", "INVALID"}
+    twice = await gql(app_client, SET_CRITERIA, {"round": round_id, "weights": only_weight("ldc_sids") + [{"criterion": "ldc_sids", "weight": 2}]},
+                      token=fund["fund_admin"])
+    assert codes(twice) == ["BAD_USER_INPUT"] and "ldc_sids" in twice["errors"][0]["message"]
+    nan_share = await gql(app_client, CREATE, {"input": {"name": "NaN", "budget": {"amount": "10", "currency": "USD"}, "minPartialShare": "NaN",
+                                                         "opensOn": TODAY.isoformat(), "closesOn": TODAY.isoformat()}}, token=fund["fund_admin"])
+    assert codes(nan_share) == ["BAD_USER_INPUT"], nan_share  # refused at the boundary: not a number
     not_closed = await gql(app_client, APPROVE, {"round": round_id, "version": 1}, token=fund["fund_admin"])
     assert [e["code"] for e in not_closed["data"]["approveFundAllocation"]["userErrors"]] == ["ROUND_NOT_CLOSED"]
     await gql(app_client, CLOSE, {"id": round_id}, token=fund["fund_admin"])
@@ -306,3 +312,18 @@ async def test_bad_input_is_refused_with_nothing_written(app_client, fund, world
     draft_id = draft["data"]["createFundRound"]["round"]["id"]
     assert codes(await apply(app_client, fund, draft_id, "UGA", requested="5")) == ["NOT_FOUND"]
     assert (await gql(app_client, "query($id: ID!) { node(id: $id) { id } }", {"id": draft_id}, token=fund["uga"]))["data"]["node"] is None
+
+
+async def test_prior_support_counts_earlier_allocated_rounds(app_client, fund):
+    earlier = await new_round(app_client, fund, name="2026 round", budget="50000",
+                              opensOn=(TODAY - timedelta(days=10)).isoformat())
+    await apply(app_client, fund, earlier, "UGA", requested="20000")
+    await gql(app_client, CLOSE, {"id": earlier}, token=fund["fund_admin"])
+    await gql(app_client, APPROVE, {"round": earlier, "version": 1}, token=fund["fund_admin"])
+    later = await new_round(app_client, fund, name="2027 round", budget="80000")
+    uga = (await apply(app_client, fund, later, "UGA", requested="20000"))["data"]["submitFundApplication"]["application"]
+    ken = (await apply(app_client, fund, later, "KEN", requested="20000"))["data"]["submitFundApplication"]["application"]
+    prior = {a["state"]["code"]: next(i for i in a["score"]["breakdown"] if i["criterion"] == "prior_support") for a in (uga, ken)}
+    assert prior["UGA"]["rawValue"] == 20000.0 and prior["UGA"]["normalisedValue"] == 0.75  # 1 − 20,000 / 80,000
+    assert "earlier rounds" in prior["UGA"]["explanation"]
+    assert prior["KEN"]["rawValue"] == 0.0 and prior["KEN"]["normalisedValue"] == 1.0
