@@ -192,6 +192,10 @@ async def create_round(*, session: AsyncSession, principal: Principal, values: R
     if not share.is_finite() or not Decimal(0) < share <= Decimal(1) or share != share.quantize(Decimal("0.001")):
         errors.add("minPartialShare", "A share above 0 and at most 1, with at most 3 decimals (e.g. 0.5).", "INVALID")
     weights = validate_weights(errors, "weights", values.weights) if values.weights is not None else default_weights()
+    if name:
+        # Two creations of the same name wait for each other here, so the second gets DUPLICATE
+        # rather than a unique violation.
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("fund_round:" + name))))
     if name and await session.scalar(sa.select(sa.exists().where(FundRound.name == name))):
         errors.add("name", f"A round named {name!r} already exists.", "DUPLICATE")
     errors.raise_if_any()

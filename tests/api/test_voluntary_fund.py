@@ -327,3 +327,37 @@ async def test_prior_support_counts_earlier_allocated_rounds(app_client, fund):
     assert prior["UGA"]["rawValue"] == 20000.0 and prior["UGA"]["normalisedValue"] == 0.75  # 1 − 20,000 / 80,000
     assert "earlier rounds" in prior["UGA"]["explanation"]
     assert prior["KEN"]["rawValue"] == 0.0 and prior["KEN"]["normalisedValue"] == 1.0
+
+
+async def test_cli_report_is_public_only_after_approval(app_client, fund, database_url, monkeypatch, capsys):
+    import asyncio
+
+    from service import cli
+    from service.settings import get_settings
+
+    round_id = await new_round(app_client, fund, budget="30000")
+    await apply(app_client, fund, round_id, "UGA", requested="20000", co_financing="5000")
+    await apply(app_client, fund, round_id, "KEN", requested="20000")
+    await gql(app_client, CLOSE, {"id": round_id}, token=fund["fund_admin"])
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        code = await asyncio.to_thread(cli.main, ["fund", "report", "2027 round"])
+        assert code == 2 and "Fund administrators" in capsys.readouterr().err  # not public before approval
+        await gql(app_client, APPROVE, {"round": round_id, "version": 1}, token=fund["fund_admin"])
+        assert await asyncio.to_thread(cli.main, ["fund", "report", "2027 round"]) == 0
+        markdown = capsys.readouterr().out
+        assert "| 1 | Uganda (UGA) | USD 20,000.00 |" in markdown and "FUNDED" in markdown
+        assert "partially funded with the remaining USD 10,000.00 (50% of the request" in markdown
+        assert await asyncio.to_thread(cli.main, ["fund", "report", "2027 round", "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert [d["decision"] for d in report["decisions"]] == ["FUNDED", "PARTIALLY_FUNDED"]
+        for d in report["decisions"]:
+            assert abs(sum(i["contribution"] for i in d["breakdown"]) - d["score"]) < 1e-9
+        assert await asyncio.to_thread(cli.main, ["fund", "report", "2027 round", "--format", "csv"]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert lines[0].startswith("rank,state,state_name") and len(lines) == 3
+        assert await asyncio.to_thread(cli.main, ["fund", "report", "no such round"]) == 2
+        assert "No Fund round" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
