@@ -22,6 +22,7 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
     },
     "Role": {
         "ADMINISTRATOR": "The secretariat: manages keys and reference data, sees everything",
+        "FUND_ADMINISTRATOR": "Runs UPR Voluntary Fund rounds: criteria, proposals; approves allocations",
         "STATE_FOCAL_POINT": "Acts for one State: publishes its needs and decides who sees them",
         "DONOR": "Acts for a donor organization",
         "AGENCY": "Acts for a UN agency, fund or regional organization",
@@ -94,6 +95,22 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "WITHDRAWN": "One side withdrew before completion; final",
     },
     "OfferKind": {"PROGRAMME": "A funded programme or project", "CAPABILITY": "Expertise an organization can offer"},
+    "FundRoundStatus": {
+        "DRAFT": "Being prepared; Fund administrators and administrators only",
+        "OPEN": "Applications are taken within the window",
+        "CLOSED": "Applications rescored; the allocation proposal awaits approval",
+        "ALLOCATED": "A Fund administrator approved the allocation; every decision and score is public",
+    },
+    "FundValueUnit": {
+        "FLAG": "A status: 1, 0.5 or 0",
+        "SHARE": "A share, 0..1",
+        "USD": "An amount in US dollars (through the rate table)",
+    },
+    "FundDecision": {
+        "FUNDED": "Funded in full",
+        "PARTIALLY_FUNDED": "Funded with what remained of the budget (at least the round's minPartialShare of the request)",
+        "NOT_FUNDED": "Not funded; the reason says why",
+    },
     "OpportunityOrderField": {
         "SCORE": "Best match score against your offers",
         "COST": "Estimated cost in USD",
@@ -127,6 +144,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "PLEDGE_CREATED": "A voluntary pledge was imported",
         "ORGANIZATION_CREATED": "An organization was created",
         "ORGANIZATION_UPDATED": "An organization changed",
+        "FUND_ROUND_OPENED": "A UPR Voluntary Fund round opened for applications",
+        "FUND_ROUND_CLOSED": "A Fund round closed; its applications were rescored",
+        "FUND_CRITERIA_CHANGED": "A Fund round published a new criteria version (applications re-ranked)",
+        "FUND_ALLOCATION_APPROVED": "A Fund administrator approved a round's allocation; its decision report is public",
     },
     "OrganizationCategory": {
         "DONOR_GOVERNMENT": "A donor government or its development agency",

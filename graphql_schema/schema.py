@@ -11,6 +11,7 @@ from strawberry.types import Info
 from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
 from graphql_schema.events import EventsQuery, SharedEventExecution, Subscription
+from graphql_schema.fund import FundMutation, FundQuery, load_application as load_fund_application, load_round as load_fund_round
 from graphql_schema.imports import ImportMutation
 from graphql_schema.item10 import Item10Query
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
@@ -87,10 +88,12 @@ nodes.register_int("Pledge", _load_pledge)
 nodes.register_int("Review", load_review)
 nodes.register_int("Match", load_match)
 nodes.register("State", lambda info, key: load_state(info, key))
+nodes.register_int("FundRound", load_fund_round)
+nodes.register_int("FundApplication", load_fund_application)
 
 
 @strawberry.type(description="Read the technical cooperation graph.")
-class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, Item10Query):
+class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, Item10Query, FundQuery):
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
@@ -178,7 +181,7 @@ class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, 
 
 
 @strawberry.type(description="Change the technical cooperation graph. Each mutation is one transaction.")
-class Mutation(OfferMutation, AdminMutation, MatchingMutation, ImportMutation):
+class Mutation(OfferMutation, AdminMutation, MatchingMutation, ImportMutation, FundMutation):
     @strawberry.mutation(description="Create a need for your State (focal points only). It starts as a DRAFT.")
     async def create_need(self, info: Info, input: CreateNeedInput) -> NeedPayload:
         return await create_need(info, input)

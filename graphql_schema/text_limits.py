@@ -52,19 +52,20 @@ DESCRIPTION = 20_000  # descriptions and lessons (the service checks the same ma
 BY_NAME: dict[str, int] = {
     **dict.fromkeys(("after", "before"), CURSOR),
     **dict.fromkeys(("id", "ids", "needId", "organizationId", "parentId", "organizations", "entityIds",
-                     "recommendationIds", "pledgeIds"), ID),
+                     "recommendationIds", "pledgeIds", "roundId", "rounds", "needIds"), ID),
     **dict.fromkeys(("state", "states", "code", "codes", "regions", "regionalGroups", "regionsServed",
                      "recipientStates", "recommendingStates", "themes", "clusters", "sectors", "category",
                      "sdgs", "sdgTargets", "goal", "currency", "costCurrency", "languages", "workingLanguages",
                      "activityStatus", "activityStatuses", "entityTypes", "actions", "percentage", "amount",
                      "min", "max", "costMin", "costMax", "startDate", "endDate", "expiresAt", "activeOn",
-                     "updatedSince", "since", "until"), CODE),
+                     "updatedSince", "since", "until", "criterion", "opensOn", "closesOn", "minPartialShare",
+                     "coFinancing"), CODE),
     **dict.fromkeys(("name", "label", "iatiIdentifier", "actors", "bodies"), NAME),
     "title": TITLE,
     "search": SEARCH,
     "path": PATH,
-    **dict.fromkeys(("message", "reason", "body"), MESSAGE),
-    **dict.fromkeys(("description", "lessons"), DESCRIPTION),
+    **dict.fromkeys(("message", "reason", "body", "note"), MESSAGE),
+    **dict.fromkeys(("description", "lessons", "summary"), DESCRIPTION),
 }
 BY_OWNER: dict[str, int] = {
     # Where a service function checks a smaller maximum, the table says the same.

@@ -489,6 +489,44 @@ def cmd_report(args: argparse.Namespace) -> int:
         return asyncio.run(work())
 
 
+def cmd_fund(args: argparse.Namespace) -> int:
+    """`tcgraph fund report ROUND`: the public decision report of a round (by ID or name) as
+    Markdown, JSON or CSV, under the visibility of --api-key (anonymous without one: only an
+    allocated round's report is public)."""
+    api_key = args.api_key or os.environ.get("TCGRAPH_API_KEY")
+    with database() as url:
+        from service.db.engine import make_engine, make_sessionmaker
+
+        async def work() -> int:
+            from service.access.keys import authenticate_api_key
+            from service.access.principals import ANONYMOUS
+            from service.errors import TcgraphError
+            from service.fund import report as fund_report
+            from service.fund import rounds
+
+            engine = make_engine(url, pool_size=2, max_overflow=0)
+            try:
+                async with make_sessionmaker(engine)() as session:
+                    principal = await authenticate_api_key(session, api_key) if api_key else ANONYMOUS
+                    found = await rounds.find_round(session=session, principal=principal, key=args.round)
+                    report = await rounds.decision_report(session=session, principal=principal, fund_round=found)
+                render = {"markdown": fund_report.report_markdown, "json": fund_report.report_json, "csv": fund_report.report_csv}[args.format]
+                text = render(report)
+                if args.output in (None, "-"):
+                    sys.stdout.write(text)
+                else:
+                    with open(args.output, "w", encoding="utf-8", newline="") as out:
+                        out.write(text)
+                return 0
+            except TcgraphError as exc:
+                eprint(f"error: {exc.message}")
+                return 2
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(work())
+
+
 def _graphql_documents(paths: list[str]) -> list[tuple[str, list[str]]] | str:
     """(file, [its exact text, and its text as printed when that differs]) for every .graphql
     file given or under a directory given, each checked against the schema; or what is wrong."""
@@ -600,10 +638,19 @@ def build_parser() -> argparse.ArgumentParser:
     item10_parser.add_argument("--output", "-o", help="file to write (default: stdout)")
     item10_parser.set_defaults(func=cmd_report)
 
+    fund = sub.add_parser("fund", help="the UPR Voluntary Fund")
+    fund_actions = fund.add_subparsers(dest="action", required=True)
+    fund_report = fund_actions.add_parser("report", help="the decision report of a round: every decision with its scores")
+    fund_report.add_argument("round", metavar="ROUND", help="the round's ID number or exact name")
+    fund_report.add_argument("--format", choices=["markdown", "json", "csv"], default="markdown")
+    fund_report.add_argument("--api-key", help="run as this principal (default: anonymous: allocated rounds only; env TCGRAPH_API_KEY)")
+    fund_report.add_argument("--output", "-o", help="file to write (default: stdout)")
+    fund.set_defaults(func=cmd_fund)
+
     apikey = sub.add_parser("apikey", help="create, revoke and list API keys")
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; prints only the key on stdout")
-    create.add_argument("--role", required=True, help="administrator|admin|state-focal-point|donor|agency|nhri|civil-society")
+    create.add_argument("--role", required=True, help="administrator|admin|fund-administrator|state-focal-point|donor|agency|nhri|civil-society")
     create.add_argument("--state", help="ISO3 code (state-focal-point)")
     create.add_argument("--organization", help="organization id, IATI identifier, acronym or name")
     create.add_argument("--label", required=True)

@@ -1,7 +1,7 @@
 """Read-your-writes on a read replica: the WAL position of a principal's last write.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 """
 from typing import Sequence, Union
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0015'
-down_revision: Union[str, None] = '0012'
+down_revision: Union[str, None] = '0013'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

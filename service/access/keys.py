@@ -26,6 +26,7 @@ KEY_PREFIX = "tcg_"
 ROLE_ALIASES = {
     "administrator": Role.ADMINISTRATOR,
     "admin": Role.ADMINISTRATOR,
+    "fund-administrator": Role.FUND_ADMINISTRATOR,
     "state-focal-point": Role.STATE_FOCAL_POINT,
     "donor": Role.DONOR,
     "agency": Role.AGENCY,
@@ -78,7 +79,7 @@ async def create_api_key(
         if state_iso3:
             errors.add("state", "Only State focal point keys are bound to a State.", "INVALID")
     elif state_iso3 or organization_id is not None:
-        errors.add("role", "Administrator keys are bound to neither a State nor an organization.", "INVALID")
+        errors.add("role", "Administrator and Fund administrator keys are bound to neither a State nor an organization.", "INVALID")
     if expires_at is not None and expires_at <= datetime.now(UTC):
         errors.add("expires", "The expiry date is in the past.", "INVALID")
     errors.raise_if_any()

@@ -9,6 +9,9 @@ from enum import Enum
 
 class Role(str, Enum):
     ADMINISTRATOR = "ADMINISTRATOR"
+    # Runs UPR Voluntary Fund rounds and approves their allocations (service/fund/); sees no
+    # State's PRIVATE data beyond the applications made to the Fund.
+    FUND_ADMINISTRATOR = "FUND_ADMINISTRATOR"
     STATE_FOCAL_POINT = "STATE_FOCAL_POINT"
     DONOR = "DONOR"
     AGENCY = "AGENCY"

@@ -194,6 +194,10 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
             created["capabilities"] += 1
     await session.flush()
     created["engagements"] = await _load_engagements(session, data.get("engagements", []), orgs)
+
+    from service.demo.fund import load_fund_demo
+
+    created["fund_rounds"] = await load_fund_demo(session)
     return created
 
 

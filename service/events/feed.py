@@ -205,7 +205,7 @@ async def check_after(session: AsyncSession, after: int, argument: str = "after"
 
 # -- changes (polling) -------------------------------------------------------------------------
 
-ENTITY_OF_EVENT = {"Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput"}
+ENTITY_OF_EVENT = {"Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput", "FundRound"}
 CHANGES_DEFAULT_PAGE = 100
 # Events examined per request at most (all its `changes` fields together), visible or not:
 # a caller who may see few of them pages on with the cursor rather than making one request

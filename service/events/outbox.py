@@ -47,6 +47,12 @@ class Kind:
     PLEDGE_CREATED = "PLEDGE_CREATED"
     ORGANIZATION_CREATED = "ORGANIZATION_CREATED"
     ORGANIZATION_UPDATED = "ORGANIZATION_UPDATED"
+    # UPR Voluntary Fund rounds (public from OPEN on; applications have no events until the
+    # allocation makes them public with the round's FUND_ALLOCATION_APPROVED).
+    FUND_ROUND_OPENED = "FUND_ROUND_OPENED"
+    FUND_ROUND_CLOSED = "FUND_ROUND_CLOSED"
+    FUND_CRITERIA_CHANGED = "FUND_CRITERIA_CHANGED"
+    FUND_ALLOCATION_APPROVED = "FUND_ALLOCATION_APPROVED"
 
     @classmethod
     def all(cls) -> list[str]:

@@ -3,6 +3,7 @@
 from .base import metadata
 from .audit import ApiKey, AuditEvent
 from .events import Event
+from .fund import FundApplication, FundApplicationNeed, FundCriteriaVersion, FundDecision, FundRound, FundRoundStatus, FundScore
 from .limits import PersistedQuery, RateLimitBucket
 from .matching import CriteriaVersion, Match, MatchStatus, MatchTransition, OfferKind
 from .capabilities import Capability
@@ -18,6 +19,13 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Event",
+    "FundApplication",
+    "FundApplicationNeed",
+    "FundCriteriaVersion",
+    "FundDecision",
+    "FundRound",
+    "FundRoundStatus",
+    "FundScore",
     "CriteriaVersion",
     "Match",
     "MatchStatus",

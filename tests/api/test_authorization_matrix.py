@@ -19,7 +19,30 @@ def gid(type_name: str, key) -> str:
 
 PRINCIPALS = [
     "anonymous", "admin", "focal_own", "focal_other", "donor_own", "donor_other", "agency_own", "nhri", "civil_society",
+    "fund_admin",
 ]
+
+
+async def _fund_rounds(sessionmaker) -> tuple[int, int]:
+    """An OPEN Fund round (to apply to, re-weight) and a CLOSED one (to approve)."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from service.access.principals import Principal
+    from service.fund import rounds
+    from service.models.fund import FundRoundStatus
+
+    today = datetime.now(UTC).date()
+    manager = Principal(role=Role.FUND_ADMINISTRATOR)
+    ids = []
+    async with sessionmaker() as session, session.begin():
+        for name, statuses in (("Open", [FundRoundStatus.OPEN]), ("Closed", [FundRoundStatus.OPEN, FundRoundStatus.CLOSED])):
+            row = await rounds.create_round(session=session, principal=manager, values=rounds.RoundFields(
+                name=name, budget=Decimal("1000"), currency="USD", opens_on=today - timedelta(days=1), closes_on=today + timedelta(days=30)))
+            for status in statuses:
+                await rounds.change_round_status(session=session, principal=manager, round_id=row.id, to=status)
+            ids.append(row.id)
+    return ids[0], ids[1]
 
 
 @pytest.fixture
@@ -49,10 +72,13 @@ async def setting(world, sessionmaker):
         "agency_own": await world.key(Role.AGENCY, organization=agency_org),
         "nhri": await world.key(Role.NHRI, organization=nhri_org),
         "civil_society": await world.key(Role.CIVIL_SOCIETY, organization=cso_org),
+        "fund_admin": await world.key(Role.FUND_ADMINISTRATOR),
     }
+    open_round, closed_round = await _fund_rounds(sessionmaker)
     ids = {
         "need": gid("Need", need), "programme": gid("Programme", programme), "capability": gid("Capability", capability),
         "match": gid("Match", match), "rec": gid("Recommendation", rec),
+        "openRound": gid("FundRound", open_round), "closedRound": gid("FundRound", closed_round),
     }
     return tokens, ids
 
@@ -78,6 +104,23 @@ MUTATIONS = {
     "updateCapability": ('mutation($capability: ID!) { updateCapability(input: {id: $capability, title: "w"}) { capability { id } } }', {"agency_own"}),
     "proposeMatch": ('mutation($match: ID!) { proposeMatch(input: {id: $match, message: "We offer"}) { match { id } } }', {"donor_own"}),
     "createApiKey": ('mutation { createApiKey(input: {role: ADMINISTRATOR, label: "ops"}) { key } }', {"admin"}),
+    "createFundRound": (
+        'mutation { createFundRound(input: {name: "2030", budget: {amount: "1", currency: "USD"}, opensOn: "2030-01-01", closesOn: "2030-02-01"}) { round { id } } }',
+        {"admin", "fund_admin"},
+    ),
+    "closeFundRound": ("mutation($openRound: ID!) { closeFundRound(input: {id: $openRound}) { round { id } } }", {"admin", "fund_admin"}),
+    "setFundCriteria": (
+        'mutation($openRound: ID!) { setFundCriteria(input: {roundId: $openRound, note: "n", weights: [{criterion: "ldc_sids", weight: 1}]}) { criteria { version } } }',
+        {"admin", "fund_admin"},
+    ),
+    "submitFundApplication": (
+        'mutation($openRound: ID!) { submitFundApplication(input: {roundId: $openRound, state: "KEN", title: "Plan", requested: {amount: "10", currency: "USD"}}) { application { id } } }',
+        {"focal_own"},
+    ),
+    "approveFundAllocation": (
+        "mutation($closedRound: ID!) { approveFundAllocation(input: {roundId: $closedRound, criteriaVersion: 1}) { round { id } } }",
+        {"fund_admin"},
+    ),
 }
 
 

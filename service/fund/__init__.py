@@ -1,0 +1,1 @@
+"""The UPR Voluntary Fund: rounds, transparent criteria, applications, allocation."""
