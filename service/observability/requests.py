@@ -19,6 +19,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.observability import metrics
+from service.observability.sql import current_sql
 
 HEADER = b"x-request-id"
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9\-_.:/+=@]{1,128}")
@@ -86,6 +87,7 @@ class RequestTracking:
 
         started = time.perf_counter()
         status = 500  # unless a response starts
+        sql_token = current_sql.set(record)  # statements outside an operation (the credential lookup)
 
         async def send_http(message: Message) -> None:
             nonlocal status
@@ -100,6 +102,7 @@ class RequestTracking:
             metrics.HTTP_RESPONSES.labels(str(status)).inc()
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, record, status, time.perf_counter() - started)
+            current_sql.reset(sql_token)
             current_request.reset(token)
 
 
