@@ -49,13 +49,14 @@ class OperationObservability(SchemaExtension):
             outcome = self._outcome(refused)
             kind = self._type()
             label = self.names.label(ec.operation_name, valid=outcome != "refused")
-            metrics.GRAPHQL_REQUESTS.labels(label, kind, outcome).inc()
+            series = metrics.operation_series(label, kind)
+            series.requests[outcome].inc()
             if kind != "subscription":  # a subscription's lifetime is not a latency
-                metrics.GRAPHQL_DURATION.labels(label, kind).observe(seconds)
-                metrics.GRAPHQL_SQL_STATEMENTS.labels(label, kind).observe(stats.sql_statements)
-                metrics.GRAPHQL_SQL_SECONDS.labels(label, kind).observe(stats.sql_seconds)
+                series.duration.observe(seconds)
+                series.sql_statements.observe(stats.sql_statements)
+                series.sql_seconds.observe(stats.sql_seconds)
                 if stats.cost is not None and outcome != "refused":
-                    metrics.GRAPHQL_COST.labels(label, kind).observe(stats.cost)
+                    series.cost.observe(stats.cost)
             request = current_request.get()
             if request is not None:
                 request.operation, request.operation_type, request.outcome = label, kind, outcome

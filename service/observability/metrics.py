@@ -88,6 +88,38 @@ EVENTS_LIVE = EVENTS_DELIVERED.labels("live")
 EVENTS_REPLAYED = EVENTS_DELIVERED.labels("replay")
 
 
+class OperationSeries:
+    """One operation label's series, looked up once (`labels()` validates on every call)."""
+
+    __slots__ = ("requests", "duration", "cost", "sql_statements", "sql_seconds")
+
+    def __init__(self, operation: str, kind: str):
+        self.requests = {outcome: GRAPHQL_REQUESTS.labels(operation, kind, outcome) for outcome in ("ok", "error", "refused")}
+        self.duration = GRAPHQL_DURATION.labels(operation, kind)
+        self.cost = GRAPHQL_COST.labels(operation, kind)
+        self.sql_statements = GRAPHQL_SQL_STATEMENTS.labels(operation, kind)
+        self.sql_seconds = GRAPHQL_SQL_SECONDS.labels(operation, kind)
+
+
+_series: dict[tuple[str, str], OperationSeries] = {}
+_responses: dict[int, Any] = {}
+
+
+def operation_series(operation: str, kind: str) -> OperationSeries:
+    """Bounded like the labels: (names admitted + other + anonymous) × operation types."""
+    series = _series.get((operation, kind))
+    if series is None:
+        series = _series[(operation, kind)] = OperationSeries(operation, kind)
+    return series
+
+
+def http_response(status: int) -> None:
+    counter = _responses.get(status)
+    if counter is None:
+        counter = _responses[status] = HTTP_RESPONSES.labels(str(status))
+    counter.inc()
+
+
 OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 

@@ -99,7 +99,7 @@ class RequestTracking:
         try:
             await self.app(scope, receive, send_http)
         finally:
-            metrics.HTTP_RESPONSES.labels(str(status)).inc()
+            metrics.http_response(status)
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, record, status, time.perf_counter() - started)
             current_sql.reset(sql_token)
