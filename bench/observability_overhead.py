@@ -105,12 +105,16 @@ async def main() -> None:
             assert "x-request-id" not in (await b.post("/graphql", json=QUERY)).headers  # really stripped
             await batch(a, 50)
             await batch(b, 50)
-            for _ in range(args.batches):
-                figures["with"].append(await batch(a, args.requests))
-                figures["without"].append(await batch(b, args.requests))
+            for number in range(args.batches):  # alternating which goes first
+                pair = [("with", a), ("without", b)]
+                for name, client in pair if number % 2 == 0 else reversed(pair):
+                    figures[name].append(await batch(client, args.requests))
     w, wo = statistics.median(figures["with"]), statistics.median(figures["without"])
     print(f"log level {args.log_level}; CPU per request (median of {args.batches} batches of {args.requests}): "
           f"with observability {w:.0f} µs, without {wo:.0f} µs, added {w - wo:.0f} µs ({(w - wo) / wo:+.1%})")
+    for name, values in figures.items():
+        quartiles = statistics.quantiles(values, n=4)
+        print(f"  {name}: quartiles {quartiles[0]:.0f} / {quartiles[1]:.0f} / {quartiles[2]:.0f} µs")
     print(machine_description(with_load=True))
 
 

@@ -303,6 +303,11 @@ def app_from_environment() -> Any:
     from service.db.url import resolve_database
 
     settings = get_settings()
-    # uvicorn's loggers too: JSON lines (LOG_FORMAT), and its access log gives way to ours.
-    logs.configure(level=settings.log_level, json=settings.log_format == "json")
+    # uvicorn's loggers too: JSON lines (LOG_FORMAT), and its access log gives way to ours. The
+    # level is LOG_LEVEL when set, else the one uvicorn was given (`--log-level warning`
+    # silences the access log as it silenced uvicorn's).
+    level = settings.log_level
+    if "log_level" not in settings.model_fields_set:
+        level = logging.getLevelName(logging.getLogger("uvicorn.error").getEffectiveLevel()).lower()
+    logs.configure(level=level, json=settings.log_format == "json")
     return create_app(database_url=resolve_database(settings).url, settings=settings)

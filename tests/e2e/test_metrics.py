@@ -16,7 +16,7 @@ from service.access.principals import Role
 from service.models.enums import Visibility
 from tests.support import gql
 from tests.support.metrics import scrape
-from tests.support.servers import serving
+from tests.support.servers import running_server, serving
 from tests.support.ws import Subscription
 
 pytestmark = pytest.mark.asyncio
@@ -156,7 +156,6 @@ IMPORT = """mutation($path: String!) {
 }"""
 
 
-@pytest.mark.parametrize("app_settings", [{}], indirect=True)
 async def test_import_rows(app, world, tmp_path):
     folder = tmp_path / "imports"
     folder.mkdir()
@@ -173,3 +172,21 @@ async def test_import_rows(app, world, tmp_path):
         "tcgraph_import_rows_total", **labels, outcome="created") + result["created"]
     assert after.get("tcgraph_imports_total", **labels, result="committed") == before.get(
         "tcgraph_imports_total", **labels, result="committed") + 1
+
+
+async def test_several_workers_report_the_sum_of_their_metrics(database_url, tmp_path):
+    """Multi-process mode: whichever worker answers /metrics counts every worker's requests."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    async with running_server(database_url, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}) as (base, _):
+        # Separate connections, so that both workers are likely to serve some; the sum holds either way.
+        for _ in range(6):
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                assert "errors" not in (await gql(client, STATES))
+        labels = {"operation": "StatesPage", "type": "query", "outcome": "ok"}
+        for _ in range(4):
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                samples = await scrape(client)
+            assert samples.get(REQUESTS, **labels) == 6
+            assert samples.get("tcgraph_db_pool_connections_limit") == 2 * 30  # both workers' pools
+        assert list(folder.glob("*.db"))  # the values live in files
