@@ -178,8 +178,6 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             metrics.worker_exited()
 
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
-    app.add_middleware(ExposeTransport)
     if settings.trusted_proxies:
         # The app decides whom to believe, not the server: `tcgraph serve` and the image run
         # uvicorn without its own proxy-header handling, which would trust 127.0.0.1 by default.
@@ -195,8 +193,11 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    # Outermost: every response (a 413 or a CORS refusal too) carries the request ID.
+    # Every response (a 413 or a CORS refusal too) carries the request ID.
     app.add_middleware(RequestTracking)
+    # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
+    # Outermost: it finds the transport through the server's own `send`, which RequestTracking wraps.
+    app.add_middleware(ExposeTransport)
 
     async def get_context(request: Request = None, websocket: WebSocket = None) -> AsyncIterator[Context]:  # type: ignore[assignment]
         connection = request or websocket
