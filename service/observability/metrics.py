@@ -135,6 +135,8 @@ class OperationNames:
         `anonymous` without a name, else `other`."""
         if not name:
             return "anonymous"
+        if not isinstance(name, str):  # `operationName` as the client sent it: maybe an object
+            return "other"
         if name in self._admitted:
             return name
         if valid and len(self._admitted) < self.limit and OPERATION_NAME.fullmatch(name):

@@ -99,22 +99,17 @@ def instrument_engine(engine: AsyncEngine, *, pool_limit: int) -> None:
     event.listen(sync_engine, "handle_error", _failed)
 
     pool = sync_engine.pool
-    tally = [0, 0]  # this pool's share of the gauges (in use, open): a process may have several
 
     def checked_out(*_: Any) -> None:
-        tally[0] += 1
         metrics.DB_POOL_IN_USE.inc()
 
     def checked_in(*_: Any) -> None:
-        tally[0] -= 1
         metrics.DB_POOL_IN_USE.dec()
 
     def opened(*_: Any) -> None:
-        tally[1] += 1
         metrics.DB_POOL_OPEN.inc()
 
     def closed(*_: Any) -> None:  # closed in the pool, or detached from it
-        tally[1] -= 1
         metrics.DB_POOL_OPEN.dec()
 
     event.listen(pool, "checkout", checked_out)
@@ -125,10 +120,9 @@ def instrument_engine(engine: AsyncEngine, *, pool_limit: int) -> None:
     metrics.DB_POOL_LIMIT.inc(pool_limit)
 
     def disposed() -> None:
-        metrics.DB_POOL_IN_USE.dec(tally[0])
-        metrics.DB_POOL_OPEN.dec(tally[1])
+        # In use and open follow the pool's own events (a connection still out at disposal
+        # is checked in later); only the limit goes with the engine.
         metrics.DB_POOL_LIMIT.dec(pool_limit)
-        tally[0] = tally[1] = 0
 
     sync_engine._tcgraph_disposed = disposed  # type: ignore[attr-defined]
 

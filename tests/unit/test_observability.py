@@ -19,6 +19,7 @@ def test_operation_names_are_bounded():
     assert names.label("x" * 65, valid=True) == "other"  # too long
     assert names.label("Second", valid=True) == "Second"
     assert names.label("Third", valid=True) == "other"  # over the limit
+    assert names.label({"not": "a name"}, valid=True) == "other"  # as a client may send `operationName`
 
 
 def test_a_sane_request_id_is_kept_and_anything_else_replaced():
