@@ -49,7 +49,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PROFILE=production \
     HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/tcgraph-metrics
 
 RUN groupadd --system --gid 10001 tcgraph \
  && useradd --system --uid 10001 --gid tcgraph --no-create-home --home-dir /app \

@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 import json
 import logging
+import time
 from inspect import isawaitable
 from typing import Annotated, Any, AsyncGenerator, Callable, Hashable, NoReturn
 
@@ -36,6 +37,7 @@ from service.events.broker import SlowConsumer, read_after
 from service.events.outbox import Kind
 from service.events.singleflight import SingleFlight
 from service.matching import queries as matching_queries
+from service.observability import metrics
 
 EventKind = strawberry.enum(
     enum.Enum("EventKind", {k: k for k in [*Kind.all(), feed.REMOVED]}),
@@ -243,6 +245,7 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
                     delivery = await subscriber_state.decide(row, cache)
                     if delivery is not None:
                         ctx.reset_loaders()
+                        metrics.EVENTS_REPLAYED.inc()
                         yield _event(delivery, shared=None)
                 if len(rows) < REPLAY_BATCH:
                     break
@@ -260,6 +263,8 @@ async def event_stream(info: Info, f: EventFilter | None, after: int | None) -> 
                 event = _event(delivery, shared=state.event_results)
                 if not await live.deliver(event):  # sent directly when its result is shared
                     yield event
+                metrics.EVENTS_LIVE.inc()
+                metrics.EVENT_DELIVERY_LAG.observe(time.time() - row.occurred_at.timestamp())
     finally:
         subscription.close()
 
@@ -356,14 +361,18 @@ async def _within(seconds: float, awaitable: Any) -> Any:
         return await awaitable
 
 
-async def _coded(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
-    """Domain errors inside a stream reach the client with their `extensions.code`."""
+async def _coded(stream: AsyncGenerator[Any, None], field: str) -> AsyncGenerator[Any, None]:
+    """Domain errors inside a stream reach the client with their `extensions.code`; the
+    subscription counts as open (metrics) while it runs."""
+    open_gauge = metrics.SUBSCRIPTIONS_OPEN.labels(field)
+    open_gauge.inc()
     try:
         async for item in stream:
             yield item
     except TcgraphError as exc:
         raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
     finally:
+        open_gauge.dec()
         await stream.aclose()
 
 
@@ -376,7 +385,7 @@ class Subscription:
         filter: EventFilter | None = None,
         after: Annotated[int | None, strawberry.argument(description="Replay events after this sequence first (omit for live events only).")] = None,
     ) -> AsyncGenerator[Event, None]:
-        async for item in _coded(event_stream(info, filter, after)):
+        async for item in _coded(event_stream(info, filter, after), "events"):
             yield item
 
     @strawberry.subscription(description="Counts by status and funding gaps by theme and region, sent at once and again after changes (a burst gives one update).")
@@ -385,7 +394,7 @@ class Subscription:
         info: Info,
         debounce_seconds: Annotated[float, strawberry.argument(description="Quiet time that ends a burst (0–60 s).")] = 1.0,
     ) -> AsyncGenerator[DashboardAggregates, None]:
-        async for item in _coded(dashboard_stream(info, debounce_seconds)):
+        async for item in _coded(dashboard_stream(info, debounce_seconds), "dashboard"):
             yield item
 
 

@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET
 
+from service.observability.requests import current_request_id
+
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -70,7 +72,18 @@ def request_error_status(errors: Iterable[dict[str, Any]] | None) -> int:
 
 
 def error_body(message: str, code: str) -> bytes:
-    return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    extensions = {"code": code, "requestId": current_request_id()}
+    return json.dumps({"errors": [{"message": message, "extensions": extensions}]}).encode()
+
+
+def with_request_id(errors: list[dict[str, Any]] | None) -> None:
+    """Each error of an HTTP response names the request (service/observability/requests.py),
+    so that a client's report can be matched with the service's log."""
+    if errors:
+        request_id = current_request_id()
+        for error in errors:
+            # A copy: `formatted` hands out the error's own dict.
+            error["extensions"] = {**(error.get("extensions") or {}), "requestId": request_id}
 
 
 def decode_request_json(data: str | bytes) -> dict[str, Any]:
@@ -180,6 +193,7 @@ class GraphQLOverHTTP:
     async def process_result(self, request: Any, result: Any) -> Any:
         response = await super().process_result(request, result)  # type: ignore[misc]
         errors = response.get("errors")
+        with_request_id(errors)
         media = response_media_type(request.headers.get("accept"))
         status = 200
         if response.get("data") is None and "SERVICE_UNAVAILABLE" in error_codes(errors):

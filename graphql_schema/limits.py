@@ -19,6 +19,7 @@ from service.access import rate_limit
 from service.errors import QueryTooComplex, RateLimited
 from service.events.broker import count_after
 from service.events.feed import CHANGES_SCAN_LIMIT
+from service.observability.sql import note_cost
 from service.settings import Settings
 
 
@@ -106,6 +107,7 @@ class CostLimiter(SchemaExtension):
                 replayed = await count_after(session, after, limit=self.settings.max_query_cost + 1)
         cost = requested_cost(schema, ec.graphql_document, ec.operation_name, ec.variables, replayed_events=replayed)
         self.requested = cost
+        note_cost(cost)  # for the operation's metrics and log line
         hint = "Ask for smaller pages (`first`/`last`) or fewer nested connections."
         if replayed:
             hint = (f"It replays {replayed} events (or more), each priced as one result: catch up with "

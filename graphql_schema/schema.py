@@ -21,6 +21,8 @@ from graphql_schema.errors import ErrorCodes
 from graphql_schema.limits import CostLimiter, ValidDocuments
 from graphql_schema.text_limits import TextLimits, document_limits
 from graphql_schema.persisted import PersistedQueries
+from graphql_schema.observability import OperationObservability
+from service.observability.metrics import OperationNames
 from service.persisted_queries import PersistedQueryCache
 from service.settings import Settings
 from graphql_schema.needs import (
@@ -235,8 +237,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     valid_documents = ValidDocuments()  # this schema's: its rules decide what is valid
     persisted = PersistedQueryCache()
+    operation_names = OperationNames(settings.metrics_max_operation_names)
     extensions: list = [
-        # First: it puts a persisted query's text in place of its hash (or refuses) before any other hook.
+        # Metrics, the access log's fields and the operation's span: it only observes, and
+        # around all the others it times their work too and sees the masked result.
+        lambda: OperationObservability(names=operation_names),
+        # First to act: it puts a persisted query's text in place of its hash (or refuses) before any other hook.
         lambda: PersistedQueries(
             cache=persisted, valid_documents=valid_documents, automatic=settings.automatic_persisted_queries,
             registered_only=settings.persisted_queries_only,

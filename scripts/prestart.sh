@@ -49,5 +49,12 @@ tcgraph migrate
 log "loading reference data"
 tcgraph load-reference
 
+# Workers share their metrics through files here (prometheus-client's multi-process mode);
+# the files of a previous run's processes must go.
+if [[ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
+    rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+fi
+
 log "starting: $*"
 exec "$@"

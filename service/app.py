@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -36,6 +36,9 @@ from service.events.transport import ExposeTransport
 from service.dashboard import mount_dashboard
 from service.errors import ServiceUnavailable, TcgraphError, Unauthenticated
 from service.graphiql import graphiql_html, mount_graphiql_assets
+from service.observability import logs, metrics, tracing
+from service.observability.requests import RequestTracking, current_request_id
+from service.observability.sql import engine_disposed, instrument_engine
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("tcgraph")
@@ -156,10 +159,13 @@ def _freeze_startup_objects() -> None:
 
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logs.install_record_factory()
+    tracing.configure_from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        instrument_engine(engine, pool_limit=settings.db_pool_size + settings.db_max_overflow)
         app.state.engine = engine
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -174,6 +180,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
                 normalise_url(settings.database_read_url), pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
             )
             app.state.replica_read_sessionmaker = make_read_sessionmaker(app.state.replica_engine)
+            # Its statements count like the primary's; the pool gauges then cover both pools.
+            instrument_engine(app.state.replica_engine, pool_limit=2 * (settings.db_pool_size + settings.db_max_overflow))
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
@@ -191,12 +199,13 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             await app.state.credential_watch.stop()
             await app.state.broker.stop()
             await engine.dispose()
+            engine_disposed(engine)
             if app.state.replica_engine is not None:
                 await app.state.replica_engine.dispose()
+                engine_disposed(app.state.replica_engine)
+            metrics.worker_exited()
 
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
-    app.add_middleware(ExposeTransport)
     if settings.trusted_proxies:
         # The app decides whom to believe, not the server: `tcgraph serve` and the image run
         # uvicorn without its own proxy-header handling, which would trust 127.0.0.1 by default.
@@ -209,8 +218,14 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
         )
+    # Every response (a 413 or a CORS refusal too) carries the request ID.
+    app.add_middleware(RequestTracking)
+    # So that a subscriber whose client stopped reading can be cut off (graphql_schema/events.py).
+    # Outermost: it finds the transport through the server's own `send`, which RequestTracking wraps.
+    app.add_middleware(ExposeTransport)
 
     async def get_context(request: Request = None, websocket: WebSocket = None) -> AsyncIterator[Context]:  # type: ignore[assignment]
         connection = request or websocket
@@ -259,13 +274,14 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         if isinstance(exc, ServiceUnavailable):
             return JSONResponse(
                 {"data": None, "errors": [{"message": exc.message, "extensions": {
-                    "code": exc.code, "retryAfterSeconds": exc.retry_after_seconds}}]},
+                    "code": exc.code, "retryAfterSeconds": exc.retry_after_seconds, "requestId": current_request_id()}}]},
                 status_code=503,
                 headers={"Retry-After": str(exc.retry_after_seconds)},
             )
         status = 401 if isinstance(exc, Unauthenticated) else 400
+        extensions = {"code": exc.code, "requestId": current_request_id()}
         return JSONResponse(
-            {"data": None, "errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+            {"data": None, "errors": [{"message": exc.message, "extensions": extensions}]},
             status_code=status,
             headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
         )
@@ -279,10 +295,22 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             log.warning("database unavailable for %s: %s", request.url.path, exc)
             return await domain_error(request, ServiceUnavailable())
         log.error("unexpected error for %s", request.url.path, exc_info=exc)
+        extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": current_request_id()}
         return JSONResponse(
-            {"data": None, "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]},
+            {"data": None, "errors": [{"message": "Internal server error.", "extensions": extensions}]},
             status_code=500,
         )
+
+    if settings.metrics:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_endpoint(request: Request) -> Response:
+            """Prometheus text format; behind METRICS_TOKEN when set (README: Operations)."""
+            refusal = metrics_refusal(settings, request.headers.get("authorization"))
+            if refusal is not None:
+                return refusal
+            body, media_type = metrics.exposition()
+            return Response(body, media_type=media_type)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -309,9 +337,34 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     return app
 
 
+def metrics_refusal(settings: Settings, authorization: str | None) -> Response | None:
+    """None when /metrics may be served: with METRICS_TOKEN, to its bearer only; without it,
+    outside production only (the counts say who is busy with what, if not about whom)."""
+    import hmac
+
+    if settings.metrics_token is None:
+        if settings.is_production:
+            return Response("Set METRICS_TOKEN to serve /metrics in production.\n", status_code=403, media_type="text/plain")
+        return None
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.metrics_token.encode()):
+        return None
+    return Response(
+        "Send `Authorization: Bearer <METRICS_TOKEN>`.\n", status_code=401, media_type="text/plain",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def app_from_environment() -> Any:
     """For `uvicorn service.app:app_from_environment --factory` (Docker, several workers)."""
     from service.db.url import resolve_database
 
     settings = get_settings()
+    # uvicorn's loggers too: JSON lines (LOG_FORMAT), and its access log gives way to ours. The
+    # level is LOG_LEVEL when set, else the one uvicorn was given (`--log-level warning`
+    # silences the access log as it silenced uvicorn's).
+    level = settings.log_level
+    if "log_level" not in settings.model_fields_set:
+        level = logging.getLevelName(logging.getLogger("uvicorn.error").getEffectiveLevel()).lower()
+    logs.configure(level=level, json=settings.log_format == "json")
     return create_app(database_url=resolve_database(settings).url, settings=settings)

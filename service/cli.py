@@ -81,14 +81,21 @@ def _serve(url: str, *, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     os.environ["TCGRAPH_RESOLVED_DATABASE_URL"] = url
+    _prepare_metrics_dir(workers)  # before prometheus_client is imported
+    from service.observability.logs import log_config
+
     eprint(f"tcgraph: GraphQL at http://{host}:{port}/graphql")
+    settings = get_settings()
     uvicorn.run(
         "service.cli:_app_factory",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level,
+        log_level=settings.log_level,
+        # JSON lines (LOG_FORMAT); the service writes its own access line per request, with its ID.
+        log_config=log_config(level=settings.log_level, json=settings.log_format == "json"),
+        access_log=False,
         loop="uvloop",
         http="httptools",
         ws="websockets",
@@ -101,10 +108,35 @@ def _serve(url: str, *, host: str, port: int, workers: int) -> None:
     )
 
 
+def _prepare_metrics_dir(workers: int) -> None:
+    """Several workers share their metrics through files (prometheus-client's multi-process
+    mode): in PROMETHEUS_MULTIPROC_DIR, emptied now (its files are per process id), or in a
+    new temporary folder when it is unset."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    elif workers > 1:
+        path = Path(tempfile.mkdtemp(prefix="tcgraph-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        import atexit
+
+        atexit.register(shutil.rmtree, path, True)
+
+
 def _app_factory():
     from service.app import create_app
+    from service.observability import logs
 
-    return create_app(database_url=os.environ["TCGRAPH_RESOLVED_DATABASE_URL"])
+    settings = get_settings()
+    logs.configure(level=settings.log_level, json=settings.log_format == "json")
+    return create_app(database_url=os.environ["TCGRAPH_RESOLVED_DATABASE_URL"], settings=settings)
 
 
 def _rematch(url: str) -> None:

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     )
     db_max_overflow: int = 10
     log_level: str = "info"
+    log_format: str = Field(default="json", description="json (one object per line, with the request ID) | text")
+
+    # Operations (README: Operations).
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token /metrics asks for; unset, /metrics is open outside production and refused (403) in production.",
+    )
+    metrics_max_operation_names: int = Field(
+        default=100, description="Operation names used as metric labels per process; further names count as `other`."
+    )
 
     # API limits (GitHub's and Shopify's APIs are the bar).
     max_query_depth: int = 12

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.access.principals import Principal
 from service.errors import Forbidden, InvalidInput, Unauthenticated
 from service.imports.report import ImportReport
+from service.observability.metrics import record_import
 
 SOURCES = ("upr-info", "iati", "uhri")
 
@@ -57,6 +58,7 @@ async def run_import(
             await transaction.commit()
         else:
             await transaction.rollback()
+        record_import(report, committed=keep)
         return report, keep
 
 
