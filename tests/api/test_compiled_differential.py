@@ -81,3 +81,224 @@ async def test_smoke(app_client, resolver_client, demo):
     for name, token in demo.items():
         body = await answers(app_client, resolver_client, query, {"id": "TmVlZDox"}, token)
         print(name, json.dumps(body)[:300])
+
+
+# -- random queries over the introspected schema ------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from graphql_schema.relay import to_global_id  # noqa: E402
+from graphql_schema.schema import schema as strawberry_schema  # noqa: E402
+
+SCHEMA = strawberry_schema._schema
+# Object types the generator descends into: the compiled ones, and a few that are not (their
+# root field then runs on the resolvers, next to compiled ones in the same operation).
+DESCEND = {"NeedConnection", "NeedEdge", "Need", "State", "PageInfo", "Money", "NeedFunding", "NationalStakeholder",
+           "RecommendationConnection", "RecommendationEdge", "Recommendation"}
+DEMO_STATES = ["KEN", "UGA", "SEN", "TUN", "KHM", "FJI", "COL", "PRY"]
+THEMES = ["JUSTICE", "NHRI", "WOMEN", "CHILDREN", "EDUCATION"]
+SEARCHES = ["court", "justice system", "human rights", "registry OR land"]
+
+
+class Enum(str):
+    """An enum value: written bare in a literal, as a string in variables."""
+
+
+def literal(value: Any) -> str:
+    if isinstance(value, Enum):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, str)) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in value.items()) + "}"
+
+
+class Document:
+    def __init__(self, draw: Any):
+        self.draw = draw
+        self.variables: dict[str, tuple[str, Any]] = {}
+        self.fragments: list[str] = []
+        self.connections: list[tuple[str, dict]] = []  # (placeholder, needs arguments) for cursors
+        self.counter = 0
+
+    def name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def argument(self, value: Any, graphql_type: str) -> str:
+        """The value as a literal or, sometimes, as a variable."""
+        if self.draw(st.integers(0, 3)) == 0:
+            name = self.name("v")
+            self.variables[name] = (graphql_type, value)
+            return "$" + name
+        return literal(value)
+
+    def text(self) -> str:
+        head = ""
+        if self.variables:
+            head = "(" + ", ".join(f"${n}: {t}" for n, (t, _) in self.variables.items()) + ")"
+        return "\n".join([f"query Random{head}"] + ["{" + self._root + "}"] + self.fragments)
+
+    def values(self) -> dict[str, Any]:
+        return {n: v for n, (_, v) in self.variables.items()}
+
+
+def need_filter(draw: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    if draw(st.booleans()):
+        f["statuses"] = [Enum(s) for s in draw(st.lists(st.sampled_from(["DRAFT", "SUBMITTED", "MATCHED", "WITHDRAWN"]), max_size=2, unique=True))]
+    if draw(st.booleans()):
+        f["visibilities"] = [Enum(s) for s in draw(st.lists(st.sampled_from(["PUBLIC", "PARTNERS", "PRIVATE"]), min_size=1, max_size=2, unique=True))]
+    if draw(st.integers(0, 3)) == 0:
+        f["states"] = draw(st.lists(st.sampled_from(DEMO_STATES + ["ken", "XXX"]), min_size=1, max_size=3, unique=True))
+    if draw(st.integers(0, 3)) == 0:
+        f["themes"] = draw(st.lists(st.sampled_from(THEMES), min_size=1, max_size=2, unique=True))
+    if draw(st.integers(0, 4)) == 0:
+        f["search"] = draw(st.sampled_from(SEARCHES))
+    if draw(st.integers(0, 6)) == 0:
+        f["regionalGroups"] = [draw(st.sampled_from(["AFRICAN", "ASIA_PACIFIC", "nowhere"]))]
+    return f
+
+
+def needs_arguments(doc: Document, nested: bool) -> tuple[str, dict]:
+    draw = doc.draw
+    parts: list[str] = []
+    plain: dict[str, Any] = {}
+    f = need_filter(draw) if draw(st.booleans()) else None
+    if f is not None:
+        parts.append("filter: " + doc.argument(f, "NeedFilter"))
+        plain["filter"] = f
+    if draw(st.booleans()):
+        fields = ["CREATED_AT", "UPDATED_AT", "TITLE", "ESTIMATED_COST"] + (["RELEVANCE"] if f and "search" in f else [])
+        order = {"field": Enum(draw(st.sampled_from(fields))), "direction": Enum(draw(st.sampled_from(["ASC", "DESC"])))}
+        parts.append("orderBy: " + doc.argument(order, "NeedOrder"))
+        plain["orderBy"] = order
+    size = draw(st.sampled_from([None, 0, 1, 2, 3, 5, 101]))
+    backward = draw(st.integers(0, 5)) == 0
+    if size is not None:
+        parts.append(("last: " if backward else "first: ") + doc.argument(size, "Int"))
+    if not nested and draw(st.integers(0, 2)) == 0:
+        placeholder = doc.name("CURSOR")
+        parts.append(("before: " if backward else "after: ") + f'"{placeholder}"')
+        doc.connections.append((placeholder, plain))
+    return ("(" + ", ".join(parts) + ")") if parts else "", plain
+
+
+def selection_set(doc: Document, type_name: str, depth: int) -> str:
+    draw = doc.draw
+    object_type = SCHEMA.get_type(type_name)
+    usable = []
+    for name, field in object_type.fields.items():
+        from graphql import get_named_type, is_leaf_type
+
+        named = get_named_type(field.type)
+        if any(str(a.type).endswith("!") and a.default_value is None and n != "language" for n, a in field.args.items()):
+            continue
+        if is_leaf_type(named) or (named.name in DESCEND and depth > 0):
+            usable.append(name)
+    chosen = draw(st.lists(st.sampled_from(usable + ["__typename"]), min_size=1, max_size=min(6, len(usable) + 1), unique=True))
+    parts = [field_text(doc, object_type, name, depth) for name in chosen]
+    if len(parts) > 1 and draw(st.integers(0, 3)) == 0:  # some of them through a fragment
+        k = draw(st.integers(1, len(parts) - 1))
+        inner = " ".join(parts[k:])
+        if draw(st.booleans()):
+            parts = parts[:k] + [f"... on {type_name} {{ {inner} }}"]
+        else:
+            fragment = doc.name("F")
+            doc.fragments.append(f"fragment {fragment} on {type_name} {{ {inner} }}")
+            parts = parts[:k] + [f"...{fragment}"]
+    if draw(st.integers(0, 5)) == 0:  # the same field again, merged: `state { code } state { name }`
+        parts.append(parts[0])
+    return "{ " + " ".join(parts) + " }"
+
+
+def field_text(doc: Document, parent: Any, name: str, depth: int) -> str:
+    draw = doc.draw
+    if name == "__typename":
+        return name
+    from graphql import get_named_type
+
+    field = parent.fields[name]
+    named = get_named_type(field.type)
+    arguments = ""
+    if name == "name" and "language" in field.args:
+        arguments = "(language: " + doc.argument(Enum(draw(st.sampled_from(["EN", "FR", "AR", "ZH"]))), "Language!") + ")"
+    elif named.name == "NeedConnection":
+        arguments, _ = needs_arguments(doc, nested=True)
+    elif "first" in field.args and draw(st.booleans()):
+        arguments = f"(first: {draw(st.integers(0, 3))})"
+    alias = doc.name("a") + ": " if arguments or draw(st.integers(0, 4)) == 0 else ""
+    directive = ""
+    if draw(st.integers(0, 7)) == 0:
+        flag = doc.name("flag")
+        doc.variables[flag] = ("Boolean!", draw(st.booleans()))
+        directive = f" @{draw(st.sampled_from(['include', 'skip']))}(if: ${flag})"
+    sub = "" if not hasattr(named, "fields") else " " + selection_set(doc, named.name, depth - 1)
+    return f"{alias}{name}{arguments}{directive}{sub}"
+
+
+NODE_IDS = (
+    [to_global_id("Need", i) for i in (1, 2, 4, 10, 14, 20, 24, 30, 31, 999)]
+    + [to_global_id("State", "KEN"), to_global_id("State", "XXX"), to_global_id("Recommendation", 1),
+       to_global_id("Nothing", 1), to_global_id("Need", "x"), "not an id"]
+)
+
+
+def node_selection(doc: Document, depth: int) -> str:
+    draw = doc.draw
+    parts = ["__typename"] + (["id"] if draw(st.booleans()) else [])
+    for type_name in draw(st.lists(st.sampled_from(["Need", "State", "Recommendation"]), min_size=1, max_size=3, unique=True)):
+        parts.append(f"... on {type_name} {selection_set(doc, type_name, depth)}")
+    return "{ " + " ".join(parts) + " }"
+
+
+@st.composite
+def random_operation(draw: Any) -> Document:
+    doc = Document(draw)
+    roots: list[str] = []
+    for kind in draw(st.lists(st.sampled_from(["needs", "needs", "node", "nodes", "state", "states", "typename"]), min_size=1, max_size=3)):
+        alias = doc.name("r") + ": "
+        if kind == "needs":
+            arguments, _ = needs_arguments(doc, nested=False)
+            roots.append(f"{alias}needs{arguments} {selection_set(doc, 'NeedConnection', 3)}")
+        elif kind == "node":
+            roots.append(f"{alias}node(id: {doc.argument(draw(st.sampled_from(NODE_IDS)), 'ID!')}) {node_selection(doc, 2)}")
+        elif kind == "nodes":
+            ids = draw(st.lists(st.sampled_from(NODE_IDS), max_size=4))
+            roots.append(f"{alias}nodes(ids: {doc.argument(ids, '[ID!]!')}) {node_selection(doc, 2)}")
+        elif kind == "state":
+            code = draw(st.sampled_from(["KEN", "ken ", "FJI", "XXX"]))
+            roots.append(f"{alias}state(code: {doc.argument(code, 'String!')}) {selection_set(doc, 'State', 2)}")
+        elif kind == "states":
+            roots.append(f"{alias}states(first: 2) {{ edges {{ node {{ code }} }} }}")
+        else:
+            roots.append("__typename")
+    doc._root = " ".join(roots)  # type: ignore[attr-defined]
+    return doc
+
+
+CURSOR_QUERY = "query($filter: NeedFilter, $orderBy: NeedOrder) { needs(filter: $filter, orderBy: $orderBy, first: 8) { edges { cursor } } }"
+
+
+def _variables(value: Any) -> Any:
+    return json.loads(json.dumps(value))  # Enum markers as plain strings
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+async def test_random_queries_answer_the_same_on_both_paths(app_client, resolver_client, demo, data):
+    doc = data.draw(random_operation())
+    principal = data.draw(st.sampled_from(sorted(demo)))
+    token = demo[principal]
+    text = doc.text()
+    for placeholder, arguments in doc.connections:  # a cursor of an earlier page in that order, or a foreign one
+        body = await _post(resolver_client, CURSOR_QUERY, _variables({"filter": arguments.get("filter"), "orderBy": arguments.get("orderBy")}), token)
+        cursors = [e["cursor"] for e in ((body.get("data") or {}).get("needs") or {"edges": []})["edges"]]
+        pool = cursors + ["WyJuZWVkczpUSVRMRTpERVNDIixbIngiLDFdXQ", "garbage"]
+        text = text.replace(placeholder, data.draw(st.sampled_from(pool)))
+    await answers(app_client, resolver_client, text, _variables(doc.values()), token)
