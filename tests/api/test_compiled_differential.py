@@ -302,3 +302,52 @@ async def test_random_queries_answer_the_same_on_both_paths(app_client, resolver
         pool = cursors + ["WyJuZWVkczpUSVRMRTpERVNDIixbIngiLDFdXQ", "garbage"]
         text = text.replace(placeholder, data.draw(st.sampled_from(pool)))
     await answers(app_client, resolver_client, text, _variables(doc.values()), token)
+
+
+# -- statements and fallback ----------------------------------------------------------------------
+
+NEEDS_PAGE = """query Page($n: Int!) { needs(first: $n) { totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { id title status visibility createdAt state { code name } } } } }"""
+
+
+async def test_compiled_page_is_one_read_statement(app_client, resolver_client, demo):
+    """The needs page and a node lookup are one SELECT each, plus the rate limit's charge, for
+    any page size (the resolvers take one per connection, count and batch)."""
+    from tests.support import counted_statements
+
+    need = to_global_id("Need", 1)
+    for query, variables in ((NEEDS_PAGE, {"n": 5}), (NEEDS_PAGE, {"n": 30}),
+                             ("query($id: ID!) { node(id: $id) { ... on Need { id title status state { code name } } } }", {"id": need})):
+        for principal in ("anonymous", "donor"):
+            with counted_statements(app_client) as statements:
+                body = await answers(app_client, resolver_client, query, variables, demo[principal])
+            assert "errors" not in body, body
+            statements = [s for s in statements if " api_key" not in s]  # the caller's key, before the operation
+            reads = [s for s in statements if "rate_limit" not in s]
+            assert len(reads) == 1 and len(statements) == 2, statements
+            assert "json_build_object" in reads[0]
+
+
+async def test_an_uncompilable_selection_falls_back_to_the_resolvers(app_client, resolver_client, demo):
+    """A root field with a field the compiler does not know (nationalStakeholders, funding,
+    states) runs on the resolvers, next to a compiled one, with the same data."""
+    from tests.support import counted_statements
+
+    query = """{ needs(first: 3) { edges { node { id nationalStakeholders { name kind } funding { gap { amount } } } } }
+      compiled: needs(first: 2) { edges { node { id } } }
+      states(first: 2) { edges { node { code } } } }"""
+    with counted_statements(app_client) as statements:
+        body = await answers(app_client, resolver_client, query, None, demo["administrator"])
+    assert "errors" not in body and len(body["data"]["needs"]["edges"]) == 3, body
+    assert list(body["data"]) == ["needs", "compiled", "states"]
+    compiled = [s for s in statements if "json_build_object" in s]
+    assert len(compiled) == 1 and len(statements) > 3, statements
+
+
+async def test_errors_come_from_the_resolvers(app_client, resolver_client, demo):
+    """A bad cursor, page size or ID is reported exactly as the resolvers report it."""
+    for query in ('{ needs(after: "nope") { totalCount } }', "{ needs(first: 101) { totalCount } }",
+                  '{ node(id: "nope") { id } }', '{ nodes(ids: ["TmVlZDp4"]) { id } }',
+                  '{ needs(orderBy: {field: RELEVANCE}) { totalCount } }'):
+        body = await answers(app_client, resolver_client, query, None, None)
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
