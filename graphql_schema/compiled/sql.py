@@ -150,11 +150,18 @@ def connection(
     stmt: Select,
     ordering: Ordering,
     page: PageArgs,
-    row: Any,
+    entity: Any,
+    parent: Any = None,
 ) -> ColumnElement:
-    """A page of `stmt` (a select of `row` with its visibility and filter applied) as the
-    connection's JSON, the way service.pagination.paginate + graphql_schema.relay.connection
-    shape it."""
+    """A page of `stmt` (a select of `entity` with its visibility and filter applied; under a
+    parent, also restricted to that parent's rows) as the connection's JSON, the way
+    service.pagination.paginate + graphql_schema.relay.connection shape it.
+
+    The page itself selects keys only (limit + 1 rows, in the ordering, keyset-limited per
+    parent); each node's JSON is built over a fresh alias of `entity` joined by primary key,
+    so that nested lists correlate with that alias and never with a table of the same name."""
+    if parent is not None:
+        stmt = stmt.correlate(parent)
     limit = page.limit
     needs_cursor = any(
         c.name == "edges" and any(e.name == "cursor" for e in c.children)
@@ -162,23 +169,24 @@ def connection(
         for c in selection.children
     )
     rank = sa.func.row_number().over(order_by=ordering.order_by(reverse=page.backward)).label("rn")
-    columns: list[ColumnElement] = [rank]
+    columns: list[ColumnElement] = [entity.id.label("pk"), rank]
     if needs_cursor:
         columns.append(cursor(ordering).label("cursor"))
-    edge_selections = [c for c in selection.children if c.name == "edges"]
-    for i, edges in enumerate(edge_selections):
-        for j, part in enumerate(edges.children):
-            if part.name == "node":
-                columns.append(json_object(node_type, part.children, build, row).label(f"node_{i}_{j}"))
     inner = apply_keyset(stmt.with_only_columns(*columns), ordering, page).subquery("page")
+    row = aliased(entity)
     in_page = inner.c.rn <= limit
     order = inner.c.rn.desc() if page.backward else inner.c.rn
     aggregates: list[ColumnElement] = [sa.func.count().label("fetched")]
+    edge_selections = [c for c in selection.children if c.name == "edges"]
     for i, edges in enumerate(edge_selections):
         pairs: list[ColumnElement] = []
-        for j, part in enumerate(edges.children):
-            value = {"cursor": lambda: inner.c.cursor, "node": lambda: inner.c[f"node_{i}_{j}"],
-                     "__typename": lambda: const(connection_type.removesuffix("Connection") + "Edge")}[part.name]()
+        for part in edges.children:
+            if part.name == "cursor":
+                value: ColumnElement = inner.c.cursor
+            elif part.name == "node":
+                value = json_object(node_type, part.children, build, row)
+            else:
+                value = const(connection_type.removesuffix("Connection") + "Edge")
             pairs += [const(part.key), value]
         edge = sa.func.json_build_object(*pairs, type_=sa.Text)
         aggregates.append(sa.func.coalesce(
@@ -188,7 +196,8 @@ def connection(
         aggregates.append(
             sa.func.array_agg(aggregate_order_by(inner.c.cursor, inner.c.rn), type_=ARRAY(sa.Text)).filter(in_page).label("cursors")
         )
-    totals = sa.select(*aggregates).select_from(inner).subquery("totals")
+    totals_from = inner.join(row, row.id == inner.c.pk) if edge_selections else inner
+    totals = sa.select(*aggregates).select_from(totals_from).subquery("totals")
     fetched = totals.c.fetched
     more = fetched > limit
     cursors = totals.c.cursors if needs_cursor else None
