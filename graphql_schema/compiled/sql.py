@@ -29,7 +29,11 @@ from graphql_schema.relay import int_key, page_args, parse_global_id
 from service import needs as needs_service
 from service.access.principals import Principal
 from service.access.visibility import visible_needs
-from service.models import AssistanceNeed, State
+from service import recommendations as recommendations_service
+from service.matching import lifecycle
+from service.matching import queries as matching_queries
+from service.models import AssistanceNeed, Capability, NeedRecommendation, Organization, Programme, Recommendation, State
+from service.models.matching import Match
 from service.models.enums import NeedStatus
 from service.pagination import Ordering, PageArgs, apply_keyset, count_select
 
@@ -137,6 +141,22 @@ def cursor(ordering: Ordering) -> ColumnElement:
 
 def json_list(column: ColumnElement) -> ColumnElement:
     return sa.func.to_json(column)
+
+
+def json_float(column: ColumnElement) -> ColumnElement:
+    """A Float as orjson writes a Python float: PostgreSQL writes 1.0 as 1 (an int to a JSON
+    reader), so integral values get their ".0" back; the rest is the shortest round-trip
+    text in both."""
+    double = sa.cast(column, sa.Float(precision=53))
+    text = sa.cast(double, sa.Text)
+    integral = sa.and_(double == sa.func.trunc(double), sa.func.abs(double) < 1e15)
+    return sa.cast(sa.case((integral, text.concat(const(".0"))), else_=text), sa.JSON)
+
+
+def by_key(type_name: str, entity: Any, key: ColumnElement, selections: tuple[Selection, ...], build: "Build") -> ColumnElement:
+    """One row of `entity` by primary key as `type_name`'s JSON (null when there is none)."""
+    row = aliased(entity)
+    return sa.select(json_object(type_name, selections, build, row)).where(row.id == key).scalar_subquery()
 
 
 # -- connections --------------------------------------------------------------------------
@@ -321,6 +341,8 @@ COMPILERS["Need"] = TypeCompiler({
     "submittedAt": _optional_datetime("submitted_at"),
     "createdAt": _optional_datetime("created_at"),
     "updatedAt": _optional_datetime("updated_at"),
+    "recommendations": lambda build, row, selection: _need_recommendations(build, row, selection),
+    "matches": lambda build, row, selection: _need_matches(build, row, selection),
 })
 COMPILERS["Money"] = TypeCompiler({"amount": lambda *a: None, "currency": lambda *a: None})  # built by _money
 
@@ -340,6 +362,92 @@ def needs_connection(build: Build, selection: Selection) -> ColumnElement:
 COMPILERS["NeedConnection"] = TypeCompiler({"edges": lambda *a: None, "pageInfo": lambda *a: None, "totalCount": lambda *a: None})
 COMPILERS["NeedEdge"] = TypeCompiler({"cursor": lambda *a: None, "node": lambda *a: None})
 COMPILERS["PageInfo"] = TypeCompiler({n: lambda *a: None for n in ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")})
+
+
+# -- recommendations, matches and offers ----------------------------------------------------
+
+
+def _page(selection: Selection) -> PageArgs:
+    a = selection.arguments
+    return page_args(a.get("first"), a.get("after"), a.get("last"), a.get("before"))
+
+
+def _need_recommendations(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`Need.recommendations`: service.recommendations.recommendations_per_need, for this need."""
+    recommendation_filter = selection.arguments.get("filter")
+    domain_filter = recommendation_filter.to_domain() if recommendation_filter else None
+    ordering = recommendations_service._ordering(None, domain_filter.search if domain_filter else None)
+    stmt = (
+        recommendations_service.recommendations_select(domain_filter)
+        .join(NeedRecommendation, NeedRecommendation.recommendation_id == Recommendation.id)
+        .where(NeedRecommendation.need_id == row.id)
+    )
+    return connection("RecommendationConnection", "Recommendation", selection, build, stmt, ordering, _page(selection), Recommendation, parent=row)
+
+
+def _need_matches(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`Need.matches`: service.matching.queries.matches_per_parent, for this need."""
+    min_score = selection.arguments.get("min_score")
+    if min_score is not None and not 0 <= min_score <= 1:
+        raise NotCompilable("minScore out of range (the resolver raises its error)")
+    statuses = selection.arguments.get("statuses")
+    stmt = matching_queries.visible_matches(build.principal, min_score=min_score, statuses=statuses).where(Match.need_id == row.id)
+    return connection("MatchConnection", "Match", selection, build, stmt, matching_queries.match_ordering(), _page(selection), Match, parent=row)
+
+
+COMPILERS["Recommendation"] = TypeCompiler({
+    "id": lambda build, row, selection: global_id("Recommendation", row.id),
+    "text": _need_field("text"),
+    "state": lambda build, row, selection: state_by_code(build, row.state_iso3, selection.children),
+    "response": _enum_text("response"),
+    "actionCategory": _need_field("action_category"),
+    "themes": _need_list("themes"),
+    "sdgTargets": _need_list("sdg_targets"),
+    "affectedPersons": _need_list("affected_persons"),
+    "sourceReference": _need_field("source_reference"),
+    "otherRecommenders": _need_list("other_recommenders"),
+})
+
+
+def _match_transitions(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`Match.allowedTransitions`: lifecycle.TRANSITIONS, in its order."""
+    whens = [
+        (sa.cast(row.status, sa.Text) == const(status.value),
+         sa.literal_column("'" + json.dumps([step.to.value for step in steps]) + "'::json"))
+        for status, steps in lifecycle.TRANSITIONS.items()
+    ]
+    return sa.case(*whens)
+
+
+COMPILERS["Match"] = TypeCompiler({
+    "id": lambda build, row, selection: global_id("Match", row.id),
+    "score": lambda build, row, selection: json_float(row.score),
+    "criteriaVersion": _need_field("criteria_version"),
+    "status": _enum_text("status"),
+    "allowedTransitions": _match_transitions,
+    "offerKind": _enum_text("offer_kind"),
+    "message": _need_field("message"),
+    "need": lambda build, row, selection: _need_by_id(build, row.need_id, selection.children),
+    "programme": lambda build, row, selection: by_key("Programme", Programme, row.programme_id, selection.children, build),
+    "capability": lambda build, row, selection: by_key("Capability", Capability, row.capability_id, selection.children, build),
+    "organization": lambda build, row, selection: by_key("Organization", Organization, row.organization_id, selection.children, build),
+})
+COMPILERS["Programme"] = TypeCompiler({
+    "id": lambda build, row, selection: global_id("Programme", row.id),
+    "title": _need_field("title"),
+})
+COMPILERS["Capability"] = TypeCompiler({
+    "id": lambda build, row, selection: global_id("Capability", row.id),
+    "title": _need_field("title"),
+})
+COMPILERS["Organization"] = TypeCompiler({
+    "id": lambda build, row, selection: global_id("Organization", row.id),
+    "name": _need_field("name"),
+    "acronym": _need_field("acronym"),
+})
+for _connection, _edge in (("RecommendationConnection", "RecommendationEdge"), ("MatchConnection", "MatchEdge")):
+    COMPILERS[_connection] = COMPILERS["NeedConnection"]
+    COMPILERS[_edge] = COMPILERS["NeedEdge"]
 
 
 # -- node lookups -------------------------------------------------------------------------
@@ -372,6 +480,9 @@ def node(build: Build, selection: Selection, global_id_value: str, argument: str
         return _need_by_id(build, int(key), selections)
     if type_name == "State":
         return state_by_code(build, sa.literal(key, sa.Text), selections)
+    public = {"Recommendation": Recommendation, "Programme": Programme, "Capability": Capability, "Organization": Organization}
+    if type_name in public:  # public data: get_recommendations / get_programmes / … by id
+        return by_key(type_name, public[type_name], sa.literal(int(key), sa.BigInteger), selections, build)
     raise NotCompilable(f"node of type {type_name}")
 
 

@@ -95,7 +95,8 @@ SCHEMA = strawberry_schema._schema
 # Object types the generator descends into: the compiled ones, and a few that are not (their
 # root field then runs on the resolvers, next to compiled ones in the same operation).
 DESCEND = {"NeedConnection", "NeedEdge", "Need", "State", "PageInfo", "Money", "NeedFunding", "NationalStakeholder",
-           "RecommendationConnection", "RecommendationEdge", "Recommendation"}
+           "RecommendationConnection", "RecommendationEdge", "Recommendation", "MatchConnection", "MatchEdge", "Match",
+           "Programme", "Capability", "Organization"}
 DEMO_STATES = ["KEN", "UGA", "SEN", "TUN", "KHM", "FJI", "COL", "PRY"]
 THEMES = ["JUSTICE", "NHRI", "WOMEN", "CHILDREN", "EDUCATION"]
 SEARCHES = ["court", "justice system", "human rights", "registry OR land"]
@@ -230,7 +231,12 @@ def field_text(doc: Document, parent: Any, name: str, depth: int) -> str:
     elif named.name == "NeedConnection":
         arguments, _ = needs_arguments(doc, nested=True)
     elif "first" in field.args and draw(st.booleans()):
-        arguments = f"(first: {draw(st.integers(0, 3))})"
+        extra = ""
+        if "minScore" in field.args and draw(st.integers(0, 3)) == 0:
+            extra = ", minScore: " + doc.argument(draw(st.sampled_from([0, 0.5, 0.75, 1.5])), "Float")
+        if "statuses" in field.args and draw(st.integers(0, 3)) == 0:
+            extra += ", statuses: [" + draw(st.sampled_from(["SUGGESTED", "PROPOSED"])) + "]"
+        arguments = f"(first: {draw(st.integers(0, 3))}{extra})"
     alias = doc.name("a") + ": " if arguments or draw(st.integers(0, 4)) == 0 else ""
     directive = ""
     if draw(st.integers(0, 7)) == 0:
@@ -244,6 +250,7 @@ def field_text(doc: Document, parent: Any, name: str, depth: int) -> str:
 NODE_IDS = (
     [to_global_id("Need", i) for i in (1, 2, 4, 10, 14, 20, 24, 30, 31, 999)]
     + [to_global_id("State", "KEN"), to_global_id("State", "XXX"), to_global_id("Recommendation", 1),
+       to_global_id("Organization", 2), to_global_id("Programme", 3), to_global_id("Match", 1),
        to_global_id("Nothing", 1), to_global_id("Need", "x"), "not an id"]
 )
 
@@ -251,7 +258,7 @@ NODE_IDS = (
 def node_selection(doc: Document, depth: int) -> str:
     draw = doc.draw
     parts = ["__typename"] + (["id"] if draw(st.booleans()) else [])
-    for type_name in draw(st.lists(st.sampled_from(["Need", "State", "Recommendation"]), min_size=1, max_size=3, unique=True)):
+    for type_name in draw(st.lists(st.sampled_from(["Need", "State", "Recommendation", "Organization", "Programme"]), min_size=1, max_size=3, unique=True)):
         parts.append(f"... on {type_name} {selection_set(doc, type_name, depth)}")
     return "{ " + " ".join(parts) + " }"
 
@@ -311,12 +318,16 @@ NEEDS_PAGE = """query Page($n: Int!) { needs(first: $n) { totalCount pageInfo { 
 
 
 async def test_compiled_page_is_one_read_statement(app_client, resolver_client, demo):
-    """The needs page and a node lookup are one SELECT each, plus the rate limit's charge, for
-    any page size (the resolvers take one per connection, count and batch)."""
+    """The needs page, bench/peer.py's partner page (needs × State × recommendations × matches
+    with programme, capability and organization) and a node lookup are one SELECT each, plus
+    the rate limit's charge, for any page size (the resolvers take one per connection, count
+    and batch)."""
     from tests.support import counted_statements
 
+    from bench.peer import TCGRAPH_PAGE
+
     need = to_global_id("Need", 1)
-    for query, variables in ((NEEDS_PAGE, {"n": 5}), (NEEDS_PAGE, {"n": 30}),
+    for query, variables in ((NEEDS_PAGE, {"n": 5}), (NEEDS_PAGE, {"n": 30}), (TCGRAPH_PAGE, None),
                              ("query($id: ID!) { node(id: $id) { ... on Need { id title status state { code name } } } }", {"id": need})):
         for principal in ("anonymous", "donor"):
             with counted_statements(app_client) as statements:
