@@ -17,7 +17,9 @@ boundary all run before execution, as for any operation.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
 
 import orjson
 from graphql import GraphQLObjectType
@@ -29,41 +31,107 @@ from graphql_schema.events import SharedEventExecution
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one operation, with its variables and for one kind of caller, runs: the root
+    fields it compiled, and the statement as the driver receives it."""
+
+    operation: Any  # the parsed operation it was made for (the key holds only its id)
+    compiled_keys: frozenset[str]
+    sql: str | None
+    parameters: tuple[Any, ...]
+
+
+class PlanCache:
+    """Plans by (operation, variables, caller's visibility class), least recently used out.
+
+    Building the statement's SQLAlchemy tree and compiling it costs more CPU than running it:
+    the same page asked again (a partner's poll, a node lookup by the same ID) reuses the SQL
+    text and its parameters. The parsed operation comes from the schema's ParserCache; a
+    plan is used only for the very operation object it was made for."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
+
+    def get(self, key: Hashable, operation: Any) -> Plan | None:
+        plan = self._plans.get(key)
+        if plan is None or plan.operation is not operation:
+            return None
+        self._plans.move_to_end(key)
+        return plan
+
+    def put(self, key: Hashable, plan: Plan) -> None:
+        self._plans[key] = plan
+        if len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+
+
+def _driver_statement(statement: Any, dialect: Any) -> tuple[str, tuple[Any, ...]]:
+    """The SQL text and positional parameters SQLAlchemy would send (bind processors applied)."""
+    state = statement.compile(dialect=dialect).construct_expanded_state()
+    processors = state.processors
+    parameters = tuple(
+        processors[name](value) if name in processors else value
+        for name, value in zip(state.positiontup or (), state.positional_parameters)
+    )
+    return state.statement, parameters
+
+
 class CompiledExecution(SharedEventExecution):
+    plans = PlanCache()
+
     def execute_root_grouped_field_set(
         self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, serially: bool, position_context: Any
     ) -> Any:
         context = self.context_value
-        if (
-            serially
-            or root_type is not self.schema.query_type
-            or not hasattr(context, "read_session")
-            or getattr(context, "principal", None) is None
-        ):
+        principal = getattr(context, "principal", None)
+        if serially or root_type is not self.schema.query_type or not hasattr(context, "read_session") or principal is None:
             return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
-        build = sql.Build(principal=context.principal)
+        key = self._plan_key(principal, grouped_field_set)
+        plan = self.plans.get(key, self.operation) if key is not None else None
+        if plan is None:
+            plan = self._plan(principal, root_type, grouped_field_set, context)
+            if key is not None:
+                self.plans.put(key, plan)
+        if plan.sql is None:
+            return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
+        rest = {key: details for key, details in grouped_field_set.items() if key not in plan.compiled_keys}
+        return self._execute(root_type, root_value, grouped_field_set, rest, plan, position_context)
+
+    def _plan_key(self, principal: Any, grouped_field_set: Any) -> Hashable | None:
+        """(operation, its variables, the caller as visibility sees it), or None (not cached)."""
+        try:
+            variables = orjson.dumps(self.variable_values.coerced, default=_plain, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        return (id(self.operation), variables, tuple(grouped_field_set), principal.role, principal.state_iso3, principal.organization_id)
+
+    def _plan(self, principal: Any, root_type: GraphQLObjectType, grouped_field_set: Any, context: Any) -> Plan:
+        build = sql.Build(principal=principal)
         compiled: dict[str, Any] = {}
         for key, details in grouped_field_set.items():
             try:
                 selection = plan_field(self, root_type, key, details, sql.COMPILERS)
                 compiled[key] = sql.root_value(build, selection)
             except Exception:  # noqa: BLE001 - NotCompilable, or the resolver's error to report
-                continue
+                log.debug("root field %s runs on the resolvers", key, exc_info=True)
         try:
             statement = sql.statement(compiled) if compiled else None
         except NotCompilable:
             statement = None
         if statement is None:
-            return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
-        rest = {key: details for key, details in grouped_field_set.items() if key not in compiled}
-        return self._execute(root_type, root_value, grouped_field_set, rest, statement, position_context)
+            return Plan(self.operation, frozenset(), None, ())
+        text, parameters = _driver_statement(statement, context.read_sessionmaker.kw["bind"].dialect)
+        return Plan(self.operation, frozenset(compiled), text, parameters)
 
     async def _execute(
-        self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, rest: Any, statement: Any, position_context: Any
+        self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, rest: Any, plan: Plan, position_context: Any
     ) -> dict[str, Any]:
         try:
             async with self.context_value.read_session() as session:
-                raw = (await session.execute(statement)).scalar_one()
+                connection = await session.connection()
+                raw = (await connection.exec_driver_sql(plan.sql, plan.parameters)).scalar_one()
         except Exception:  # noqa: BLE001
             # Whatever failed (a database error the resolvers would meet too), they report it.
             log.warning("compiled read failed; answering with the resolvers", exc_info=True)
@@ -76,3 +144,8 @@ class CompiledExecution(SharedEventExecution):
                 others = await others
             values.update(others)
         return {key: values[key] for key in grouped_field_set if key in values}
+
+
+def _plain(value: Any) -> Any:
+    """Variables as a cache key: enums by value, anything else by its repr."""
+    return getattr(value, "value", None) or repr(value)
