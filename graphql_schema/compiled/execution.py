@@ -40,6 +40,15 @@ class Plan:
     compiled_keys: frozenset[str]
     sql: str | None
     parameters: tuple[Any, ...]
+    slots: tuple[tuple[int, str], ...] = ()  # (parameter position, ID variable) of `node(id: $variable)` keys
+
+    def parameters_for(self, variables: dict[str, Any]) -> tuple[Any, ...]:
+        if not self.slots:
+            return self.parameters
+        parameters = list(self.parameters)
+        for position, variable in self.slots:
+            parameters[position] = sql.id_key(variables[variable])
+        return tuple(parameters)
 
 
 class PlanCache:
@@ -67,15 +76,16 @@ class PlanCache:
             self._plans.popitem(last=False)
 
 
-def _driver_statement(statement: Any, dialect: Any) -> tuple[str, tuple[Any, ...]]:
-    """The SQL text and positional parameters SQLAlchemy would send (bind processors applied)."""
+def _driver_statement(statement: Any, dialect: Any) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    """The SQL text and positional parameters SQLAlchemy would send (bind processors applied),
+    and the parameters' names."""
     state = statement.compile(dialect=dialect).construct_expanded_state()
     processors = state.processors
+    names = tuple(state.positiontup or ())
     parameters = tuple(
-        processors[name](value) if name in processors else value
-        for name, value in zip(state.positiontup or (), state.positional_parameters)
+        processors[name](value) if name in processors else value for name, value in zip(names, state.positional_parameters)
     )
-    return state.statement, parameters
+    return state.statement, parameters, names
 
 
 class CompiledExecution(SharedEventExecution):
@@ -88,24 +98,49 @@ class CompiledExecution(SharedEventExecution):
         principal = getattr(context, "principal", None)
         if serially or root_type is not self.schema.query_type or not hasattr(context, "read_session") or principal is None:
             return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
-        key = self._plan_key(principal, grouped_field_set)
-        plan = self.plans.get(key, self.operation) if key is not None else None
+        variables = self.variable_values.coerced
+        shape_key, full_key = self._plan_keys(principal, grouped_field_set)
+        plan = None
+        if shape_key is not None:
+            plan = self.plans.get(shape_key, self.operation)
+        if plan is None and full_key is not None:
+            plan = self.plans.get(full_key, self.operation)
         if plan is None:
             plan = self._plan(principal, root_type, grouped_field_set, context)
+            key = shape_key if plan.slots or (plan.sql is not None and not self._id_variables()) else full_key
             if key is not None:
                 self.plans.put(key, plan)
         if plan.sql is None:
             return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
         rest = {key: details for key, details in grouped_field_set.items() if key not in plan.compiled_keys}
-        return self._execute(root_type, root_value, grouped_field_set, rest, plan, position_context)
+        return self._execute(root_type, root_value, grouped_field_set, rest, plan.sql, plan.parameters_for(variables), position_context)
 
-    def _plan_key(self, principal: Any, grouped_field_set: Any) -> Hashable | None:
-        """(operation, its variables, the caller as visibility sees it), or None (not cached)."""
+    def _id_variables(self) -> list[str]:
+        """Variables of type ID or ID! (what `node(id:)` takes)."""
+        names = []
+        for definition in self.operation.variable_definitions or ():
+            graphql_type = definition.type
+            graphql_type = getattr(graphql_type, "type", graphql_type) if graphql_type.kind == "non_null_type" else graphql_type
+            if graphql_type.kind == "named_type" and graphql_type.name.value == "ID":
+                names.append(definition.variable.name.value)
+        return names
+
+    def _plan_keys(self, principal: Any, grouped_field_set: Any) -> tuple[Hashable | None, Hashable | None]:
+        """Keys of (operation, its variables, the caller as visibility sees it): one with the
+        ID variables' values (None when they cannot be a key), one with only their shape (type,
+        valid) for plans that read them as parameters."""
+        variables = self.variable_values.coerced
+        caller = (id(self.operation), tuple(grouped_field_set), principal.role, principal.state_iso3, principal.organization_id)
         try:
-            variables = orjson.dumps(self.variable_values.coerced, default=_plain, option=orjson.OPT_SORT_KEYS)
+            full = orjson.dumps(variables, default=_plain, option=orjson.OPT_SORT_KEYS)
+            shaped = dict(variables)
+            for name in self._id_variables():
+                if name in shaped:
+                    shaped[name] = ["ID", sql.id_shape(shaped[name])]
+            shape = orjson.dumps(shaped, default=_plain, option=orjson.OPT_SORT_KEYS)
         except TypeError:
-            return None
-        return (id(self.operation), variables, tuple(grouped_field_set), principal.role, principal.state_iso3, principal.organization_id)
+            return None, None
+        return ("shape", shape, *caller), ("full", full, *caller)
 
     def _plan(self, principal: Any, root_type: GraphQLObjectType, grouped_field_set: Any, context: Any) -> Plan:
         build = sql.Build(principal=principal)
@@ -122,16 +157,22 @@ class CompiledExecution(SharedEventExecution):
             statement = None
         if statement is None:
             return Plan(self.operation, frozenset(), None, ())
-        text, parameters = _driver_statement(statement, context.read_sessionmaker.kw["bind"].dialect)
-        return Plan(self.operation, frozenset(compiled), text, parameters)
+        text, parameters, names = _driver_statement(statement, context.read_sessionmaker.kw["bind"].dialect)
+        slots: tuple[tuple[int, str], ...] = ()
+        if not build.ids_baked:
+            slots = tuple(
+                (position, name.removeprefix("id_slot_")) for position, name in enumerate(names) if name.startswith("id_slot_")
+            )
+        return Plan(self.operation, frozenset(compiled), text, parameters, slots)
 
     async def _execute(
-        self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, rest: Any, plan: Plan, position_context: Any
+        self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, rest: Any, text: str, parameters: tuple[Any, ...],
+        position_context: Any,
     ) -> dict[str, Any]:
         try:
             async with self.context_value.read_session() as session:
                 connection = await session.connection()
-                raw = (await connection.exec_driver_sql(plan.sql, plan.parameters)).scalar_one()
+                raw = (await connection.exec_driver_sql(text, parameters)).scalar_one()
         except Exception:  # noqa: BLE001
             # Whatever failed (a database error the resolvers would meet too), they report it.
             log.warning("compiled read failed; answering with the resolvers", exc_info=True)

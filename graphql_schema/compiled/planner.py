@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLObjectType, get_named_type, is_abstract_type, is_object_type
+from graphql import GraphQLObjectType, VariableNode, get_named_type, is_abstract_type, is_object_type
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.execution.values import get_argument_values
 from strawberry.types.arguments import convert_arguments
@@ -33,6 +33,7 @@ class Selection:
     arguments: dict[str, Any] = field(default_factory=dict)
     children: tuple["Selection", ...] = ()
     by_type: dict[str, tuple["Selection", ...]] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)  # argument → the variable it is given as
 
 
 def _strawberry_schema(executor: Any) -> Any:
@@ -60,6 +61,7 @@ def plan_field(executor: Any, parent_type: GraphQLObjectType, key: str, details:
             raw, definition.arguments,
             scalar_registry=strawberry_schema.schema_converter.scalar_registry, config=strawberry_schema.config,
         )
+    variables = {a.name.value: a.value.name.value for a in node.arguments or () if isinstance(a.value, VariableNode)}
     named = get_named_type(field_def.type)
     children: tuple[Selection, ...] = ()
     by_type: dict[str, tuple[Selection, ...]] = {}
@@ -72,7 +74,9 @@ def plan_field(executor: Any, parent_type: GraphQLObjectType, key: str, details:
                     by_type[possible.name] = _children(executor, possible, details, compilers)
                 except NotCompilable:
                     pass
-    return Selection(key=key, name=name, type_name=named.name, arguments=arguments, children=children, by_type=by_type)
+    return Selection(
+        key=key, name=name, type_name=named.name, arguments=arguments, children=children, by_type=by_type, variables=variables,
+    )
 
 
 def _children(executor: Any, object_type: GraphQLObjectType, details: FieldDetailsList, compilers: dict) -> tuple[Selection, ...]:

@@ -16,7 +16,7 @@ text sort keys: `json.dumps` escapes non-ASCII, PostgreSQL does not).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -42,9 +42,13 @@ MAX_NODES = 100  # as `Query.nodes`; more is an error the resolver raises
 
 @dataclass
 class Build:
-    """What every part of one statement needs: the caller."""
+    """What every part of one statement needs: the caller; and which ID variables it reads
+    only as `node(id: $variable)` keys (bound parameters named `id_slot_<variable>`, so a plan
+    serves every ID of the same type) and whether any other ID was written into it."""
 
     principal: Principal
+    id_slots: dict[str, str] = field(default_factory=dict)  # variable → "int" | "str"
+    ids_baked: bool = False
 
 
 FieldCompiler = Callable[[Build, Any, Selection], ColumnElement]
@@ -453,7 +457,7 @@ for _connection, _edge in (("RecommendationConnection", "RecommendationEdge"), (
 # -- node lookups -------------------------------------------------------------------------
 
 
-def _need_by_id(build: Build, key: int, selections: tuple[Selection, ...]) -> ColumnElement:
+def _need_by_id(build: Build, key: Any, selections: tuple[Selection, ...]) -> ColumnElement:
     """service.needs.get_needs: hidden and missing are both null."""
     need = aliased(AssistanceNeed)
     return (
@@ -463,7 +467,27 @@ def _need_by_id(build: Build, key: int, selections: tuple[Selection, ...]) -> Co
     )
 
 
-def node(build: Build, selection: Selection, global_id_value: str, argument: str) -> ColumnElement:
+def id_shape(global_id_value: Any) -> tuple[str, bool] | None:
+    """What a plan depends on in an ID: its type, and whether its key is valid (None when
+    it is not an ID at all). graphql_schema.nodes.resolve_node's rules."""
+    from graphql_schema import nodes
+
+    try:
+        type_name, key = parse_global_id(global_id_value)
+    except Exception:  # noqa: BLE001
+        return None
+    return type_name, not (type_name in nodes._INT_KEYED and int_key(key) is None)
+
+
+def id_key(global_id_value: str) -> Any:
+    """The key `node` looks up (int for the int-keyed types)."""
+    from graphql_schema import nodes
+
+    type_name, key = parse_global_id(global_id_value)
+    return int(key) if type_name in nodes._INT_KEYED else key
+
+
+def node(build: Build, selection: Selection, global_id_value: str, argument: str, variable: str | None = None) -> ColumnElement:
     """graphql_schema.nodes.resolve_node: a bad ID raises (the resolvers report it); an
     unknown type is null; the types compiled here are looked up in SQL."""
     from graphql_schema import nodes
@@ -476,13 +500,21 @@ def node(build: Build, selection: Selection, global_id_value: str, argument: str
     selections = selection.by_type.get(type_name)
     if selections is None:
         raise NotCompilable(f"node of type {type_name}")
+    int_keyed = type_name in nodes._INT_KEYED
+    value = int(key) if int_keyed else key
+    if variable is not None:
+        build.id_slots[variable] = "int" if int_keyed else "str"
+        parameter = sa.bindparam(f"id_slot_{variable}", value, type_=sa.BigInteger if int_keyed else sa.Text)
+    else:
+        build.ids_baked = True
+        parameter = sa.literal(value, sa.BigInteger if int_keyed else sa.Text)
     if type_name == "Need":
-        return _need_by_id(build, int(key), selections)
+        return _need_by_id(build, parameter, selections)
     if type_name == "State":
-        return state_by_code(build, sa.literal(key, sa.Text), selections)
+        return state_by_code(build, parameter, selections)
     public = {"Recommendation": Recommendation, "Programme": Programme, "Capability": Capability, "Organization": Organization}
     if type_name in public:  # public data: get_recommendations / get_programmes / … by id
-        return by_key(type_name, public[type_name], sa.literal(int(key), sa.BigInteger), selections, build)
+        return by_key(type_name, public[type_name], parameter, selections, build)
     raise NotCompilable(f"node of type {type_name}")
 
 
@@ -490,13 +522,14 @@ def node(build: Build, selection: Selection, global_id_value: str, argument: str
 
 
 def _node(build: Build, row: Any, selection: Selection) -> ColumnElement:
-    return node(build, selection, selection.arguments["id"], "id")
+    return node(build, selection, selection.arguments["id"], "id", selection.variables.get("id"))
 
 
 def _nodes(build: Build, row: Any, selection: Selection) -> ColumnElement:
     ids = selection.arguments["ids"]
     if len(ids) > MAX_NODES:
         raise NotCompilable("too many IDs (the resolver raises its error)")
+    build.ids_baked = True
     return sa.func.json_build_array(*[node(build, selection, i, "ids") for i in ids], type_=sa.Text)
 
 

@@ -362,3 +362,18 @@ async def test_errors_come_from_the_resolvers(app_client, resolver_client, demo)
                   '{ needs(orderBy: {field: RELEVANCE}) { totalCount } }'):
         body = await answers(app_client, resolver_client, query, None, None)
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+
+
+async def test_one_node_plan_serves_every_id_of_its_type(app_client, resolver_client, demo):
+    """`node(id: $id)` is planned once per ID type and caller kind and reads the ID as a
+    parameter: hidden, missing, other-type and invalid IDs still answer as the resolvers do."""
+    from graphql_schema.compiled.execution import CompiledExecution
+
+    query = "query($id: ID!) { node(id: $id) { __typename id ... on Need { title visibility state { code } } ... on State { code } } }"
+    ids = [to_global_id("Need", i) for i in (1, 2, 4, 14, 20, 30, 999)] + [
+        to_global_id("State", "KEN"), to_global_id("State", "UGA"), to_global_id("Recommendation", 3), to_global_id("Need", "x"), "nope"]
+    before = len(CompiledExecution.plans._plans)
+    for principal in ("anonymous", "donor", "focal point of UGA"):
+        for global_id in ids:
+            await answers(app_client, resolver_client, query, {"id": global_id}, demo[principal])
+    assert len(CompiledExecution.plans._plans) - before < len(ids) * 3 // 2  # reused across IDs
