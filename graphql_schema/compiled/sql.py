@@ -348,7 +348,17 @@ COMPILERS["Need"] = TypeCompiler({
     "recommendations": lambda build, row, selection: _need_recommendations(build, row, selection),
     "matches": lambda build, row, selection: _need_matches(build, row, selection),
 })
-COMPILERS["Money"] = TypeCompiler({"amount": lambda *a: None, "currency": lambda *a: None})  # built by _money
+def built_by_parent(*names: str) -> TypeCompiler:
+    """A type whose fields its parent builds (Money by `_money`, connections, edges and page
+    info by `connection`): listed so that the planner knows which of them compile."""
+
+    def unreachable(build: Build, row: Any, selection: Selection) -> ColumnElement:
+        raise NotCompilable(f"{selection.name} is built by its parent")
+
+    return TypeCompiler({name: unreachable for name in names})
+
+
+COMPILERS["Money"] = built_by_parent("amount", "currency")
 
 
 def needs_connection(build: Build, selection: Selection) -> ColumnElement:
@@ -363,9 +373,9 @@ def needs_connection(build: Build, selection: Selection) -> ColumnElement:
     return connection("NeedConnection", "Need", selection, build, stmt, ordering, page, AssistanceNeed)
 
 
-COMPILERS["NeedConnection"] = TypeCompiler({"edges": lambda *a: None, "pageInfo": lambda *a: None, "totalCount": lambda *a: None})
-COMPILERS["NeedEdge"] = TypeCompiler({"cursor": lambda *a: None, "node": lambda *a: None})
-COMPILERS["PageInfo"] = TypeCompiler({n: lambda *a: None for n in ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")})
+COMPILERS["NeedConnection"] = built_by_parent("edges", "pageInfo", "totalCount")
+COMPILERS["NeedEdge"] = built_by_parent("cursor", "node")
+COMPILERS["PageInfo"] = built_by_parent("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
 
 
 # -- recommendations, matches and offers ----------------------------------------------------

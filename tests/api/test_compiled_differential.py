@@ -84,8 +84,8 @@ async def test_every_need_field_answers_the_same(app_client, resolver_client, de
         await session.execute(sa.text(f"update assistance_need set updated_at = '2024-01-02 03:04:05+00', "
                                       f"submitted_at = '2024-01-02 03:04:05.12+00', estimated_cost = 1500.50, currency = 'EUR', "
                                       f"start_date = '2025-03-01' where id in {newest}"))
-        await session.execute(sa.text(f"update match set score = 1 where id in (select min(id) from match group by need_id)"))
-        await session.execute(sa.text(f"update match set score = 0.1 + 0.2 where id in (select max(id) from match group by need_id)"))
+        await session.execute(sa.text("update match set score = 1 where id in (select min(id) from match group by need_id)"))
+        await session.execute(sa.text("update match set score = 0.1 + 0.2 where id in (select max(id) from match group by need_id)"))
     query = """query($id: ID!) { needs(first: 5, orderBy: {field: UPDATED_AT, direction: ASC}) { totalCount pageInfo { hasNextPage endCursor startCursor hasPreviousPage }
       edges { cursor node { id title status visibility allowedTransitions createdAt submittedAt updatedAt startDate
         estimatedCost { amount currency } themes rightsDimensions state { id code name(language: FR) regionalGroup isLdc }
@@ -115,12 +115,12 @@ THEMES = ["JUSTICE", "NHRI", "WOMEN", "CHILDREN", "EDUCATION"]
 SEARCHES = ["court", "justice system", "human rights", "registry OR land"]
 
 
-class Enum(str):
+class EnumValue(str):
     """An enum value: written bare in a literal, as a string in variables."""
 
 
 def literal(value: Any) -> str:
-    if isinstance(value, Enum):
+    if isinstance(value, EnumValue):
         return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -138,6 +138,7 @@ class Document:
         self.fragments: list[str] = []
         self.connections: list[tuple[str, dict]] = []  # (placeholder, needs arguments) for cursors
         self.counter = 0
+        self.root = ""  # the root selections, set once drawn
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -155,7 +156,7 @@ class Document:
         head = ""
         if self.variables:
             head = "(" + ", ".join(f"${n}: {t}" for n, (t, _) in self.variables.items()) + ")"
-        return "\n".join([f"query Random{head}"] + ["{" + self._root + "}"] + self.fragments)
+        return "\n".join([f"query Random{head}"] + ["{" + self.root + "}"] + self.fragments)
 
     def values(self) -> dict[str, Any]:
         return {n: v for n, (_, v) in self.variables.items()}
@@ -164,9 +165,9 @@ class Document:
 def need_filter(draw: Any) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if draw(st.booleans()):
-        f["statuses"] = [Enum(s) for s in draw(st.lists(st.sampled_from(["DRAFT", "SUBMITTED", "MATCHED", "WITHDRAWN"]), max_size=2, unique=True))]
+        f["statuses"] = [EnumValue(s) for s in draw(st.lists(st.sampled_from(["DRAFT", "SUBMITTED", "MATCHED", "WITHDRAWN"]), max_size=2, unique=True))]
     if draw(st.booleans()):
-        f["visibilities"] = [Enum(s) for s in draw(st.lists(st.sampled_from(["PUBLIC", "PARTNERS", "PRIVATE"]), min_size=1, max_size=2, unique=True))]
+        f["visibilities"] = [EnumValue(s) for s in draw(st.lists(st.sampled_from(["PUBLIC", "PARTNERS", "PRIVATE"]), min_size=1, max_size=2, unique=True))]
     if draw(st.integers(0, 3)) == 0:
         f["states"] = draw(st.lists(st.sampled_from(DEMO_STATES + ["ken", "XXX"]), min_size=1, max_size=3, unique=True))
     if draw(st.integers(0, 3)) == 0:
@@ -188,7 +189,7 @@ def needs_arguments(doc: Document, nested: bool) -> tuple[str, dict]:
         plain["filter"] = f
     if draw(st.booleans()):
         fields = ["CREATED_AT", "UPDATED_AT", "TITLE", "ESTIMATED_COST"] + (["RELEVANCE"] if f and "search" in f else [])
-        order = {"field": Enum(draw(st.sampled_from(fields))), "direction": Enum(draw(st.sampled_from(["ASC", "DESC"])))}
+        order = {"field": EnumValue(draw(st.sampled_from(fields))), "direction": EnumValue(draw(st.sampled_from(["ASC", "DESC"])))}
         parts.append("orderBy: " + doc.argument(order, "NeedOrder"))
         plain["orderBy"] = order
     size = draw(st.sampled_from([None, 0, 1, 2, 3, 5, 101]))
@@ -240,7 +241,7 @@ def field_text(doc: Document, parent: Any, name: str, depth: int) -> str:
     named = get_named_type(field.type)
     arguments = ""
     if name == "name" and "language" in field.args:
-        arguments = "(language: " + doc.argument(Enum(draw(st.sampled_from(["EN", "FR", "AR", "ZH"]))), "Language!") + ")"
+        arguments = "(language: " + doc.argument(EnumValue(draw(st.sampled_from(["EN", "FR", "AR", "ZH"]))), "Language!") + ")"
     elif named.name == "NeedConnection":
         arguments, _ = needs_arguments(doc, nested=True)
     elif "first" in field.args and draw(st.booleans()):
@@ -297,7 +298,7 @@ def random_operation(draw: Any) -> Document:
             roots.append(f"{alias}states(first: 2) {{ edges {{ node {{ code }} }} }}")
         else:
             roots.append("__typename")
-    doc._root = " ".join(roots)  # type: ignore[attr-defined]
+    doc.root = " ".join(roots)
     return doc
 
 
