@@ -16,6 +16,7 @@ from graphql_schema.imports import ImportMutation
 from graphql_schema.item10 import Item10Query
 from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.boundary import InputLiterals, RequestBoundary
+from graphql_schema.compiled import CompiledExecution
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
 from graphql_schema.limits import CostLimiter, ValidDocuments
@@ -265,7 +266,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     built = QuietSchema(
         query=Query, mutation=Mutation, subscription=Subscription, types=[Review], extensions=extensions,
         # A live event is executed once for all its subscribers with the same operation and authorization.
-        execution_context_class=SharedEventExecution,
+        # Compilable query fields run as one SQL statement (graphql_schema/compiled/).
+        execution_context_class=CompiledExecution if settings.compiled_reads else SharedEventExecution,
     )
     document(built._schema)
     document_limits(built._schema)

@@ -226,9 +226,14 @@ async def paginate(session: AsyncSession, stmt: Select, ordering: Ordering, args
     return build_page([r[0] for r in rows], [tuple(r[-width:]) for r in rows], ordering, args)
 
 
+def count_select(stmt: Select) -> Select:
+    """The rows a totalCount counts: the filtered select without its order and limit."""
+    return stmt.order_by(None).limit(None)
+
+
 async def count(session: AsyncSession, stmt: Select) -> int:
     """totalCount of a filtered select, ignoring its order and limit."""
-    subquery = stmt.order_by(None).limit(None).subquery()
+    subquery = count_select(stmt).subquery()
     return int((await session.execute(sa.select(sa.func.count()).select_from(subquery))).scalar_one())
 
 

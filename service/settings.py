@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     persisted_queries_only: bool = Field(
         default=False, description="Run registered documents only (`tcgraph operations register`), by hash or by text."
     )
+    compiled_reads: bool = Field(
+        default=True,
+        description="Answer compilable query fields (needs, node/nodes, state …) with one SQL statement that builds the JSON; false runs every field on the resolvers.",
+    )
     import_dir: Path | None = Field(
         default=None, description="Folder whose files administrators may import through the API (off when unset)."
     )

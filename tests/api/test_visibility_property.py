@@ -49,11 +49,12 @@ def may_see(who: tuple[Role | None, str | None], state: str, visibility: Visibil
     return False
 
 
-@pytest.fixture
-def app_settings():
+@pytest.fixture(params=[True, False], ids=["compiled", "resolvers"])
+def app_settings(request):
+    """Both read paths: the compiled one (graphql_schema/compiled/) and the resolvers."""
     from service.settings import Settings
 
-    return Settings(anonymous_rate_limit_capacity=1e9, rate_limit_capacity=1e9)
+    return Settings(anonymous_rate_limit_capacity=1e9, rate_limit_capacity=1e9, compiled_reads=request.param)
 
 
 @pytest.fixture
