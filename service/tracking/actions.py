@@ -236,6 +236,52 @@ async def get_indicators(*, session: AsyncSession, principal: Principal, ids: Se
     return {row.id: row for row in (await session.execute(stmt)).scalars().all()}
 
 
+async def recommendations_per_action(
+    *, session: AsyncSession, action_ids: Sequence[int], page: PageArgs
+) -> dict[int, Page[Recommendation]]:
+    """The recommendations an action clusters (public), by UPR session; callers pass only
+    action ids the principal may see."""
+    from service import recommendations as recommendations_service
+
+    stmt = recommendations_service.recommendations_select(None).join(
+        ActionRecommendation, ActionRecommendation.recommendation_id == Recommendation.id
+    )
+    ordering = recommendations_service._ordering(None, None)
+    return await paginate_per_parent(session, stmt, ActionRecommendation.action_id, action_ids, ordering, page, Recommendation)
+
+
+async def count_recommendations_per_action(*, session: AsyncSession, action_ids: Sequence[int]) -> dict[int, int]:
+    stmt = (
+        sa.select(ActionRecommendation.action_id, sa.func.count())
+        .where(ActionRecommendation.action_id.in_(list(action_ids)))
+        .group_by(ActionRecommendation.action_id)
+    )
+    counts = dict((await session.execute(stmt)).all())
+    return {aid: int(counts.get(aid, 0)) for aid in action_ids}
+
+
+async def needs_per_action(
+    *, session: AsyncSession, principal: Principal, action_ids: Sequence[int], page: PageArgs
+) -> dict[int, Page[AssistanceNeed]]:
+    """Needs attached to actions, under the caller's visibility of needs (an action the
+    caller sees may be served by a need the caller may not see)."""
+    from service.needs import need_ordering, visible_needs_select
+
+    stmt = visible_needs_select(principal).join(ActionNeed, ActionNeed.need_id == AssistanceNeed.id)
+    return await paginate_per_parent(session, stmt, ActionNeed.action_id, action_ids, need_ordering(None, None), page, AssistanceNeed)
+
+
+async def count_needs_per_action(*, session: AsyncSession, principal: Principal, action_ids: Sequence[int]) -> dict[int, int]:
+    stmt = (
+        sa.select(ActionNeed.action_id, sa.func.count())
+        .join(AssistanceNeed, AssistanceNeed.id == ActionNeed.need_id)
+        .where(ActionNeed.action_id.in_(list(action_ids)), visible_needs(principal))
+        .group_by(ActionNeed.action_id)
+    )
+    counts = dict((await session.execute(stmt)).all())
+    return {aid: int(counts.get(aid, 0)) for aid in action_ids}
+
+
 # -- writing -------------------------------------------------------------------------------
 
 
