@@ -431,3 +431,35 @@ async def test_midterm_export_refuses_bad_state_cycle_and_format(sessionmaker):
         async with sessionmaker() as session:
             with pytest.raises(InvalidInput):
                 await export_midterm(session=session, principal=ANONYMOUS, out=io.StringIO(), **kwargs)
+
+
+@pytest.mark.parametrize("who, sees_private", [
+    (ANONYMOUS, False),
+    (Principal(role=Role.DONOR, organization_id=1), False),
+    (Principal(role=Role.STATE_FOCAL_POINT, state_iso3="UGA"), False),
+    (Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"), True),
+])
+async def test_subscribers_receive_tracking_events_only_under_the_visibility_they_record(tracked, sessionmaker, who, sees_private):
+    """The decision live delivery and replay both take (`SubscriberState.decide`)."""
+    from service.events.broker import EventRow
+    from service.events.feed import EventFilter, SubscriberState, VisibilityCache
+    from service.models import Event
+
+    async with sessionmaker() as session:
+        events = (await session.execute(
+            sa.select(Event).where(Event.entity_type.in_(["ImplementationAction", "ProgressReport"])).order_by(Event.sequence)
+        )).scalars().all()
+    cache = VisibilityCache(sessionmaker)
+    subscriber = SubscriberState(who, EventFilter())
+    delivered = set()
+    for event in events:
+        row = EventRow(event.sequence, event.kind, event.entity_type, event.entity_id, event.need_id, tuple(event.states),
+                       tuple(event.themes), tuple(event.organization_ids), event.payload, event.occurred_at)
+        decision = await subscriber.decide(row, cache)
+        if decision is not None:
+            assert not decision.removed
+            delivered.add(gid(event.entity_type, event.entity_id))
+    public = {tracked["public"], tracked["public_report"]}
+    hidden = {tracked["private"], tracked["private_report"], tracked["report_on_private"]}
+    assert public <= delivered
+    assert (hidden <= delivered) if sees_private else not (hidden & delivered)
