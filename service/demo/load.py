@@ -190,4 +190,8 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
             )
             created["capabilities"] += 1
     await session.flush()
+
+    from service.demo.tracking import load_tracking_demo
+
+    created["implementation actions"] = await load_tracking_demo(session, recommendations=recs, organizations=orgs)
     return created
