@@ -9,7 +9,7 @@ tracks them too; the roll-ups count only SUPPORTED ones as "accepted".
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from types import SimpleNamespace
@@ -146,7 +146,7 @@ def action_ordering(order: ActionOrder | None) -> Ordering:
         ActionOrderField.UPDATED_AT: (ImplementationAction.updated_at, "datetime"),
         ActionOrderField.TITLE: (ImplementationAction.title, "str"),
         # Open-ended actions sort as if they ended last.
-        ActionOrderField.END_DATE: (sa.func.coalesce(ImplementationAction.end_date, sa.cast("9999-12-31", sa.Date)), "date"),
+        ActionOrderField.END_DATE: (sa.func.coalesce(ImplementationAction.end_date, sa.literal(date.max, sa.Date)), "date"),
     }[order.field]
     return Ordering(
         f"actions:{order.field.value}:{'DESC' if desc else 'ASC'}",

@@ -463,3 +463,27 @@ async def test_subscribers_receive_tracking_events_only_under_the_visibility_the
     hidden = {tracked["private"], tracked["private_report"], tracked["report_on_private"]}
     assert public <= delivered
     assert (hidden <= delivered) if sees_private else not (hidden & delivered)
+
+
+@pytest.mark.parametrize("field", ["CREATED_AT", "UPDATED_AT", "TITLE", "END_DATE"])
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+async def test_every_order_pages_through_all_actions_once(app_client, tracked, tokens, field, direction):
+    """The PRIVATE action has no end date: END_DATE puts it last ascending, first descending."""
+    query = """query($order: ImplementationActionOrder, $after: String) {
+      implementationActions(first: 1, after: $after, orderBy: $order) {
+        edges { node { id endDate title } } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    for _ in range(5):
+        body = await gql(app_client, query, {"order": {"field": field, "direction": direction}, "after": after}, token=tokens["focal_ken"])
+        assert "errors" not in body, body
+        page = body["data"]["implementationActions"]
+        seen += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert sorted(n["id"] for n in seen) == sorted([tracked["public"], tracked["private"]])
+    if field == "END_DATE":
+        assert (seen[-1]["endDate"] is None) == (direction == "ASC")
+    if field == "TITLE":
+        titles = [n["title"] for n in seen]
+        assert titles == sorted(titles, reverse=direction == "DESC")
