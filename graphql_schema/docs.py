@@ -148,6 +148,21 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "FUND_ROUND_CLOSED": "A Fund round closed; its applications were rescored",
         "FUND_CRITERIA_CHANGED": "A Fund round published a new criteria version (applications re-ranked)",
         "FUND_ALLOCATION_APPROVED": "A Fund administrator approved a round's allocation; its decision report is public",
+        "ACTION_CREATED": "A State created an implementation action (sent only to those who may see it)",
+        "ACTION_UPDATED": "An implementation action, its links or its indicators changed",
+        "PROGRESS_REPORT_CREATED": "A State reported progress on an action (sent only to those who may see the report)",
+        "PROGRESS_REPORT_UPDATED": "A progress report changed or was published",
+        "PROGRESS_COMMENT_CREATED": "An NHRI or civil society organization commented on a progress report",
+    },
+    "ImplementationStatus": {
+        "NOT_STARTED": "Nothing done yet",
+        "ONGOING": "Work under way, no result yet",
+        "PARTIAL": "Some results; not all that was planned",
+        "COMPLETED": "Done",
+    },
+    "ImplementationActionOrderField": {
+        "CREATED_AT": "Creation time", "UPDATED_AT": "Last change (of the action, its indicators or reports)",
+        "TITLE": "Title", "END_DATE": "Planned end (open-ended actions last when ascending)",
     },
     "OrganizationCategory": {
         "DONOR_GOVERNMENT": "A donor government or its development agency",

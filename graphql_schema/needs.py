@@ -38,6 +38,7 @@ from service.pagination import PageArgs
 
 if TYPE_CHECKING:
     from graphql_schema.recommendations import Pledge, Recommendation, RecommendationFilter
+    from graphql_schema.tracking import ImplementationAction
 
 NeedOrderField = strawberry.enum(
     service.NeedOrderField,
@@ -290,6 +291,19 @@ class Need(Node):
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[Annotated["StakeholderInputEntry", strawberry.lazy("graphql_schema.needs")]]:
         return await _stakeholder_inputs(self, info, first, after, last, before)
+
+    @strawberry.field(description="Implementation actions this need is attached to that you may see.")
+    async def actions(
+        self,
+        info: Info,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")]]:
+        from graphql_schema.tracking import actions_of_need
+
+        return await actions_of_need(info, self.row.id, None, None, page_args(first, after, last, before))
 
 
 @strawberry.type(description="A need's agreed funding and remaining gap.")

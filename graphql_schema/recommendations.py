@@ -20,6 +20,7 @@ from service.models import Review as ReviewRow
 
 if TYPE_CHECKING:
     from graphql_schema.needs import Need, NeedFilter, NeedOrder
+    from graphql_schema.tracking import ImplementationAction, ImplementationActionFilter, ImplementationActionOrder, RecommendationImplementation
 
 RecommendationOrderField = strawberry.enum(
     service.RecommendationOrderField,
@@ -215,6 +216,27 @@ class Recommendation(Node):
             needs_service.needs_per_recommendation, needs_service.count_needs_per_recommendation,
             "recommendation_ids",
         )
+
+    @strawberry.field(description="Implementation actions clustering this recommendation that the caller may see.")
+    async def actions(
+        self,
+        info: Info,
+        filter: Annotated["ImplementationActionFilter", strawberry.lazy("graphql_schema.tracking")] | None = None,
+        order_by: Annotated["ImplementationActionOrder", strawberry.lazy("graphql_schema.tracking")] | None = None,
+        first: Annotated[int | None, FIRST] = None,
+        after: Annotated[str | None, AFTER] = None,
+        last: Annotated[int | None, LAST] = None,
+        before: Annotated[str | None, BEFORE] = None,
+    ) -> Connection[Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")]]:
+        from graphql_schema.tracking import actions_of_recommendation
+
+        return await actions_of_recommendation(info, self.row.id, filter, order_by, page_args(first, after, last, before))
+
+    @strawberry.field(description="Its implementation status, rolled up from the actions the caller may see.")
+    async def implementation(self, info: Info) -> Annotated["RecommendationImplementation", strawberry.lazy("graphql_schema.tracking")]:
+        from graphql_schema.tracking import implementation_of_recommendation
+
+        return await implementation_of_recommendation(info, self.row.id)
 
 
 @strawberry.input(description="Filter of a pledges list.")

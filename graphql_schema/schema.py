@@ -61,6 +61,7 @@ from graphql_schema.reference import ReferenceQuery
 from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, page_args
 from graphql_schema.states import State, StateFilter, StateOrder, load_state, state_order
 from graphql_schema.offers import OfferMutation, OfferQuery
+from graphql_schema.tracking import TrackingMutation, TrackingQuery
 from service import recommendations as recommendations_service
 from service import states as states_service
 from service.errors import InvalidInput
@@ -96,7 +97,7 @@ nodes.register_int("FundApplication", load_fund_application)
 
 
 @strawberry.type(description="Read the technical cooperation graph.")
-class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, Item10Query, FundQuery):
+class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, Item10Query, FundQuery, TrackingQuery):
     @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
@@ -184,7 +185,7 @@ class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, 
 
 
 @strawberry.type(description="Change the technical cooperation graph. Each mutation is one transaction.")
-class Mutation(OfferMutation, AdminMutation, MatchingMutation, ImportMutation, FundMutation):
+class Mutation(OfferMutation, AdminMutation, MatchingMutation, ImportMutation, FundMutation, TrackingMutation):
     @strawberry.mutation(description="Create a need for your State (focal points only). It starts as a DRAFT.")
     async def create_need(self, info: Info, input: CreateNeedInput) -> NeedPayload:
         return await create_need(info, input)

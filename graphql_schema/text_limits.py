@@ -52,20 +52,21 @@ DESCRIPTION = 20_000  # descriptions and lessons (the service checks the same ma
 BY_NAME: dict[str, int] = {
     **dict.fromkeys(("after", "before"), CURSOR),
     **dict.fromkeys(("id", "ids", "needId", "organizationId", "parentId", "organizations", "entityIds",
-                     "recommendationIds", "pledgeIds", "roundId", "rounds", "needIds"), ID),
+                     "recommendationIds", "pledgeIds", "roundId", "rounds", "needIds", "actionId", "indicatorId", "reportId"), ID),
     **dict.fromkeys(("state", "states", "code", "codes", "regions", "regionalGroups", "regionsServed",
                      "recipientStates", "recommendingStates", "themes", "clusters", "sectors", "category",
                      "sdgs", "sdgTargets", "goal", "currency", "costCurrency", "languages", "workingLanguages",
                      "activityStatus", "activityStatuses", "entityTypes", "actions", "percentage", "amount",
                      "min", "max", "costMin", "costMax", "startDate", "endDate", "expiresAt", "activeOn",
                      "updatedSince", "since", "until", "criterion", "opensOn", "closesOn", "minPartialShare",
-                     "coFinancing"), CODE),
-    **dict.fromkeys(("name", "label", "iatiIdentifier", "actors", "bodies"), NAME),
+                     "coFinancing", "baseline", "target", "value", "dueDate", "reportedOn", "asOf"), CODE),
+    **dict.fromkeys(("name", "label", "iatiIdentifier", "actors", "bodies", "unit"), NAME),
     "title": TITLE,
     "search": SEARCH,
     "path": PATH,
     **dict.fromkeys(("message", "reason", "body", "note"), MESSAGE),
-    **dict.fromkeys(("description", "lessons", "summary"), DESCRIPTION),
+    **dict.fromkeys(("description", "lessons", "summary", "narrative"), DESCRIPTION),
+    "evidenceLinks": PATH,
 }
 BY_OWNER: dict[str, int] = {
     # Where a service function checks a smaller maximum, the table says the same.

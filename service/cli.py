@@ -417,9 +417,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Stream needs, recommendations or programmes as CSV or JSON, under the visibility of
-    the principal given by --api-key (anonymous, i.e. public only, without one)."""
+    """Stream needs, recommendations or programmes as CSV or JSON, or write a State's
+    mid-term report for a cycle, under the visibility of the principal given by --api-key
+    (anonymous, i.e. public only, without one)."""
     from service.exports import export_entities
+
+    if args.entity == "midterm" and (not args.state or args.cycle is None):
+        eprint("error: `export midterm` needs --state ISO3 and --cycle N (e.g. --state KEN --cycle 4)")
+        return 2
+    if args.entity != "midterm" and (args.state or args.cycle is not None):
+        eprint("error: --state and --cycle are for `export midterm`; filter other exports with --filter")
+        return 2
 
     api_key = args.api_key or os.environ.get("TCGRAPH_API_KEY")
     with database() as url:
@@ -444,14 +452,22 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8", newline="")
                 try:
                     async with sessionmaker() as session:
-                        count = await export_entities(
-                            session=session, principal=principal, entity=args.entity, fmt=args.format,
-                            filters=args.filter or [], out=out,
-                        )
+                        if args.entity == "midterm":
+                            from service.exports import export_midterm
+
+                            count = await export_midterm(
+                                session=session, principal=principal, state_iso3=args.state, cycle=args.cycle,
+                                fmt=args.format, out=out,
+                            )
+                        else:
+                            count = await export_entities(
+                                session=session, principal=principal, entity=args.entity, fmt=args.format,
+                                filters=args.filter or [], out=out,
+                            )
                 finally:
                     if out is not sys.stdout:
                         out.close()
-                eprint(f"exported {count} {args.entity}")
+                eprint(f"exported {count} {'mid-term report rows' if args.entity == 'midterm' else args.entity}")
                 return 0
             except TcgraphError as exc:
                 eprint(f"error: {exc.message}")
@@ -648,8 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--allow-rejects", action="store_true", help="import the valid rows even if some are rejected")
     importer.set_defaults(func=cmd_import)
 
-    export = sub.add_parser("export", help="export needs, recommendations or programmes (CSV or JSON), streaming")
-    export.add_argument("entity", choices=["needs", "recommendations", "programmes"])
+    export = sub.add_parser("export", help="export needs, recommendations or programmes (CSV or JSON), streaming; or a mid-term report")
+    export.add_argument("entity", choices=["needs", "recommendations", "programmes", "midterm"])
+    export.add_argument("--state", help="midterm: ISO 3166 alpha-3 code of the State, e.g. KEN")
+    export.add_argument("--cycle", type=int, help="midterm: UPR cycle number (1-4)")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)")
     export.add_argument("--filter", action="append", metavar="FIELD=VALUE[,VALUE]", help="the API's filters, e.g. states=KEN,UGA themes=JUSTICE")

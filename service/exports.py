@@ -293,3 +293,21 @@ async def export_entities(
         return await EXPORTERS[entity](
             session=session, principal=principal, filters=filters, writer_for=lambda columns: _Writer(out, fmt, columns)
         )
+
+
+async def export_midterm(
+    *, session: AsyncSession, principal: Principal, state_iso3: str, cycle: int, fmt: str, out: TextIO
+) -> int:
+    """A State's mid-term report for a cycle (see service/tracking/midterm.py), under the
+    principal's visibility."""
+    from service.tracking.midterm import COLUMNS, midterm_rows
+
+    if fmt not in ("csv", "json"):
+        raise InvalidInput(f"Unknown format {fmt!r}; csv or json.")
+    async with session.begin():
+        rows = await midterm_rows(session=session, principal=principal, state_iso3=state_iso3, cycle=cycle)
+    writer = _Writer(out, fmt, COLUMNS)
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    return writer.count

@@ -25,3 +25,33 @@ def visible_needs(principal: Principal, need=AssistanceNeed) -> ColumnElement[bo
     if principal.is_partner:
         return visibility.in_([Visibility.PUBLIC, Visibility.PARTNERS])
     return visibility == Visibility.PUBLIC
+
+
+def visible_actions(principal: Principal, action=None) -> ColumnElement[bool]:
+    """Implementation actions follow the needs' consent rule, on their own State and
+    visibility (`action` defaults to the ImplementationAction table)."""
+    if action is None:
+        from service.models import ImplementationAction as action  # noqa: N813
+    return visible_needs(principal, need=action)
+
+
+def visible_progress_reports(principal: Principal, report=None, action=None) -> ColumnElement[bool]:
+    """A progress report is seen by whoever may see both its action and the report itself
+    (so a PUBLIC report of a PRIVATE action stays hidden). The caller joins the action."""
+    from types import SimpleNamespace
+
+    if report is None:
+        from service.models import ProgressReport as report  # noqa: N813
+    if action is None:
+        from service.models import ImplementationAction as action  # noqa: N813
+    own = SimpleNamespace(state_iso3=action.state_iso3, visibility=report.visibility)
+    return sa.and_(visible_needs(principal, need=action), visible_needs(principal, need=own))
+
+
+_RANK = {Visibility.PRIVATE: 0, Visibility.PARTNERS: 1, Visibility.PUBLIC: 2}
+
+
+def narrowest(*visibilities: Visibility) -> Visibility:
+    """The visibility that admits only those admitted by all: what an event about a report
+    records (its action's and its own, the narrower of the two)."""
+    return min((Visibility(v) for v in visibilities), key=_RANK.__getitem__)

@@ -195,6 +195,10 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
     await session.flush()
     created["engagements"] = await _load_engagements(session, data.get("engagements", []), orgs)
 
+    from service.demo.tracking import load_tracking_demo
+
+    created["implementation actions"] = await load_tracking_demo(session, recommendations=recs, organizations=orgs)
+
     from service.demo.fund import load_fund_demo
 
     created["fund_rounds"] = await load_fund_demo(session)

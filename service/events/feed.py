@@ -25,7 +25,7 @@ from service.access.principals import Principal, Role
 from service.access.visibility import visible_needs
 from service.errors import InvalidInput
 from service.events.broker import EventRow, retained_range
-from service.events.outbox import Kind
+from service.events.outbox import SCOPE_VISIBILITY, Kind
 from service.events.singleflight import SingleFlight
 from service.models import AssistanceNeed, Event
 from service.pagination import MAX_PAGE_SIZE
@@ -107,6 +107,8 @@ class VisibilityCache:
         self._visibilities: SingleFlight[tuple[str | None, str | None]] = SingleFlight(size)
 
     async def seen(self, principal: Principal, row: EventRow) -> Seen:
+        if row.need_id is None and SCOPE_VISIBILITY in row.payload:
+            return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask_scoped(principal, row))
         if row.need_id is None:
             return PUBLIC_ENTITY
         return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask(principal, row))
@@ -118,6 +120,14 @@ class VisibilityCache:
             seen_after = await was_visible(session, principal, state, after)
             seen_before = seen_after if before == after else await was_visible(session, principal, state, before)
         return Seen(before=seen_before, after=seen_after)
+
+    async def _ask_scoped(self, principal: Principal, row: EventRow) -> Seen:
+        """Implementation tracking: seen if the visibility the event recorded admits the
+        subscriber (no removal events: such an entity is simply not sent once hidden)."""
+        state = row.states[0] if row.states else ""
+        async with self.sessionmaker() as session:
+            seen = await was_visible(session, principal, state, row.payload.get(SCOPE_VISIBILITY))
+        return Seen(before=seen, after=seen)
 
     async def _visibility_around(self, row: EventRow) -> tuple[str | None, str | None]:
         if (around := visibility_around(row)) is not None:
@@ -205,7 +215,10 @@ async def check_after(session: AsyncSession, after: int, argument: str = "after"
 
 # -- changes (polling) -------------------------------------------------------------------------
 
-ENTITY_OF_EVENT = {"Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput", "FundRound"}
+ENTITY_OF_EVENT = {
+    "Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput",
+    "FundRound", "ImplementationAction", "ProgressReport", "ProgressComment",
+}
 CHANGES_DEFAULT_PAGE = 100
 # Events examined per request at most (all its `changes` fields together), visible or not:
 # a caller who may see few of them pages on with the cursor rather than making one request
@@ -247,7 +260,17 @@ def _change_statement(principal: Principal, start: int, limit: int, scan: int) -
         else_=scanned.c.payload["visibility"].astext,
     )
     past = SimpleNamespace(state_iso3=scanned.c.states[1], visibility=sa.type_coerce(then, need.c.visibility.type))
+    scoped = scanned.c.payload.has_key(SCOPE_VISIBILITY)
+    scoped_past = SimpleNamespace(
+        state_iso3=scanned.c.states[1],
+        visibility=sa.type_coerce(scanned.c.payload[SCOPE_VISIBILITY].astext, need.c.visibility.type),
+    )
     operation = sa.case(
+        (scoped, sa.case(
+            (visible_needs(principal, need=scoped_past),
+             sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED")),
+            else_=sa.null(),
+        )),
         (sa.or_(scanned.c.need_id.is_(None), need.c.id.is_not(None)),
          sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED")),
         (sa.and_(scanned.c.entity_type == "Need", then.is_not(None), visible_needs(principal, need=past)), "REMOVED"),

@@ -53,6 +53,11 @@ class Kind:
     FUND_ROUND_CLOSED = "FUND_ROUND_CLOSED"
     FUND_CRITERIA_CHANGED = "FUND_CRITERIA_CHANGED"
     FUND_ALLOCATION_APPROVED = "FUND_ALLOCATION_APPROVED"
+    ACTION_CREATED = "ACTION_CREATED"
+    ACTION_UPDATED = "ACTION_UPDATED"
+    PROGRESS_REPORT_CREATED = "PROGRESS_REPORT_CREATED"
+    PROGRESS_REPORT_UPDATED = "PROGRESS_REPORT_UPDATED"
+    PROGRESS_COMMENT_CREATED = "PROGRESS_COMMENT_CREATED"
 
     @classmethod
     def all(cls) -> list[str]:
@@ -105,6 +110,21 @@ def emit_need(session: Any, kind: str, need: Any, **payload: Any) -> None:
     emit(
         session, kind, "Need", need.id, need_id=need.id, states=[need.state_iso3], themes=need.themes,
         payload={"visibility": getattr(need.visibility, "value", need.visibility), **payload},
+    )
+
+
+#: Payload key of events about a State's implementation tracking: the visibility the entity
+#: had when the event was written (for a report, the narrower of its own and its action's).
+#: Subscribers and `changes` see such an event only if that visibility admits them.
+SCOPE_VISIBILITY = "scope_visibility"
+
+
+def emit_scoped(session: Any, kind: str, entity_type: str, entity_id: Any, *, state: str, visibility: Any,
+                themes: Iterable[str] = (), organization_ids: Iterable[int] = ()) -> None:
+    """Queue an event about an entity under a State's consent rule (not a need)."""
+    emit(
+        session, kind, entity_type, entity_id, states=[state], themes=themes, organization_ids=organization_ids,
+        payload={SCOPE_VISIBILITY: getattr(visibility, "value", visibility)},
     )
 
 

@@ -13,6 +13,16 @@ from .programmes import Programme, ProgrammeParticipant, ProgrammeRecipientState
 from .recommendations import Pledge, Recommendation, RecommendationRecommender, Review
 from .reference import CurrencyRate, DacSector, DacSectorCategory, IatiCode, SdgGoal, SdgTarget, Theme
 from .states import State
+from .tracking import (
+    ActionNeed,
+    ActionRecommendation,
+    ImplementationAction,
+    Indicator,
+    IndicatorValue,
+    ProgressComment,
+    ProgressReport,
+    SupportingInstitution,
+)
 
 __all__ = [
     "metadata",
@@ -55,4 +65,12 @@ __all__ = [
     "State",
     "StakeholderInput",
     "Theme",
+    "ActionNeed",
+    "ActionRecommendation",
+    "ImplementationAction",
+    "Indicator",
+    "IndicatorValue",
+    "ProgressComment",
+    "ProgressReport",
+    "SupportingInstitution",
 ]

@@ -94,3 +94,12 @@ class ParticipantRole(str, Enum):
     ACCOUNTABLE = "2"
     EXTENDING = "3"
     IMPLEMENTING = "4"
+
+
+class ImplementationStatus(str, Enum):
+    """Where an action stands, as its progress reports say (NRTD's scale)."""
+
+    NOT_STARTED = "NOT_STARTED"
+    ONGOING = "ONGOING"
+    PARTIAL = "PARTIAL"
+    COMPLETED = "COMPLETED"

@@ -75,12 +75,33 @@ async def setting(world, sessionmaker):
         "fund_admin": await world.key(Role.FUND_ADMINISTRATOR),
     }
     open_round, closed_round = await _fund_rounds(sessionmaker)
+    action, report = await _public_action_with_report(sessionmaker, rec)
     ids = {
+        "action": gid("ImplementationAction", action), "report": gid("ProgressReport", report),
         "need": gid("Need", need), "programme": gid("Programme", programme), "capability": gid("Capability", capability),
         "match": gid("Match", match), "rec": gid("Recommendation", rec),
         "openRound": gid("FundRound", open_round), "closedRound": gid("FundRound", closed_round),
     }
     return tokens, ids
+
+
+async def _public_action_with_report(sessionmaker, rec: int) -> tuple[int, int]:
+    from datetime import date
+
+    from service.access.principals import Principal
+    from service.models.enums import ImplementationStatus, StakeholderKind
+    from service.tracking import actions, progress
+
+    focal = Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN")
+    async with sessionmaker() as session, session.begin():
+        action = await actions.create_action(session=session, principal=focal, state_iso3="KEN", values=actions.ActionFields(
+            title="Court reform", lead_institution=actions.Institution("Judiciary", StakeholderKind.JUDICIARY),
+            visibility=Visibility.PUBLIC, recommendation_ids=[rec],
+        ))
+        report = await progress.create_report(session=session, principal=focal, action_id=action.id, values=progress.ReportFields(
+            reported_on=date(2024, 1, 1), status=ImplementationStatus.ONGOING, visibility=Visibility.PUBLIC,
+        ))
+        return action.id, report.id
 
 
 # mutation → (GraphQL, the principals allowed; everyone else is refused)
@@ -103,6 +124,21 @@ MUTATIONS = {
     ),
     "updateCapability": ('mutation($capability: ID!) { updateCapability(input: {id: $capability, title: "w"}) { capability { id } } }', {"agency_own"}),
     "proposeMatch": ('mutation($match: ID!) { proposeMatch(input: {id: $match, message: "We offer"}) { match { id } } }', {"donor_own"}),
+    "createImplementationAction": (
+        'mutation { createImplementationAction(input: {state: "KEN", title: "x", leadInstitution: {name: "Parliament", kind: PARLIAMENT}}) { action { id } } }',
+        {"focal_own"},
+    ),
+    "updateImplementationAction": ('mutation($action: ID!) { updateImplementationAction(input: {id: $action, title: "y"}) { action { id } } }', {"focal_own"}),
+    "createIndicator": ('mutation($action: ID!) { createIndicator(input: {actionId: $action, name: "Cases"}) { indicator { id } } }', {"focal_own"}),
+    "reportProgress": (
+        'mutation($action: ID!) { reportProgress(input: {actionId: $action, reportedOn: "2024-06-01", status: PARTIAL}) { progressReport { id } } }',
+        {"focal_own"},
+    ),
+    "updateProgressReport": ('mutation($report: ID!) { updateProgressReport(input: {id: $report, narrative: "n"}) { progressReport { id } } }', {"focal_own"}),
+    "addProgressComment": (
+        'mutation($report: ID!) { addProgressComment(input: {reportId: $report, body: "Our view"}) { comment { id } } }',
+        {"nhri", "civil_society"},
+    ),
     "createApiKey": ('mutation { createApiKey(input: {role: ADMINISTRATOR, label: "ops"}) { key } }', {"admin"}),
     "createFundRound": (
         'mutation { createFundRound(input: {name: "2030", budget: {amount: "1", currency: "USD"}, opensOn: "2030-01-01", closesOn: "2030-02-01"}) { round { id } } }',
