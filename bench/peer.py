@@ -732,6 +732,19 @@ async def pg_counters(url: str, application_name: str) -> tuple[int, dict[int, f
     return sessions, cpu
 
 
+async def settle(server: Server, timeout: float = 60) -> None:
+    """Wait until the server is idle: when wrk stops, the requests it had in flight go on
+    being computed (neither server cancels a request whose client left), and a slow page's 16
+    abandoned requests would otherwise run into the next window (measured: a page that serves
+    6 req/s then completed none in a 10 s window on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()
+        await asyncio.sleep(0.5)
+        if server.cpu_seconds() - before < 0.05:  # under 10 % of a CPU: idle but for housekeeping
+            return
+
+
 async def run_wrk(server: Server, script: Path, url: str, seconds: float, connections: int, threads: int) -> Run:
     command = ["wrk", f"-c{connections}", f"-t{threads}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", str(script),
                f"http://127.0.0.1:{server.port}/graphql"]
@@ -742,6 +755,7 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
     out, _ = await process.communicate()
     cpu = server.cpu_seconds() - cpu0
     sessions1, pg1 = await pg_counters(url, server.application_name)
+    await settle(server)
     text = out.decode()
     found = re.search(r"^WRK (\{.*\})$", text, re.M)
     if process.returncode != 0 or not found:
@@ -782,7 +796,10 @@ def report(page: str, runs: dict[str, list[Run]], statements: dict[str, tuple[fl
                      + f"; RSS {rss_start[key]:.0f} MB after start-up, {r[0].rss_mb:.0f} → {r[-1].rss_mb:.0f} MB "
                        "after the first and last run")
     ratio = median(runs["tcgraph"], "rps") / median(runs["peer"], "rps")
-    lines.append(f"ratio tcgraph ÷ PostGraphile: {ratio:.3f}× req/s; "
+    # Each rep's two runs are back to back, so their ratio shares the machine's load of the moment.
+    paired = [t.rps / p.rps for t, p in zip(runs["tcgraph"], runs["peer"]) if p.rps]
+    lines.append(f"ratio tcgraph ÷ PostGraphile: {ratio:.3f}× req/s (paired by rep: "
+                 + ", ".join(f"{x:.3f}" for x in paired) + f"; median {statistics.median(paired):.3f}×); "
                  f"p99 {median(runs['tcgraph'], 'p99_ms'):.0f} vs {median(runs['peer'], 'p99_ms'):.0f} ms")
     failed = {k: sum(x.failed for x in v) for k, v in runs.items()}
     if any(failed.values()):
@@ -920,6 +937,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    def terminated(*_: object) -> None:  # so that the servers are stopped (finally blocks) on SIGTERM too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     return asyncio.run(main_async(parse_args(argv)))
 
 
