@@ -5,12 +5,17 @@
 The service (service/app.py, `_freeze_startup_objects`) collects once after start-up, freezes
 what survives (gc.freeze) and raises the gen-0 threshold to 50,000. Each variant here replaces
 that step, so that its effect on throughput and p99 can be measured rather than assumed.
+With BENCH_GC_STATS=<directory>, each process also reports its collections (record_collections).
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
+import threading
+import time
+from pathlib import Path
 from typing import Any, Callable
 
 import service.app as service_app
@@ -40,7 +45,35 @@ VARIANTS: dict[str, Callable[[], None] | None] = {
 }
 
 
+def record_collections(directory: Path) -> None:
+    """Count this process's collections and the CPU time they take (thread CPU time, so that
+    other processes on a busy machine do not inflate it), per generation; a thread writes the
+    running totals to `directory/gc-<pid>.json` twice a second for bench/peer.py to read."""
+    totals = {"collections": [0, 0, 0], "cpu_ms": [0.0, 0.0, 0.0], "over_10ms": 0}
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.thread_time()
+            return
+        generation, spent = info["generation"], (time.thread_time() - started[0]) * 1000
+        totals["collections"][generation] += 1
+        totals["cpu_ms"][generation] += spent
+        totals["over_10ms"] += spent > 10
+
+    def write() -> None:
+        path = directory / f"gc-{os.getpid()}.json"
+        while True:
+            path.write_text(json.dumps(totals))
+            time.sleep(0.5)
+
+    gc.callbacks.append(callback)
+    threading.Thread(target=write, name="bench-gc-stats", daemon=True).start()
+
+
 def app_from_environment() -> Any:
+    if directory := os.environ.get("BENCH_GC_STATS"):
+        record_collections(Path(directory))
     variant = os.environ.get("BENCH_GC", "service")
     if variant not in VARIANTS:
         raise SystemExit(f"BENCH_GC={variant!r}: one of {', '.join(VARIANTS)}")

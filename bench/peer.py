@@ -448,6 +448,7 @@ class Server:
     process: subprocess.Popen
     log: Path
     application_name: str
+    gc_stats: Path | None = None  # tcgraph's processes' collections (bench/gc_variants.py)
 
     @property
     def url(self) -> str:
@@ -461,6 +462,18 @@ class Server:
 
     def cpu_seconds(self) -> float:
         return sum(t.user + t.system for t in (p.cpu_times() for p in self.processes()))
+
+    def gc_totals(self) -> tuple[float, int]:
+        """(CPU ms spent collecting, collections of the oldest generation) so far, all processes."""
+        cpu, full = 0.0, 0
+        for path in self.gc_stats.glob("gc-*.json") if self.gc_stats else []:
+            try:
+                totals = json.loads(path.read_text())
+            except (OSError, ValueError):  # being rewritten: skip this reading
+                continue
+            cpu += sum(totals["cpu_ms"])
+            full += totals["collections"][2]
+        return cpu, full
 
     def rss_mb(self) -> float:
         return sum(p.memory_info().rss for p in self.processes()) / 2**20
@@ -477,9 +490,12 @@ def start_tcgraph(args: argparse.Namespace, url: str, port: int, logs: Path) -> 
         "RATE_LIMIT_CAPACITY": "1e12", "RATE_LIMIT_RESTORE_RATE": "1e6",
         **dict(item.split("=", 1) for item in args.tcgraph_env),
     }
-    factory = "service.app:app_from_environment"
-    if args.gc != "service":  # another GC set-up in place of the service's (bench/gc_variants.py)
-        factory, env["BENCH_GC"] = "bench.gc_variants:app_from_environment", args.gc
+    # The service's app; bench/gc_variants.py only adds a GC counter and, with --gc, replaces the
+    # service's GC set-up after start-up.
+    factory = "bench.gc_variants:app_from_environment"
+    gc_stats = logs / f"gc-{port}"
+    gc_stats.mkdir(exist_ok=True)
+    env |= {"BENCH_GC": args.gc, "BENCH_GC_STATS": str(gc_stats)}
     command = [
         sys.executable, "-m", "uvicorn", factory, "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
@@ -489,7 +505,7 @@ def start_tcgraph(args: argparse.Namespace, url: str, port: int, logs: Path) -> 
         command += ["--workers", str(args.workers)]
     log = logs / f"tcgraph-{port}.log"
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    return Server("tcgraph", port, process, log, "tcgraph")
+    return Server("tcgraph", port, process, log, "tcgraph", gc_stats)
 
 
 def start_peer(url: str, port: int, logs: Path, workers: int = 1) -> Server:
@@ -708,6 +724,8 @@ class Run:
     rss_mb: float
     failed: int
     load: float
+    gc_ms: float = 0.0  # CPU ms per request spent in the cyclic GC (tcgraph only)
+    gc_full: int = 0  # collections of the oldest generation during the run
 
 
 async def pg_counters(url: str, application_name: str) -> tuple[int, dict[int, float]]:
@@ -750,10 +768,13 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
                f"http://127.0.0.1:{server.port}/graphql"]
     sessions0, pg0 = await pg_counters(url, server.application_name)
     cpu0 = server.cpu_seconds()
+    gc0 = server.gc_totals()
     load = os.getloadavg()[0]
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await process.communicate()
     cpu = server.cpu_seconds() - cpu0
+    await asyncio.sleep(0.6)  # the GC counters are written twice a second
+    gc1 = server.gc_totals()
     sessions1, pg1 = await pg_counters(url, server.application_name)
     await settle(server)
     text = out.decode()
@@ -768,6 +789,7 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
         # The second pg_counters connection is one of the sessions counted: not the server's.
         cpu_ms=cpu * 1000 / requests, pg_cpu_ms=pg_cpu * 1000 / requests, sessions=(sessions1 - sessions0 - 1) / requests,
         rss_mb=server.rss_mb(), failed=result["failed"] + result["socket_errors"], load=load,
+        gc_ms=(gc1[0] - gc0[0]) / requests, gc_full=gc1[1] - gc0[1],
     )
 
 
@@ -795,6 +817,9 @@ def report(page: str, runs: dict[str, list[Run]], statements: dict[str, tuple[fl
                      + f"; load average {min(x.load for x in r):.1f}–{max(x.load for x in r):.1f}"
                      + f"; RSS {rss_start[key]:.0f} MB after start-up, {r[0].rss_mb:.0f} → {r[-1].rss_mb:.0f} MB "
                        "after the first and last run")
+    t = runs["tcgraph"]
+    lines.append(f"tcgraph's cyclic GC: {median(t, 'gc_ms'):.2f} CPU ms per request ("
+                 + ", ".join(f"{x.gc_ms:.2f}" for x in t) + f"), {sum(x.gc_full for x in t)} full collections in all runs")
     ratio = median(runs["tcgraph"], "rps") / median(runs["peer"], "rps")
     # Each rep's two runs are back to back, so their ratio shares the machine's load of the moment.
     paired = [t.rps / p.rps for t, p in zip(runs["tcgraph"], runs["peer"]) if p.rps]
@@ -897,6 +922,7 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
                     print(f"  {page} {servers[key].name:12} rep {rep + 1}: {run.rps:7.1f} req/s, p50 {run.p50_ms:6.1f} ms, "
                           f"p99 {run.p99_ms:6.1f} ms, CPU {run.cpu_ms:.2f} ms/req, PG CPU {run.pg_cpu_ms:.2f} ms/req, "
                           f"{run.sessions:.3f} new PG sessions/req, RSS {run.rss_mb:.0f} MB, failed {run.failed}, "
+                          + (f"GC {run.gc_ms:.2f} ms/req ({run.gc_full} full), " if server.gc_stats else "") +
                           f"load {run.load:.1f}", flush=True)
             lines += report(page, runs, statements[page], rss_start)
     finally:
