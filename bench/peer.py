@@ -922,7 +922,7 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
                     print(f"  {page} {servers[key].name:12} rep {rep + 1}: {run.rps:7.1f} req/s, p50 {run.p50_ms:6.1f} ms, "
                           f"p99 {run.p99_ms:6.1f} ms, CPU {run.cpu_ms:.2f} ms/req, PG CPU {run.pg_cpu_ms:.2f} ms/req, "
                           f"{run.sessions:.3f} new PG sessions/req, RSS {run.rss_mb:.0f} MB, failed {run.failed}, "
-                          + (f"GC {run.gc_ms:.2f} ms/req ({run.gc_full} full), " if server.gc_stats else "") +
+                          + (f"GC {run.gc_ms:.2f} ms/req ({run.gc_full} full), " if servers[key].gc_stats else "") +
                           f"load {run.load:.1f}", flush=True)
             lines += report(page, runs, statements[page], rss_start)
     finally:
