@@ -682,22 +682,27 @@ local bodies = {%(bodies)s}
 local count = #bodies
 local index = 0
 errors = 0
+sent = 0
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) index = math.random(count) - 1 end
 function request()
   index = index %% count + 1
+  sent = sent + 1
   return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, bodies[index])
 end
 function response(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then errors = errors + 1 end
 end
 function done(summary, latency, requests)
-  local failed = 0
-  for _, thread in ipairs(threads) do failed = failed + thread:get("errors") end
+  local failed, sent = 0, 0
+  for _, thread in ipairs(threads) do
+    failed = failed + thread:get("errors")
+    sent = sent + thread:get("sent")
+  end
   local e = summary.errors
-  io.write(string.format('WRK {"requests": %%d, "duration_us": %%d, "p50_us": %%.0f, "p99_us": %%.0f, "max_us": %%.0f, ' ..
-    '"failed": %%d, "socket_errors": %%d}\\n', summary.requests, summary.duration, latency:percentile(50),
+  io.write(string.format('WRK {"requests": %%d, "sent": %%d, "duration_us": %%d, "p50_us": %%.0f, "p99_us": %%.0f, "max_us": %%.0f, ' ..
+    '"failed": %%d, "socket_errors": %%d}\\n', summary.requests, sent, summary.duration, latency:percentile(50),
     latency:percentile(99), latency.max, failed, e.connect + e.read + e.write + e.timeout))
 end
 """
@@ -726,6 +731,8 @@ class Run:
     load: float
     gc_ms: float = 0.0  # CPU ms per request spent in the cyclic GC (tcgraph only)
     gc_full: int = 0  # collections of the oldest generation during the run
+    served: float = 0.0  # requests sent ÷ (window + drain): all of them computed in that time
+    drain: float = 0.0  # seconds the server took to finish the requests in flight when wrk stopped
 
 
 async def pg_counters(url: str, application_name: str) -> tuple[int, dict[int, float]]:
@@ -750,20 +757,29 @@ async def pg_counters(url: str, application_name: str) -> tuple[int, dict[int, f
     return sessions, cpu
 
 
-async def settle(server: Server, timeout: float = 60) -> None:
+SETTLE_PROBE = 0.2  # seconds
+
+
+async def settle(server: Server, timeout: float = 120) -> float:
     """Wait until the server is idle: when wrk stops, the requests it had in flight go on
     being computed (neither server cancels a request whose client left), and a slow page's 16
     abandoned requests would otherwise run into the next window (measured: a page that serves
     6 req/s then completed none in a 10 s window on a loaded machine)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() < started + timeout:
         before = server.cpu_seconds()
-        await asyncio.sleep(0.5)
-        if server.cpu_seconds() - before < 0.05:  # under 10 % of a CPU: idle but for housekeeping
-            return
+        await asyncio.sleep(SETTLE_PROBE)
+        if server.cpu_seconds() - before < SETTLE_PROBE / 10:  # under 10 % of a CPU: idle but for housekeeping
+            break
+    return max(0.0, time.monotonic() - started - SETTLE_PROBE)  # how long the abandoned requests took
 
 
 async def run_wrk(server: Server, script: Path, url: str, seconds: float, connections: int, threads: int) -> Run:
+    """One wrk run, then the server's drain (the requests in flight when wrk stopped): each
+    request wrk sent is computed in full by the end of the drain, so CPU (the server's, its
+    PostgreSQL backends', the GC's) is divided by requests *sent*, and `served` is sent ÷
+    (window + drain). wrk's own req/s counts the responses inside the window only: for a page
+    whose 16 concurrent requests take longer than the window it is 0 or 16 ÷ window."""
     command = ["wrk", f"-c{connections}", f"-t{threads}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", str(script),
                f"http://127.0.0.1:{server.port}/graphql"]
     sessions0, pg0 = await pg_counters(url, server.application_name)
@@ -772,24 +788,25 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
     load = os.getloadavg()[0]
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await process.communicate()
+    drain = await settle(server)
     cpu = server.cpu_seconds() - cpu0
     await asyncio.sleep(0.6)  # the GC counters are written twice a second
     gc1 = server.gc_totals()
     sessions1, pg1 = await pg_counters(url, server.application_name)
-    await settle(server)
     text = out.decode()
     found = re.search(r"^WRK (\{.*\})$", text, re.M)
     if process.returncode != 0 or not found:
         raise SystemExit(f"wrk failed:\n{text}")
     result = json.loads(found.group(1))
-    requests = max(result["requests"], 1)
+    window = result["duration_us"] / 1e6
+    sent = max(result["sent"], 1)
     pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
     return Run(
-        rps=result["requests"] / (result["duration_us"] / 1e6), p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
+        rps=result["requests"] / window, p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
         # The second pg_counters connection is one of the sessions counted: not the server's.
-        cpu_ms=cpu * 1000 / requests, pg_cpu_ms=pg_cpu * 1000 / requests, sessions=(sessions1 - sessions0 - 1) / requests,
+        cpu_ms=cpu * 1000 / sent, pg_cpu_ms=pg_cpu * 1000 / sent, sessions=(sessions1 - sessions0 - 1) / sent,
         rss_mb=server.rss_mb(), failed=result["failed"] + result["socket_errors"], load=load,
-        gc_ms=(gc1[0] - gc0[0]) / requests, gc_full=gc1[1] - gc0[1],
+        gc_ms=(gc1[0] - gc0[0]) / sent, gc_full=gc1[1] - gc0[1], served=result["sent"] / (window + drain), drain=drain,
     )
 
 
@@ -802,30 +819,35 @@ def median(runs: list[Run], attribute: str) -> float:
 
 def report(page: str, runs: dict[str, list[Run]], statements: dict[str, tuple[float, float, list[str]]],
            rss_start: dict[str, float]) -> list[str]:
-    lines = [f"\n{page}: median of {len(runs['tcgraph'])} alternating runs (each: req/s, p50/p99 ms)"]
-    header = f"{'':14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'PG CPU ms/req':>15}" \
+    """Medians of the runs per server, and three ratios tcgraph ÷ PostGraphile: wrk's req/s,
+    served/s paired by rep (each rep's two runs are back to back, so they share the machine's
+    load of the moment), and CPU per request (the server's + its PostgreSQL backends'), which
+    depends least on how much of a shared machine each server got."""
+    lines = [f"\n{page}: median of {len(runs['tcgraph'])} alternating runs (CPU per request sent, all computed by the drain's end)"]
+    header = f"{'':14}{'req/s':>8}{'served/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'PG CPU ms/req':>15}" \
              f"{'stmts/req':>11}{'new PG conn/req':>17}{'RSS MB':>9}"
     lines.append(header)
     for key, label in (("tcgraph", "tcgraph"), ("peer", "PostGraphile")):
         r = runs[key]
         lines.append(
-            f"{label:14}{median(r, 'rps'):9.1f}{median(r, 'p50_ms'):9.1f}{median(r, 'p99_ms'):9.1f}"
+            f"{label:14}{median(r, 'rps'):8.1f}{median(r, 'served'):10.2f}{median(r, 'p50_ms'):9.1f}{median(r, 'p99_ms'):9.1f}"
             f"{median(r, 'cpu_ms'):12.2f}{median(r, 'pg_cpu_ms'):15.2f}{statements[key][0]:11.1f}"
             f"{median(r, 'sessions'):17.3f}{r[-1].rss_mb:9.0f}"
         )
-        lines.append("      runs: " + ", ".join(f"{x.rps:.0f} ({x.p50_ms:.0f}/{x.p99_ms:.0f})" for x in r)
+        lines.append("      runs: " + ", ".join(f"{x.served:.1f} ({x.p50_ms:.0f}/{x.p99_ms:.0f})" for x in r)
                      + f"; load average {min(x.load for x in r):.1f}–{max(x.load for x in r):.1f}"
                      + f"; RSS {rss_start[key]:.0f} MB after start-up, {r[0].rss_mb:.0f} → {r[-1].rss_mb:.0f} MB "
                        "after the first and last run")
-    t = runs["tcgraph"]
-    lines.append(f"tcgraph's cyclic GC: {median(t, 'gc_ms'):.2f} CPU ms per request ("
-                 + ", ".join(f"{x.gc_ms:.2f}" for x in t) + f"), {sum(x.gc_full for x in t)} full collections in all runs")
-    ratio = median(runs["tcgraph"], "rps") / median(runs["peer"], "rps")
-    # Each rep's two runs are back to back, so their ratio shares the machine's load of the moment.
-    paired = [t.rps / p.rps for t, p in zip(runs["tcgraph"], runs["peer"]) if p.rps]
-    lines.append(f"ratio tcgraph ÷ PostGraphile: {ratio:.3f}× req/s (paired by rep: "
-                 + ", ".join(f"{x:.3f}" for x in paired) + f"; median {statistics.median(paired):.3f}×); "
-                 f"p99 {median(runs['tcgraph'], 'p99_ms'):.0f} vs {median(runs['peer'], 'p99_ms'):.0f} ms")
+    ours, theirs = runs["tcgraph"], runs["peer"]
+    lines.append(f"tcgraph's cyclic GC: {median(ours, 'gc_ms'):.2f} CPU ms per request ("
+                 + ", ".join(f"{x.gc_ms:.2f}" for x in ours) + f"), {sum(x.gc_full for x in ours)} full collections in all runs")
+    paired = [a.served / b.served for a, b in zip(ours, theirs) if b.served]
+    cpu = (median(theirs, "cpu_ms") + median(theirs, "pg_cpu_ms")) / (median(ours, "cpu_ms") + median(ours, "pg_cpu_ms"))
+    lines.append(f"ratio tcgraph ÷ PostGraphile: served/s paired by rep "
+                 + ", ".join(f"{x:.3f}" for x in paired) + f", median {statistics.median(paired):.3f}×; "
+                 f"wrk req/s {median(ours, 'rps') / max(median(theirs, 'rps'), 1e-9):.3f}×; "
+                 f"CPU per request (server + PG) {cpu:.3f}×; "
+                 f"p99 {median(ours, 'p99_ms'):.0f} vs {median(theirs, 'p99_ms'):.0f} ms")
     failed = {k: sum(x.failed for x in v) for k, v in runs.items()}
     if any(failed.values()):
         lines.append(f"FAILED requests (HTTP or GraphQL errors, socket errors): {failed}")
@@ -919,7 +941,8 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
                 for key in order:
                     run = await run_wrk(servers[key], scripts[key], url, args.duration, args.connections, args.threads)
                     runs[key].append(run)
-                    print(f"  {page} {servers[key].name:12} rep {rep + 1}: {run.rps:7.1f} req/s, p50 {run.p50_ms:6.1f} ms, "
+                    print(f"  {page} {servers[key].name:12} rep {rep + 1}: {run.rps:7.1f} req/s ({run.served:.2f} served/s, "
+                          f"drain {run.drain:.1f} s), p50 {run.p50_ms:6.1f} ms, "
                           f"p99 {run.p99_ms:6.1f} ms, CPU {run.cpu_ms:.2f} ms/req, PG CPU {run.pg_cpu_ms:.2f} ms/req, "
                           f"{run.sessions:.3f} new PG sessions/req, RSS {run.rss_mb:.0f} MB, failed {run.failed}, "
                           + (f"GC {run.gc_ms:.2f} ms/req ({run.gc_full} full), " if servers[key].gc_stats else "") +
