@@ -35,12 +35,16 @@ What it does, in order:
    persisted queries; each text is sent once with its hash first);
 4. restarts both without the proxy and runs wrk (`-c16 -t2`, a Lua script POSTs the body and
    counts responses with errors) alternately: tcgraph, peer, tcgraph, peer … for `--reps`
-   repetitions of `--duration` seconds per page, after a warm-up each;
-5. prints per page and server: req/s, p50/p99 latency, server CPU ms per request (the server's
-   processes, from /proc), PostgreSQL backend CPU ms per request (its backends, from /proc),
-   new PostgreSQL sessions per request (pg_stat_database.sessions), the server's RSS (after
-   start-up, after the first and after the last run: flat memory), and the
-   ratio tcgraph ÷ PostGraphile; the machine and its load average.
+   repetitions of `--duration` seconds per page, after a warm-up each. After each run it waits
+   until the server is idle (the drain: requests in flight when wrk stopped are computed
+   anyway), so that the next run starts clean and every request sent is accounted for;
+5. prints per page and server: req/s (wrk's, and served/s = requests sent ÷ (window + drain)),
+   p50/p99 latency, server CPU ms per request sent (the server's processes, from /proc), the
+   cyclic GC's share of it (tcgraph, bench/gc_variants.py), PostgreSQL backend CPU ms per
+   request (its backends, from /proc), new PostgreSQL sessions per request
+   (pg_stat_database.sessions), the server's RSS (after start-up, after the first and after the
+   last run: flat memory), and the ratios tcgraph ÷ PostGraphile (served/s paired by rep, wrk's
+   req/s, CPU per request); the machine and its load average.
 
 Both servers and wrk share the machine's CPUs with PostgreSQL (and with anything else running):
 compare the ratio within one run, not absolute figures across runs.
