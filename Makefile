@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz schema bench clean-db
+.PHONY: run test fuzz lint schema bench clean-db
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(STAMP)
 ## FUZZ_CASES per principal (tests/fuzz/run_fuzz.py); fails on any server error
 fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/run_fuzz.py
+
+## Static checks: ruff (rules in pyproject.toml), the formatter's check, mypy on the typed packages
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Re-export schema.graphql after a reviewed schema change
 schema: $(STAMP)

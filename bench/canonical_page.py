@@ -66,9 +66,9 @@ async def seed(database_url: str, wanted: int) -> None:
         async with make_sessionmaker(engine)() as session, session.begin():
             existing = (
                 await session.execute(
-                    sa.select(sa.func.count()).select_from(AssistanceNeed).where(
-                        AssistanceNeed.title.startswith(BENCH_PREFIX, autoescape=True)
-                    )
+                    sa.select(sa.func.count())
+                    .select_from(AssistanceNeed)
+                    .where(AssistanceNeed.title.startswith(BENCH_PREFIX, autoescape=True))
                 )
             ).scalar_one()
             missing = wanted - existing
@@ -191,7 +191,9 @@ async def worker(client: httpx.AsyncClient, url: str, body: bytes, deadline: flo
             stats.latencies.append(elapsed)
 
 
-async def run_phase(client: httpx.AsyncClient, url: str, body: bytes, concurrency: int, seconds: float) -> tuple[Stats, float]:
+async def run_phase(
+    client: httpx.AsyncClient, url: str, body: bytes, concurrency: int, seconds: float
+) -> tuple[Stats, float]:
     stats = Stats()
     started = time.perf_counter()
     deadline = started + seconds
@@ -226,9 +228,7 @@ async def benchmark(args: argparse.Namespace) -> int:
         edges = page["edges"]
         rec_count = sum(len(e["node"]["recommendations"]["edges"]) for e in edges)
         rs_count = sum(
-            len(r["node"]["recommendingStates"]["edges"])
-            for e in edges
-            for r in e["node"]["recommendations"]["edges"]
+            len(r["node"]["recommendingStates"]["edges"]) for e in edges for r in e["node"]["recommendations"]["edges"]
         )
         print(
             f"page: {len(edges)} needs returned (totalCount {page['totalCount']}), "
@@ -285,14 +285,22 @@ async def benchmark(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql", help="GraphQL endpoint (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=16, help="connections and workers (default %(default)s)")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds (default %(default)s)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up, not measured (default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds (default %(default)s)")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of warm-up, not measured (default %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="per-request timeout in seconds (default %(default)s)"
+    )
     parser.add_argument("--token", help="API key, sent as `Authorization: Bearer …` (default: anonymous)")
-    parser.add_argument("--seed", type=int, metavar="N", help=f"first top the database up to N {BENCH_PREFIX} PUBLIC needs")
+    parser.add_argument(
+        "--seed", type=int, metavar="N", help=f"first top the database up to N {BENCH_PREFIX} PUBLIC needs"
+    )
     parser.add_argument(
         "--cleanup",
         action="store_true",

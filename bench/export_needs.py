@@ -41,7 +41,9 @@ async def prepare(server_url: str, name: str, rows: int) -> tuple[str, str]:
     from service.db.engine import make_engine, make_sessionmaker
     from service.reference.load import load_reference
 
-    admin_dsn = make_url(server_url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    admin_dsn = (
+        make_url(server_url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
     conn = await asyncpg.connect(admin_dsn)
     await conn.execute(f'drop database if exists "{name}" with (force)')
     await conn.execute(f'create database "{name}"')
@@ -58,15 +60,21 @@ async def prepare(server_url: str, name: str, rows: int) -> tuple[str, str]:
     conn = await asyncpg.connect(dsn)
     records = [
         (
-            states[i % len(states)], f"Need {i}: court case management and judicial training",
+            states[i % len(states)],
+            f"Need {i}: court case management and judicial training",
             "Support is requested for the roll-out of case management to county courts, registrar training "
             "and the reduction of pre-trial detention. " * 3,
-            ["JUSTICE"], ["15130"], ["16.3"], "SUBMITTED", ("PUBLIC", "PARTNERS", "PRIVATE")[i % 3],
+            ["JUSTICE"],
+            ["15130"],
+            ["16.3"],
+            "SUBMITTED",
+            ("PUBLIC", "PARTNERS", "PRIVATE")[i % 3],
         )
         for i in range(rows)
     ]
     await conn.copy_records_to_table(
-        "assistance_need", records=records,
+        "assistance_need",
+        records=records,
         columns=["state_iso3", "title", "description", "themes", "sectors", "sdg_targets", "status", "visibility"],
     )
     await conn.close()
@@ -75,7 +83,17 @@ async def prepare(server_url: str, name: str, rows: int) -> tuple[str, str]:
 
 def run_export(url: str, key: str, fmt: str, limit_filter: str | None) -> tuple[float, int, float]:
     env = {**os.environ, "DATABASE_URL": url}
-    args = [str(ROOT / ".venv/bin/tcgraph"), "export", "needs", "--format", fmt, "--api-key", key, "--output", os.devnull]
+    args = [
+        str(ROOT / ".venv/bin/tcgraph"),
+        "export",
+        "needs",
+        "--format",
+        fmt,
+        "--api-key",
+        key,
+        "--output",
+        os.devnull,
+    ]
     if limit_filter:
         args += ["--filter", limit_filter]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -109,8 +127,11 @@ def main() -> None:
             seconds, count, peak = run_export(url, key, fmt, None)
             print(f"{fmt:4} {count:>7} rows  {seconds:6.2f} s  {count / seconds:8,.0f} rows/s  peak RSS {peak:6.1f} MB")
     finally:
+
         async def drop() -> None:
-            dsn = make_url(server).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+            dsn = (
+                make_url(server).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+            )
             conn = await asyncpg.connect(dsn)
             await conn.execute(f'drop database if exists "{name}" with (force)')
             await conn.close()

@@ -41,11 +41,17 @@ from bench.common import dev_database_url, machine_description  # noqa: E402
 from bench.subscriptions import Server, create_scratch_database, drop_database, free_port, stop_server, wait_ready  # noqa: E402
 
 CHANGES = "{ changes(first: 100) { edges { node { id operation } } pageInfo { hasNextPage endCursor } lastSequence } }"
-ALIASED_SCHEMA = "{ " + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }}" for i in range(50)) + " }"
+ALIASED_SCHEMA = (
+    "{ "
+    + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }}" for i in range(50))
+    + " }"
+)
 DEEP = """{ needs(first: 100) { edges { node { title state { name }
   recommendations(first: 24) { edges { node { text recommendingStates(first: 2) { edges { node { code name } } } } } } } } } }"""
 # The most `changes` one anonymous request may hold (50 aliases, within a 10,000-point bucket).
-ALIASED_CHANGES = "{ " + " ".join(f"c{i}: changes(first: 49) {{ edges {{ node {{ id }} }} lastSequence }}" for i in range(50)) + " }"
+ALIASED_CHANGES = (
+    "{ " + " ".join(f"c{i}: changes(first: 49) {{ edges {{ node {{ id }} }} lastSequence }}" for i in range(50)) + " }"
+)
 WIDE = "{ states(first: 100) { edges { node { code needs(first: 97) { edges { node { title } } } } } } }"
 
 
@@ -56,7 +62,9 @@ def requests() -> dict[str, str]:
         "changes(first: 100)": CHANGES,
         "50 aliased changes(first: 49)": ALIASED_CHANGES,
         # For comparison: as many statements, from a field that scans nothing.
-        "50 aliased needs(first: 1) totalCount": "{ " + " ".join(f"n{i}: needs(first: 1) {{ totalCount edges {{ node {{ id }} }} }}" for i in range(50)) + " }",
+        "50 aliased needs(first: 1) totalCount": "{ "
+        + " ".join(f"n{i}: needs(first: 1) {{ totalCount edges {{ node {{ id }} }} }}" for i in range(50))
+        + " }",
         "full introspection": get_introspection_query(),
         "50 aliased __schema": ALIASED_SCHEMA,
         "needs×recommendations×States": DEEP,
@@ -82,9 +90,14 @@ async def add_hidden_updates(url: str, count: int, batch: int = 100) -> tuple[in
         async with sessionmaker() as session, session.begin():
             await load_demo(session)
         async with sessionmaker() as session:
-            need = (await session.execute(
-                sa.select(AssistanceNeed).where(AssistanceNeed.visibility == Visibility.PRIVATE).order_by(AssistanceNeed.id).limit(1)
-            )).scalar_one()
+            need = (
+                await session.execute(
+                    sa.select(AssistanceNeed)
+                    .where(AssistanceNeed.visibility == Visibility.PRIVATE)
+                    .order_by(AssistanceNeed.id)
+                    .limit(1)
+                )
+            ).scalar_one()
         focal = Principal(role=Role.STATE_FOCAL_POINT, state_iso3=need.state_iso3)
         started = time.perf_counter()
         for first in range(0, count, batch):
@@ -106,10 +119,24 @@ def start_server(database_url: str, app_dir: Path, port: int, log: Path) -> Serv
         **os.environ,
         "PYTHONPATH": str(app_dir),
         "DATABASE_URL": database_url,
-        "ANONYMOUS_RATE_LIMIT_CAPACITY": "1e9", "ANONYMOUS_RATE_LIMIT_RESTORE_RATE": "1e6",
+        "ANONYMOUS_RATE_LIMIT_CAPACITY": "1e9",
+        "ANONYMOUS_RATE_LIMIT_RESTORE_RATE": "1e6",
     }
-    command = [sys.executable, "-m", "uvicorn", "service.app:app_from_environment", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--http", "httptools"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.app:app_from_environment",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--http",
+        "httptools",
+    ]
     process = subprocess.Popen(command, cwd=app_dir, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     return Server(process=process, base=f"http://127.0.0.1:{port}")
 
@@ -130,7 +157,12 @@ def outcome(body: dict) -> str:
 async def measure(base: str, repeat: int) -> list[tuple[str, str, float, float, str]]:
     rows = []
     async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-        ids = [e["node"]["id"] for e in (await timed(client, "{ needs(first: 100) { edges { node { id } } } }"))[1]["data"]["needs"]["edges"]]
+        ids = [
+            e["node"]["id"]
+            for e in (await timed(client, "{ needs(first: 100) { edges { node { id } } } }"))[1]["data"]["needs"][
+                "edges"
+            ]
+        ]
         ids = (ids * 100)[:100]
         for name, query in requests().items():
             variables = {"ids": ids} if "$ids" in query else None
@@ -146,10 +178,20 @@ async def measure(base: str, repeat: int) -> list[tuple[str, str, float, float, 
         for _ in range(repeat):
             results = await asyncio.gather(*(timed(client, CHANGES) for _ in range(3)))
             slowest_of_three.append(max(t for t, _ in results))
-        rows.append(("3 × changes(first: 100) in parallel (slowest of 3)", "—", statistics.median(slowest_of_three), max(slowest_of_three), outcome(results[0][1])))
+        rows.append(
+            (
+                "3 × changes(first: 100) in parallel (slowest of 3)",
+                "—",
+                statistics.median(slowest_of_three),
+                max(slowest_of_three),
+                outcome(results[0][1]),
+            )
+        )
         pages, after, slowest = 0, None, 0.0
         while True:
-            query = CHANGES.replace("changes(first: 100)", "changes(first: 100, after: $after)").replace("{ changes", "query($after: String) { changes", 1)
+            query = CHANGES.replace("changes(first: 100)", "changes(first: 100, after: $after)").replace(
+                "{ changes", "query($after: String) { changes", 1
+            )
             elapsed, body = await timed(client, query, {"after": after})
             slowest, pages = max(slowest, elapsed), pages + 1
             info = body["data"]["changes"]["pageInfo"]
@@ -184,7 +226,7 @@ async def main() -> None:
         if server is not None:
             stop_server(server)
         await drop_database(server_url, name)
-    print(f"\n| request (anonymous) | cost | median s | worst s | outcome |\n|---|---:|---:|---:|---|")
+    print("\n| request (anonymous) | cost | median s | worst s | outcome |\n|---|---:|---:|---:|---|")
     for name_, cost, median, worst, result in rows:
         print(f"| {name_} | {cost} | {median:.3f} | {worst:.3f} | {result} |")
     print(json.dumps({"updates": args.updates, "events": events, "need": need_id}))

@@ -153,7 +153,9 @@ def main() -> int:
             again = asyncio.run(run_import(url_text, path))
             seconds = time.perf_counter() - started
             print(f"re-import: {again.summary()}")
-            print(f"re-imported in {seconds:.1f} s: {again.read / seconds:,.0f} activities/s; peak RSS {peak_rss_mb():.0f} MB")
+            print(
+                f"re-imported in {seconds:.1f} s: {again.read / seconds:,.0f} activities/s; peak RSS {peak_rss_mb():.0f} MB"
+            )
     finally:
         if not args.keep_database:
             asyncio.run(drop_database(url_text))

@@ -101,7 +101,9 @@ def main() -> int:
         for label in ("first import", "re-import"):
             report, seconds = asyncio.run(run_import(url_text, path))
             print(f"{label}: {report.summary()}")
-            print(f"{label}: {report.read} records in {seconds:.1f} s: {report.read / seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB")
+            print(
+                f"{label}: {report.read} records in {seconds:.1f} s: {report.read / seconds:,.0f} records/s; peak RSS {peak_rss_mb():.0f} MB"
+            )
     finally:
         asyncio.run(drop_database(url_text))
         shutil.rmtree(directory, ignore_errors=True)

@@ -127,7 +127,9 @@ def main() -> int:
         for label in ("first import", "re-import"):
             report, seconds = asyncio.run(run_import(url_text, path))
             print(f"{label}: {report.summary()}")
-            print(f"{label}: {report.read} rows in {seconds:.1f} s: {report.read / seconds:,.0f} rows/s; created {dict(report.created_by_type)}")
+            print(
+                f"{label}: {report.read} rows in {seconds:.1f} s: {report.read / seconds:,.0f} rows/s; created {dict(report.created_by_type)}"
+            )
             if report.rejected or report.unresolved_names:
                 print(f"  rejected {report.rejected}, unresolved {dict(report.unresolved_names)}")
     finally:

@@ -44,7 +44,8 @@ def app_without_observability(url: str, settings):
     def build_schema(settings):
         schema = original(settings)
         schema.extensions = tuple(
-            f for f in schema.extensions
+            f
+            for f in schema.extensions
             if not (getattr(f, "__name__", "") == "<lambda>" and isinstance(f(), OperationObservability))
         )
         return schema
@@ -63,7 +64,11 @@ def remove_sql_listeners(engine) -> None:
 
     from service.observability import sql
 
-    for name, listener in (("before_cursor_execute", sql._before), ("after_cursor_execute", sql._after), ("handle_error", sql._failed)):
+    for name, listener in (
+        ("before_cursor_execute", sql._before),
+        ("after_cursor_execute", sql._after),
+        ("handle_error", sql._failed),
+    ):
         if event.contains(engine.sync_engine, name, listener):
             event.remove(engine.sync_engine, name, listener)
 
@@ -80,7 +85,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--log-level", default="info", help="info: with the access log line (written to /dev/null); warning: without")
+    parser.add_argument(
+        "--log-level", default="info", help="info: with the access log line (written to /dev/null); warning: without"
+    )
     args = parser.parse_args()
     os.environ.setdefault("ANONYMOUS_RATE_LIMIT_CAPACITY", "1e12")
     os.environ.setdefault("ANONYMOUS_RATE_LIMIT_RESTORE_RATE", "1e12")
@@ -99,8 +106,10 @@ async def main() -> None:
     async with with_obs.router.lifespan_context(with_obs), without.router.lifespan_context(without):
         remove_sql_listeners(without.state.engine)
         figures: dict[str, list[float]] = {"with": [], "without": []}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_obs), base_url="http://bench") as a, \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=without), base_url="http://bench") as b:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=with_obs), base_url="http://bench") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=without), base_url="http://bench") as b,
+        ):
             assert (await a.post("/graphql", json=QUERY)).headers.get("x-request-id")
             assert "x-request-id" not in (await b.post("/graphql", json=QUERY)).headers  # really stripped
             await batch(a, 50)
@@ -110,8 +119,10 @@ async def main() -> None:
                 for name, client in pair if number % 2 == 0 else reversed(pair):
                     figures[name].append(await batch(client, args.requests))
     w, wo = statistics.median(figures["with"]), statistics.median(figures["without"])
-    print(f"log level {args.log_level}; CPU per request (median of {args.batches} batches of {args.requests}): "
-          f"with observability {w:.0f} µs, without {wo:.0f} µs, added {w - wo:.0f} µs ({(w - wo) / wo:+.1%})")
+    print(
+        f"log level {args.log_level}; CPU per request (median of {args.batches} batches of {args.requests}): "
+        f"with observability {w:.0f} µs, without {wo:.0f} µs, added {w - wo:.0f} µs ({(w - wo) / wo:+.1%})"
+    )
     for name, values in figures.items():
         quartiles = statistics.quantiles(values, n=4)
         print(f"  {name}: quartiles {quartiles[0]:.0f} / {quartiles[1]:.0f} / {quartiles[2]:.0f} µs")

@@ -69,7 +69,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -142,7 +142,8 @@ async def dataset_state(server_url: str, name: str) -> str | None:
     conn = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
         row = await conn.fetchrow(
-            "select coalesce(shobj_description(oid, 'pg_database'), '') as note from pg_database where datname = $1", name
+            "select coalesce(shobj_description(oid, 'pg_database'), '') as note from pg_database where datname = $1",
+            name,
         )
         return None if row is None else row["note"]
     finally:
@@ -171,8 +172,17 @@ async def add_recommendations(url: str, needs: list[tuple], seed: int) -> int:
             cluster = rng.choice(clusters)
             a, b = rng.sample(cluster["terms"], 2)
             text = f"Strengthen {a} and {b}, and allocate {rng.choice(GENERIC_TERMS)} to them"
-            recommendations.append((rec_id, review_id, state, text, rng.choice(["SUPPORTED", "NOTED"]), rng.randint(1, 5),
-                                    [cluster["themes"][0]]))
+            recommendations.append(
+                (
+                    rec_id,
+                    review_id,
+                    state,
+                    text,
+                    rng.choice(["SUPPORTED", "NOTED"]),
+                    rng.randint(1, 5),
+                    [cluster["themes"][0]],
+                )
+            )
             pool.append(rec_id)
         for need_id in need_ids:
             for chosen in rng.sample(pool, min(len(pool), rng.choice([3, 3, 4, 5]))):
@@ -180,14 +190,21 @@ async def add_recommendations(url: str, needs: list[tuple], seed: int) -> int:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         async with conn.transaction():
-            await conn.copy_records_to_table("review", records=reviews, columns=["id", "state_iso3", "cycle", "session", "year"])
             await conn.copy_records_to_table(
-                "recommendation", records=recommendations,
+                "review", records=reviews, columns=["id", "state_iso3", "cycle", "session", "year"]
+            )
+            await conn.copy_records_to_table(
+                "recommendation",
+                records=recommendations,
                 columns=["id", "review_id", "state_iso3", "text", "response", "action_category", "themes"],
             )
-            await conn.copy_records_to_table("need_recommendation", records=links, columns=["need_id", "recommendation_id"])
+            await conn.copy_records_to_table(
+                "need_recommendation", records=links, columns=["need_id", "recommendation_id"]
+            )
             for table in ("review", "recommendation"):
-                await conn.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
+                await conn.execute(
+                    f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))"
+                )
     finally:
         await conn.close()
     return len(recommendations)
@@ -229,7 +246,8 @@ async def sql_suggestions(url: str) -> int:
         async with conn.transaction():
             await conn.execute(
                 "insert into criteria_version (version, weights, note) values (1, $1::jsonb, $2) on conflict do nothing",
-                json.dumps(weights), note,
+                json.dumps(weights),
+                note,
             )
             status = await conn.execute(
                 """
@@ -259,7 +277,8 @@ async def sql_suggestions(url: str) -> int:
                        1, 'SUGGESTED'
                 from pick p join offer o on o.k = p.k
                 """,
-                SUGGESTIONS_PER_NEED, json.dumps(weights),
+                SUGGESTIONS_PER_NEED,
+                json.dumps(weights),
             )
     finally:
         await conn.close()
@@ -286,9 +305,12 @@ async def build_dataset(server_url: str, name: str, needs: int, seed: int, sugge
     data = generate(make_world(), needs, programmes, capabilities, seed)
     await bulk_load(url, data)
     n_recommendations = await add_recommendations(url, data["assistance_need"], seed)
-    print(f"data set: {needs:,} needs, {programmes:,} programmes, {capabilities:,} capabilities, "
-          f"{n_recommendations:,} recommendations loaded in {time.perf_counter() - started:.0f} s; "
-          + ("full rematch …" if suggestions == "rematch" else "suggestions by SQL …"), flush=True)
+    print(
+        f"data set: {needs:,} needs, {programmes:,} programmes, {capabilities:,} capabilities, "
+        f"{n_recommendations:,} recommendations loaded in {time.perf_counter() - started:.0f} s; "
+        + ("full rematch …" if suggestions == "rematch" else "suggestions by SQL …"),
+        flush=True,
+    )
     if suggestions == "rematch":
         engine = make_engine(url, pool_size=1, max_overflow=0)
         try:
@@ -303,8 +325,13 @@ async def build_dataset(server_url: str, name: str, needs: int, seed: int, sugge
         await conn.execute("vacuum analyze")
     finally:
         await conn.close()
-    await admin(server_url, f"comment on database \"{name}\" is '{COMPLETE}: {needs} needs, suggestions by {suggestions}'")
-    print(f"data set: {n_suggestions:,} suggestions ({suggestions}); built in {time.perf_counter() - started:.0f} s", flush=True)
+    await admin(
+        server_url, f"comment on database \"{name}\" is '{COMPLETE}: {needs} needs, suggestions by {suggestions}'"
+    )
+    print(
+        f"data set: {n_suggestions:,} suggestions ({suggestions}); built in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
 
 # The `peer` schema PostGraphile serves: views over the tables (PostgreSQL inlines them), needs
@@ -491,8 +518,10 @@ def start_tcgraph(args: argparse.Namespace, url: str, port: int, logs: Path) -> 
         "DATABASE_URL": url,
         "PROFILE": "production",
         # Out of the way (restore rate far below capacity: see the subscriptions section of bench/README.md).
-        "ANONYMOUS_RATE_LIMIT_CAPACITY": "1e12", "ANONYMOUS_RATE_LIMIT_RESTORE_RATE": "1e6",
-        "RATE_LIMIT_CAPACITY": "1e12", "RATE_LIMIT_RESTORE_RATE": "1e6",
+        "ANONYMOUS_RATE_LIMIT_CAPACITY": "1e12",
+        "ANONYMOUS_RATE_LIMIT_RESTORE_RATE": "1e6",
+        "RATE_LIMIT_CAPACITY": "1e12",
+        "RATE_LIMIT_RESTORE_RATE": "1e6",
         **dict(item.split("=", 1) for item in args.tcgraph_env),
     }
     # The service's app; bench/gc_variants.py only adds a GC counter and, with --gc, replaces the
@@ -502,9 +531,24 @@ def start_tcgraph(args: argparse.Namespace, url: str, port: int, logs: Path) -> 
     gc_stats.mkdir(exist_ok=True)
     env |= {"BENCH_GC": args.gc, "BENCH_GC_STATS": str(gc_stats)}
     command = [
-        sys.executable, "-m", "uvicorn", factory, "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-        "--loop", "uvloop", "--http", "httptools", "--backlog", "4096",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        factory,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--backlog",
+        "4096",
     ]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]
@@ -519,9 +563,21 @@ def start_peer(url: str, port: int, logs: Path, workers: int = 1) -> Server:
     dsn = make_url(url).set(drivername="postgres").render_as_string(hide_password=False)
     dsn += "?sslmode=disable&application_name=postgraphile"
     command = [
-        shutil.which("node") or "node", str(POSTGRAPHILE_CLI), "--connection", dsn, "--schema", "peer",
-        "--host", "127.0.0.1", "--port", str(port), "--disable-default-mutations", "--disable-query-log",
-        "--no-setof-functions-contain-nulls", "--max-pool-size", "10",
+        shutil.which("node") or "node",
+        str(POSTGRAPHILE_CLI),
+        "--connection",
+        dsn,
+        "--schema",
+        "peer",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-default-mutations",
+        "--disable-query-log",
+        "--no-setof-functions-contain-nulls",
+        "--max-pool-size",
+        "10",
     ]
     if workers > 1:  # PostGraphile 4's (experimental) cluster mode: node's cluster module, one pool per worker
         command += ["--cluster-workers", str(workers)]
@@ -570,11 +626,21 @@ def tcgraph_content(data: dict) -> list[tuple]:
 
     return [
         (
-            raw_id(n["id"]), n["title"], n["status"], n["state"]["code"], n["state"]["name"],
+            raw_id(n["id"]),
+            n["title"],
+            n["status"],
+            n["state"]["code"],
+            n["state"]["name"],
             [(raw_id(r["node"]["id"]), r["node"]["text"]) for r in n["recommendations"]["edges"]],
             [
-                (raw_id(m["id"]), round(m["score"], 9), m["offerKind"], offer(m["programme"]), offer(m["capability"]),
-                 offer(m["organization"]))
+                (
+                    raw_id(m["id"]),
+                    round(m["score"], 9),
+                    m["offerKind"],
+                    offer(m["programme"]),
+                    offer(m["capability"]),
+                    offer(m["organization"]),
+                )
                 for m in (e["node"] for e in n["matches"]["edges"])
             ],
         )
@@ -588,12 +654,24 @@ def peer_content(data: dict) -> list[tuple]:
 
     return [
         (
-            int(n["id"]), n["title"], n["status"], n["stateByStateIso3"]["iso3"], n["stateByStateIso3"]["nameEn"],
-            [(int(r["recommendationByRecommendationId"]["id"]), r["recommendationByRecommendationId"]["text"])
-             for r in n["needRecommendationsByNeedId"]["nodes"]],
+            int(n["id"]),
+            n["title"],
+            n["status"],
+            n["stateByStateIso3"]["iso3"],
+            n["stateByStateIso3"]["nameEn"],
             [
-                (int(m["id"]), round(m["score"], 9), m["offerKind"], offer(m["programmeByProgrammeId"]),
-                 offer(m["capabilityByCapabilityId"]), offer(m["organizationByOrganizationId"]))
+                (int(r["recommendationByRecommendationId"]["id"]), r["recommendationByRecommendationId"]["text"])
+                for r in n["needRecommendationsByNeedId"]["nodes"]
+            ],
+            [
+                (
+                    int(m["id"]),
+                    round(m["score"], 9),
+                    m["offerKind"],
+                    offer(m["programmeByProgrammeId"]),
+                    offer(m["capabilityByCapabilityId"]),
+                    offer(m["organizationByOrganizationId"]),
+                )
                 for m in n["matchesByNeedId"]["nodes"]
             ],
         )
@@ -615,13 +693,18 @@ async def node_ids(url: str, seed: int) -> list[tuple[int, str, str]]:
 
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        ids = [r["id"] for r in await conn.fetch("select id from assistance_need where visibility = 'PUBLIC' order by id")]
+        ids = [
+            r["id"] for r in await conn.fetch("select id from assistance_need where visibility = 'PUBLIC' order by id")
+        ]
     finally:
         await conn.close()
     picked = random.Random(seed).sample(ids, min(NODE_SAMPLE, len(ids)))
     return [
-        (i, base64.urlsafe_b64encode(f"Need:{i}".encode()).decode().rstrip("="),
-         base64.b64encode(json.dumps(["needs", i], separators=(",", ":")).encode()).decode())
+        (
+            i,
+            base64.urlsafe_b64encode(f"Need:{i}".encode()).decode().rstrip("="),
+            base64.b64encode(json.dumps(["needs", i], separators=(",", ":")).encode()).decode(),
+        )
         for i in picked
     ]
 
@@ -638,7 +721,11 @@ async def check_same_content(tcgraph: Server, peer: Server, nodes: list[tuple[in
         for need_id, ours_id, theirs_id in nodes[:20]:
             a = (await post(client, tcgraph.url, TCGRAPH_NODE, {"id": ours_id}))["node"]
             b = (await post(client, peer.url, PEER_NODE, {"id": theirs_id}))["node"]
-            if b is None or (raw_id(a["id"]), a["title"], a["state"]["code"]) != (int(b["id"]), b["title"], b["stateByStateIso3"]["iso3"]):
+            if b is None or (raw_id(a["id"]), a["title"], a["state"]["code"]) != (
+                int(b["id"]),
+                b["title"],
+                b["stateByStateIso3"]["iso3"],
+            ):
                 raise SystemExit(f"node({need_id}) differs:\n tcgraph {a}\n peer    {b}")
     recs = sum(len(n[5]) for n in ours)
     matches = sum(len(n[6]) for n in ours)
@@ -648,7 +735,9 @@ async def check_same_content(tcgraph: Server, peer: Server, nodes: list[tuple[in
 def persisted(body: dict) -> dict:
     """The body with the query's SHA-256 in place of its text (automatic persisted queries)."""
     sha256 = hashlib.sha256(body["query"].encode()).hexdigest()
-    return {k: v for k, v in body.items() if k != "query"} | {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256}}}
+    return {k: v for k, v in body.items() if k != "query"} | {
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+    }
 
 
 async def store_persisted(server: Server, bodies: list[dict]) -> None:
@@ -676,7 +765,11 @@ async def count_statements(
                 before = len(proxy.texts)
                 await client.post(server.url, json=bodies[key][i % len(bodies[key])])
             last = proxy.texts[before:]
-            counts[key] = ((proxy.statements - statements) / requests, (proxy.connections - connections) / requests, last)
+            counts[key] = (
+                (proxy.statements - statements) / requests,
+                (proxy.connections - connections) / requests,
+                last,
+            )
     return counts
 
 
@@ -747,8 +840,13 @@ async def pg_counters(url: str, application_name: str) -> tuple[int, dict[int, f
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         sessions = await conn.fetchval("select sessions from pg_stat_database where datname = current_database()")
-        pids = [r["pid"] for r in await conn.fetch(
-            "select pid from pg_stat_activity where datname = current_database() and application_name = $1", application_name)]
+        pids = [
+            r["pid"]
+            for r in await conn.fetch(
+                "select pid from pg_stat_activity where datname = current_database() and application_name = $1",
+                application_name,
+            )
+        ]
     finally:
         await conn.close()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -785,13 +883,24 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
     PostgreSQL backends', the GC's) is divided by requests *sent*, and `served` is sent ÷
     (window + drain). wrk's own req/s counts the responses inside the window only: for a page
     whose 16 concurrent requests take longer than the window it is 0 or 16 ÷ window."""
-    command = ["wrk", f"-c{connections}", f"-t{threads}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", str(script),
-               f"http://127.0.0.1:{server.port}/graphql"]
+    command = [
+        "wrk",
+        f"-c{connections}",
+        f"-t{threads}",
+        f"-d{seconds:.0f}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{server.port}/graphql",
+    ]
     sessions0, pg0 = await pg_counters(url, server.application_name)
     cpu0 = server.cpu_seconds()
     gc0 = server.gc_totals()
     load = os.getloadavg()[0]
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out, _ = await process.communicate()
     drain = await settle(server)
     cpu = server.cpu_seconds() - cpu0
@@ -807,11 +916,20 @@ async def run_wrk(server: Server, script: Path, url: str, seconds: float, connec
     sent = max(result["sent"], 1)
     pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
     return Run(
-        rps=result["requests"] / window, p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
+        rps=result["requests"] / window,
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
         # The second pg_counters connection is one of the sessions counted: not the server's.
-        cpu_ms=cpu * 1000 / sent, pg_cpu_ms=pg_cpu * 1000 / sent, sessions=(sessions1 - sessions0 - 1) / sent,
-        rss_mb=server.rss_mb(), failed=result["failed"] + result["socket_errors"], load=load,
-        gc_ms=(gc1[0] - gc0[0]) / sent, gc_full=gc1[1] - gc0[1], served=result["sent"] / (window + drain), drain=drain,
+        cpu_ms=cpu * 1000 / sent,
+        pg_cpu_ms=pg_cpu * 1000 / sent,
+        sessions=(sessions1 - sessions0 - 1) / sent,
+        rss_mb=server.rss_mb(),
+        failed=result["failed"] + result["socket_errors"],
+        load=load,
+        gc_ms=(gc1[0] - gc0[0]) / sent,
+        gc_full=gc1[1] - gc0[1],
+        served=result["sent"] / (window + drain),
+        drain=drain,
     )
 
 
@@ -822,15 +940,23 @@ def median(runs: list[Run], attribute: str) -> float:
     return statistics.median(getattr(r, attribute) for r in runs)
 
 
-def report(page: str, runs: dict[str, list[Run]], statements: dict[str, tuple[float, float, list[str]]],
-           rss_start: dict[str, float]) -> list[str]:
+def report(
+    page: str,
+    runs: dict[str, list[Run]],
+    statements: dict[str, tuple[float, float, list[str]]],
+    rss_start: dict[str, float],
+) -> list[str]:
     """Medians of the runs per server, and three ratios tcgraph ÷ PostGraphile: wrk's req/s,
     served/s paired by rep (each rep's two runs are back to back, so they share the machine's
     load of the moment), and CPU per request (the server's + its PostgreSQL backends'), which
     depends least on how much of a shared machine each server got."""
-    lines = [f"\n{page}: median of {len(runs['tcgraph'])} alternating runs (CPU per request sent, all computed by the drain's end)"]
-    header = f"{'':14}{'req/s':>8}{'served/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'PG CPU ms/req':>15}" \
-             f"{'stmts/req':>11}{'new PG conn/req':>17}{'RSS MB':>9}"
+    lines = [
+        f"\n{page}: median of {len(runs['tcgraph'])} alternating runs (CPU per request sent, all computed by the drain's end)"
+    ]
+    header = (
+        f"{'':14}{'req/s':>8}{'served/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'PG CPU ms/req':>15}"
+        f"{'stmts/req':>11}{'new PG conn/req':>17}{'RSS MB':>9}"
+    )
     lines.append(header)
     for key, label in (("tcgraph", "tcgraph"), ("peer", "PostGraphile")):
         r = runs[key]
@@ -839,20 +965,31 @@ def report(page: str, runs: dict[str, list[Run]], statements: dict[str, tuple[fl
             f"{median(r, 'cpu_ms'):12.2f}{median(r, 'pg_cpu_ms'):15.2f}{statements[key][0]:11.1f}"
             f"{median(r, 'sessions'):17.3f}{r[-1].rss_mb:9.0f}"
         )
-        lines.append("      runs: " + ", ".join(f"{x.served:.1f} ({x.p50_ms:.0f}/{x.p99_ms:.0f})" for x in r)
-                     + f"; load average {min(x.load for x in r):.1f}–{max(x.load for x in r):.1f}"
-                     + f"; RSS {rss_start[key]:.0f} MB after start-up, {r[0].rss_mb:.0f} → {r[-1].rss_mb:.0f} MB "
-                       "after the first and last run")
+        lines.append(
+            "      runs: "
+            + ", ".join(f"{x.served:.1f} ({x.p50_ms:.0f}/{x.p99_ms:.0f})" for x in r)
+            + f"; load average {min(x.load for x in r):.1f}–{max(x.load for x in r):.1f}"
+            + f"; RSS {rss_start[key]:.0f} MB after start-up, {r[0].rss_mb:.0f} → {r[-1].rss_mb:.0f} MB "
+            "after the first and last run"
+        )
     ours, theirs = runs["tcgraph"], runs["peer"]
-    lines.append(f"tcgraph's cyclic GC: {median(ours, 'gc_ms'):.2f} CPU ms per request ("
-                 + ", ".join(f"{x.gc_ms:.2f}" for x in ours) + f"), {sum(x.gc_full for x in ours)} full collections in all runs")
+    lines.append(
+        f"tcgraph's cyclic GC: {median(ours, 'gc_ms'):.2f} CPU ms per request ("
+        + ", ".join(f"{x.gc_ms:.2f}" for x in ours)
+        + f"), {sum(x.gc_full for x in ours)} full collections in all runs"
+    )
     paired = [a.served / b.served for a, b in zip(ours, theirs) if b.served]
-    cpu = (median(theirs, "cpu_ms") + median(theirs, "pg_cpu_ms")) / (median(ours, "cpu_ms") + median(ours, "pg_cpu_ms"))
-    lines.append(f"ratio tcgraph ÷ PostGraphile: served/s paired by rep "
-                 + ", ".join(f"{x:.3f}" for x in paired) + f", median {statistics.median(paired):.3f}×; "
-                 f"wrk req/s {median(ours, 'rps') / max(median(theirs, 'rps'), 1e-9):.3f}×; "
-                 f"CPU per request (server + PG) {cpu:.3f}×; "
-                 f"p99 {median(ours, 'p99_ms'):.0f} vs {median(theirs, 'p99_ms'):.0f} ms")
+    cpu = (median(theirs, "cpu_ms") + median(theirs, "pg_cpu_ms")) / (
+        median(ours, "cpu_ms") + median(ours, "pg_cpu_ms")
+    )
+    lines.append(
+        "ratio tcgraph ÷ PostGraphile: served/s paired by rep "
+        + ", ".join(f"{x:.3f}" for x in paired)
+        + f", median {statistics.median(paired):.3f}×; "
+        f"wrk req/s {median(ours, 'rps') / max(median(theirs, 'rps'), 1e-9):.3f}×; "
+        f"CPU per request (server + PG) {cpu:.3f}×; "
+        f"p99 {median(ours, 'p99_ms'):.0f} vs {median(theirs, 'p99_ms'):.0f} ms"
+    )
     failed = {k: sum(x.failed for x in v) for k, v in runs.items()}
     if any(failed.values()):
         lines.append(f"FAILED requests (HTTP or GraphQL errors, socket errors): {failed}")
@@ -899,10 +1036,14 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
     proxies = {key: CountingProxy((upstream.host or "127.0.0.1", upstream.port or 5432)) for key in ("tcgraph", "peer")}
     await proxies["tcgraph"].start(args.port + 1)
     await proxies["peer"].start(args.peer_port + 1)
-    proxied = {key: upstream.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-               for key, port in (("tcgraph", args.port + 1), ("peer", args.peer_port + 1))}
-    servers = {"tcgraph": start_tcgraph(args, proxied["tcgraph"] + "?ssl=disable", args.port, logs),
-               "peer": start_peer(proxied["peer"], args.peer_port, logs, args.peer_workers)}
+    proxied = {
+        key: upstream.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+        for key, port in (("tcgraph", args.port + 1), ("peer", args.peer_port + 1))
+    }
+    servers = {
+        "tcgraph": start_tcgraph(args, proxied["tcgraph"] + "?ssl=disable", args.port, logs),
+        "peer": start_peer(proxied["peer"], args.peer_port, logs, args.peer_workers),
+    }
     statements: dict[str, dict[str, tuple[float, float, list[str]]]] = {}
     try:
         await asyncio.gather(*(wait_ready(s) for s in servers.values()))
@@ -912,8 +1053,11 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
                 await store_persisted(servers["tcgraph"], bodies[page]["tcgraph"])
             statements[page] = await count_statements(proxies, servers, sent[page], args.count_requests)
             for key, (per_request, connections, last) in statements[page].items():
-                print(f"{page} on {servers[key].name}: {per_request:.1f} statements and {connections:.2f} connections opened "
-                      f"per request at concurrency 1", flush=True)
+                print(
+                    f"{page} on {servers[key].name}: {per_request:.1f} statements and {connections:.2f} connections opened "
+                    f"per request at concurrency 1",
+                    flush=True,
+                )
                 if args.show_statements:
                     for text in last:
                         print("    " + " ".join(text.split())[:160])
@@ -924,15 +1068,20 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
             await proxy.stop()
 
     # 2. Throughput, alternating, without the proxies.
-    servers = {"tcgraph": start_tcgraph(args, url, args.port, logs), "peer": start_peer(url, args.peer_port, logs, args.peer_workers)}
-    lines = [machine_description(with_load=True),
-             f"data set: {args.needs:,} needs (suggestions by {suggestions_mode(args)}); tcgraph: {args.workers} uvicorn "
-             f"process(es), GC {args.gc}" + (f", {' '.join(args.tcgraph_env)}" if args.tcgraph_env else "")
-             + f"; PostGraphile 4.14.1: "
-             + (f"{args.peer_workers} cluster workers; " if args.peer_workers > 1 else "one node process; ")
-             + 
-             f"wrk -c{args.connections} -t{args.threads}, {args.duration:.0f} s per run after {args.warmup:.0f} s of warm-up"
-             + ("; tcgraph gets persisted queries' hashes" if args.persisted else "")]
+    servers = {
+        "tcgraph": start_tcgraph(args, url, args.port, logs),
+        "peer": start_peer(url, args.peer_port, logs, args.peer_workers),
+    }
+    lines = [
+        machine_description(with_load=True),
+        f"data set: {args.needs:,} needs (suggestions by {suggestions_mode(args)}); tcgraph: {args.workers} uvicorn "
+        f"process(es), GC {args.gc}"
+        + (f", {' '.join(args.tcgraph_env)}" if args.tcgraph_env else "")
+        + "; PostGraphile 4.14.1: "
+        + (f"{args.peer_workers} cluster workers; " if args.peer_workers > 1 else "one node process; ")
+        + f"wrk -c{args.connections} -t{args.threads}, {args.duration:.0f} s per run after {args.warmup:.0f} s of warm-up"
+        + ("; tcgraph gets persisted queries' hashes" if args.persisted else ""),
+    ]
     try:
         await asyncio.gather(*(wait_ready(s) for s in servers.values()))
         rss_start = {key: server.rss_mb() for key, server in servers.items()}
@@ -946,12 +1095,15 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
                 for key in order:
                     run = await run_wrk(servers[key], scripts[key], url, args.duration, args.connections, args.threads)
                     runs[key].append(run)
-                    print(f"  {page} {servers[key].name:12} rep {rep + 1}: {run.rps:7.1f} req/s ({run.served:.2f} served/s, "
-                          f"drain {run.drain:.1f} s), p50 {run.p50_ms:6.1f} ms, "
-                          f"p99 {run.p99_ms:6.1f} ms, CPU {run.cpu_ms:.2f} ms/req, PG CPU {run.pg_cpu_ms:.2f} ms/req, "
-                          f"{run.sessions:.3f} new PG sessions/req, RSS {run.rss_mb:.0f} MB, failed {run.failed}, "
-                          + (f"GC {run.gc_ms:.2f} ms/req ({run.gc_full} full), " if servers[key].gc_stats else "") +
-                          f"load {run.load:.1f}", flush=True)
+                    print(
+                        f"  {page} {servers[key].name:12} rep {rep + 1}: {run.rps:7.1f} req/s ({run.served:.2f} served/s, "
+                        f"drain {run.drain:.1f} s), p50 {run.p50_ms:6.1f} ms, "
+                        f"p99 {run.p99_ms:6.1f} ms, CPU {run.cpu_ms:.2f} ms/req, PG CPU {run.pg_cpu_ms:.2f} ms/req, "
+                        f"{run.sessions:.3f} new PG sessions/req, RSS {run.rss_mb:.0f} MB, failed {run.failed}, "
+                        + (f"GC {run.gc_ms:.2f} ms/req ({run.gc_full} full), " if servers[key].gc_stats else "")
+                        + f"load {run.load:.1f}",
+                        flush=True,
+                    )
             lines += report(page, runs, statements[page], rss_start)
     finally:
         for server in servers.values():
@@ -962,7 +1114,12 @@ async def measure(args: argparse.Namespace, url: str, logs: Path) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--needs", type=int, default=10_000, help="data set size (programmes: half, capabilities: a tenth, at most 5,000 and 1,000)")
+    parser.add_argument(
+        "--needs",
+        type=int,
+        default=10_000,
+        help="data set size (programmes: half, capabilities: a tenth, at most 5,000 and 1,000)",
+    )
     parser.add_argument("--server-url", default=DEFAULT_SERVER, help="maintenance database of the PostgreSQL server")
     parser.add_argument("--rebuild", action="store_true", help="build the data set again even if present")
     parser.add_argument("--seed", type=int, default=2026)
@@ -973,19 +1130,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn processes serving tcgraph")
-    parser.add_argument("--peer-workers", type=int, default=1,
-                        help="PostGraphile processes (its --cluster-workers when 2 or more; default one process)")
-    parser.add_argument("--gc", default="service", choices=["service", "none", "freeze", "nofreeze", "t10k", "t200k", "off"],
-                        help="tcgraph's GC set-up after start-up (bench/gc_variants.py; service: as the service does)")
-    parser.add_argument("--suggestions", default="auto", choices=["auto", "rematch", "sql"],
-                        help=f"how the data set's match suggestions are made (auto: the engine's full rematch up to "
-                             f"{REMATCH_UP_TO:,} needs, one set-based INSERT beyond)")
+    parser.add_argument(
+        "--peer-workers",
+        type=int,
+        default=1,
+        help="PostGraphile processes (its --cluster-workers when 2 or more; default one process)",
+    )
+    parser.add_argument(
+        "--gc",
+        default="service",
+        choices=["service", "none", "freeze", "nofreeze", "t10k", "t200k", "off"],
+        help="tcgraph's GC set-up after start-up (bench/gc_variants.py; service: as the service does)",
+    )
+    parser.add_argument(
+        "--suggestions",
+        default="auto",
+        choices=["auto", "rematch", "sql"],
+        help=f"how the data set's match suggestions are made (auto: the engine's full rematch up to "
+        f"{REMATCH_UP_TO:,} needs, one set-based INSERT beyond)",
+    )
     parser.add_argument("--port", type=int, default=8160, help="tcgraph (its counting proxy: port + 1)")
     parser.add_argument("--peer-port", type=int, default=8165, help="PostGraphile (its counting proxy: port + 1)")
     parser.add_argument("--count-requests", type=int, default=20, help="requests whose statements are counted")
     parser.add_argument("--show-statements", action="store_true", help="print the statements of one request")
-    parser.add_argument("--tcgraph-env", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="extra settings for tcgraph")
-    parser.add_argument("--persisted", action="store_true", help="send tcgraph the queries' SHA-256 only (automatic persisted queries)")
+    parser.add_argument(
+        "--tcgraph-env", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="extra settings for tcgraph"
+    )
+    parser.add_argument(
+        "--persisted", action="store_true", help="send tcgraph the queries' SHA-256 only (automatic persisted queries)"
+    )
     parser.add_argument("--keep-logs", action="store_true")
     return parser.parse_args(argv)
 

@@ -92,7 +92,6 @@ def _database_url(url: str, database: str) -> str:
 
 async def _admin(url: str):
     import asyncpg
-
     from sqlalchemy.engine import make_url
 
     maintenance = make_url(url).database or "postgres"
@@ -121,9 +120,15 @@ async def create_scratch_database(server_url: str, name: str) -> tuple[str, str]
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             await load_reference(session)
-            key = (await create_api_key(
-                session=session, actor=SYSTEM, role=Role.STATE_FOCAL_POINT, label="bench subscriptions", state_iso3="KEN",
-            )).key
+            key = (
+                await create_api_key(
+                    session=session,
+                    actor=SYSTEM,
+                    role=Role.STATE_FOCAL_POINT,
+                    label="bench subscriptions",
+                    state_iso3="KEN",
+                )
+            ).key
         async with engine.connect() as conn:
             await conn.exec_driver_sql("ANALYZE")
     finally:
@@ -210,15 +215,34 @@ def start_server(database_url: str, args: argparse.Namespace, log: Path) -> Serv
         # Out of the way, but with a restore rate far below the capacity: the bucket's
         # `now() - updated_at` goes negative for a transaction that waited on the bucket's row
         # lock, and times 1e12/s that refuses cheap queries (see bench/README.md).
-        "ANONYMOUS_RATE_LIMIT_CAPACITY": "1e12", "ANONYMOUS_RATE_LIMIT_RESTORE_RATE": "1e6",
-        "RATE_LIMIT_CAPACITY": "1e12", "RATE_LIMIT_RESTORE_RATE": "1e6",
+        "ANONYMOUS_RATE_LIMIT_CAPACITY": "1e12",
+        "ANONYMOUS_RATE_LIMIT_RESTORE_RATE": "1e6",
+        "RATE_LIMIT_CAPACITY": "1e12",
+        "RATE_LIMIT_RESTORE_RATE": "1e6",
     }
     command = [
-        sys.executable, "-m", "uvicorn", args.app, "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        "--loop", args.loop, "--http", "httptools", "--ws", args.ws, "--backlog", "4096",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        args.app,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--loop",
+        args.loop,
+        "--http",
+        "httptools",
+        "--ws",
+        args.ws,
+        "--backlog",
+        "4096",
         # As the Docker image and `tcgraph serve`: the server declines permessage-deflate.
-        "--ws-per-message-deflate", "true" if args.server_deflate else "false",
+        "--ws-per-message-deflate",
+        "true" if args.server_deflate else "false",
     ]
     handle = log.open("ab")
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
@@ -270,8 +294,12 @@ class Subscriber:
         from websockets.asyncio.client import connect
 
         self.ws = await connect(
-            url, subprotocols=["graphql-transport-ws"], open_timeout=60, ping_interval=None,
-            compression="deflate" if compression else None, max_size=None,
+            url,
+            subprotocols=["graphql-transport-ws"],
+            open_timeout=60,
+            ping_interval=None,
+            compression="deflate" if compression else None,
+            max_size=None,
         )
         await self.ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         ack = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
@@ -302,7 +330,9 @@ class Subscriber:
                 await asyncio.wait_for(self.ws.close(), 5)
 
 
-async def open_all(subscribers: list[Subscriber], servers: list[Server], query: str, compression: bool, parallel: int) -> None:
+async def open_all(
+    subscribers: list[Subscriber], servers: list[Server], query: str, compression: bool, parallel: int
+) -> None:
     gate = asyncio.Semaphore(parallel)
 
     async def one(sub: Subscriber) -> None:
@@ -328,8 +358,10 @@ def explain_failures(subscribers: list[Subscriber]) -> str:
     if not broken:
         return ""
     first = broken[0]
-    return (f"{len(broken)} subscriptions failed, e.g. on server {first.server}: "
-            f"{(first.problems or [''])[0][:300]} {first.closed or ''}")
+    return (
+        f"{len(broken)} subscriptions failed, e.g. on server {first.server}: "
+        f"{(first.problems or [''])[0][:300]} {first.closed or ''}"
+    )
 
 
 # ----------------------------------------------------------------------------- the writer
@@ -345,7 +377,8 @@ class Commit:
 async def create_need(client: httpx.AsyncClient, base: str, token: str, title: str) -> Commit:
     sent = time.time()
     response = await client.post(
-        base + "/graphql", json={"query": CREATE, "variables": {"t": title}},
+        base + "/graphql",
+        json={"query": CREATE, "variables": {"t": title}},
         headers={"Authorization": f"Bearer {token}"},
     )
     returned = time.time()
@@ -407,8 +440,10 @@ async def benchmark(args: argparse.Namespace, database_url: str, token: str, log
     subscribers: list[Subscriber] = []
     try:
         await asyncio.gather(*(wait_ready(s, logs / f"server{i}.log") for i, s in enumerate(servers)))
-        print(f"servers: {len(servers)} uvicorn process(es), --loop {args.loop} --http httptools --ws {args.ws}: "
-              + ", ".join(f"{s.base} (pid {s.process.pid})" for s in servers))
+        print(
+            f"servers: {len(servers)} uvicorn process(es), --loop {args.loop} --http httptools --ws {args.ws}: "
+            + ", ".join(f"{s.base} (pid {s.process.pid})" for s in servers)
+        )
         await warm_up(servers, token, selection, args.compression)
         await asyncio.sleep(1)
         rss_before = [s.rss() for s in servers]
@@ -416,16 +451,21 @@ async def benchmark(args: argparse.Namespace, database_url: str, token: str, log
         subscribers = [Subscriber(server=i % len(servers)) for i in range(args.subscribers)]
         started = time.monotonic()
         await open_all(subscribers, servers, query, args.compression, parallel=args.connect_parallel)
-        print(f"subscribers: {len(subscribers)} connected and subscribed in {time.monotonic() - started:.1f} s "
-              f"({', '.join(str(sum(1 for s in subscribers if s.server == i)) + ' on server ' + str(i) for i in range(len(servers)))}); "
-              f"selection: {{ {selection} }}; permessage-deflate {'offered' if args.compression else 'not offered'} by the clients, "
-              f"{'accepted' if args.server_deflate else 'declined'} by the servers")
+        print(
+            f"subscribers: {len(subscribers)} connected and subscribed in {time.monotonic() - started:.1f} s "
+            f"({', '.join(str(sum(1 for s in subscribers if s.server == i)) + ' on server ' + str(i) for i in range(len(servers)))}); "
+            f"selection: {{ {selection} }}; permessage-deflate {'offered' if args.compression else 'not offered'} by the clients, "
+            f"{'accepted' if args.server_deflate else 'declined'} by the servers"
+        )
         await asyncio.sleep(args.settle)
         rss_idle = [s.rss() for s in servers]
         added = sum(rss_idle) - sum(rss_before)
         print(
-            "memory: servers' RSS " + " + ".join(f"{b / 2**20:.1f}" for b in rss_before) + " MiB before, "
-            + " + ".join(f"{a / 2**20:.1f}" for a in rss_idle) + f" MiB with {len(subscribers)} idle subscriptions: "
+            "memory: servers' RSS "
+            + " + ".join(f"{b / 2**20:.1f}" for b in rss_before)
+            + " MiB before, "
+            + " + ".join(f"{a / 2**20:.1f}" for a in rss_idle)
+            + f" MiB with {len(subscribers)} idle subscriptions: "
             f"{added / 2**20:.1f} MiB more, {added / len(subscribers) / 1024:.1f} KiB per idle subscription"
         )
 
@@ -434,13 +474,20 @@ async def benchmark(args: argparse.Namespace, database_url: str, token: str, log
             probe = await create_need(client, servers[0].base, token, "[bench] all live?")
             missing = await wait_for_count(subscribers, 1, 60)
             if missing:
-                raise SystemExit(f"{missing} subscribers never received the probe event. {explain_failures(subscribers)}")
+                raise SystemExit(
+                    f"{missing} subscribers never received the probe event. {explain_failures(subscribers)}"
+                )
             for sub in subscribers:
                 sub.mark = len(sub.received)  # what came before is the probe (not measured)
 
             profilers = start_profilers(args, servers, logs)
             pause_own_gc()
-            cpu_before = ([s.cpu_seconds() for s in servers], own_cpu_seconds(), machine_busy_seconds(), time.monotonic())
+            cpu_before = (
+                [s.cpu_seconds() for s in servers],
+                own_cpu_seconds(),
+                machine_busy_seconds(),
+                time.monotonic(),
+            )
             commits: list[Commit] = []
             burst_started = time.monotonic()
             for i in range(args.events):
@@ -461,7 +508,7 @@ async def benchmark(args: argparse.Namespace, database_url: str, token: str, log
         per_event: dict[str, list[float]] = {c.entity_id: [] for c in commits}
         errors: list[Any] = []
         for sub in subscribers:
-            for received_at, raw in sub.received[sub.mark:]:
+            for received_at, raw in sub.received[sub.mark :]:
                 message = json.loads(raw)
                 if message.get("type") != "next":
                     errors.append(message)
@@ -483,22 +530,31 @@ async def benchmark(args: argparse.Namespace, database_url: str, token: str, log
         missing = sum(len(subscribers) - len(v) for v in per_event.values())
         mutation = [c.returned - c.sent for c in commits]
 
-        print(f"commits: {len(commits)} needs created in {burst:.1f} s ({len(commits) / burst:.1f}/s, asked {args.rate}/s); "
-              + summary("mutation round trip", mutation).split(": ", 1)[1])
+        print(
+            f"commits: {len(commits)} needs created in {burst:.1f} s ({len(commits) / burst:.1f}/s, asked {args.rate}/s); "
+            + summary("mutation round trip", mutation).split(": ", 1)[1]
+        )
         expected = len(commits) * len(subscribers)
-        print(f"deliveries: {len(from_response)} of {expected} expected; {missing} missing "
-              f"({short} subscribers short after waiting up to {args.drain_timeout:.0f} s); {len(errors)} errors"
-              + (f" (e.g. {json.dumps(errors[0])[:300]})" if errors else "") + f"; {len(closed)} subscribers closed early"
-              + (f" (e.g. {closed[0]})" if closed else ""))
+        print(
+            f"deliveries: {len(from_response)} of {expected} expected; {missing} missing "
+            f"({short} subscribers short after waiting up to {args.drain_timeout:.0f} s); {len(errors)} errors"
+            + (f" (e.g. {json.dumps(errors[0])[:300]})" if errors else "")
+            + f"; {len(closed)} subscribers closed early"
+            + (f" (e.g. {closed[0]})" if closed else "")
+        )
         for sub in [s for s in subscribers if s.measured < len(commits)][:3]:
-            print(f"  short: a subscriber of server {sub.server} got {sub.measured} of {len(commits)} events; "
-                  f"all it received: {[raw[:160] for _, raw in sub.received]}; closed: {sub.closed}")
+            print(
+                f"  short: a subscriber of server {sub.server} got {sub.measured} of {len(commits)} events; "
+                f"all it received: {[raw[:160] for _, raw in sub.received]}; closed: {sub.closed}"
+            )
         print(summary("latency, createNeed response → received", from_response))
         for i, values in per_server.items():
             print("  " + summary(f"subscribers of server {i}", values))
         print(summary("latency, occurredAt (transaction start) → received", from_occurred))
         early = sum(1 for v in from_response if v < 0)
-        print(f"  {early} deliveries ({early / max(1, len(from_response)):.1%}) arrived before the mutation's HTTP response")
+        print(
+            f"  {early} deliveries ({early / max(1, len(from_response)):.1%}) arrived before the mutation's HTTP response"
+        )
         spreads = [max(v) - min(v) for v in per_event.values() if v]
         print(summary("per event: first → last subscriber", spreads))
         wall = cpu_after[3] - cpu_before[3]
@@ -525,11 +581,27 @@ def start_profilers(args: argparse.Namespace, servers: list[Server], logs: Path)
     profilers = []
     for i, server in enumerate(servers):
         out = logs / f"server{i}.pyspy.txt"
-        profilers.append(subprocess.Popen(
-            [args.py_spy, "record", "--pid", str(server.process.pid), "--format", "raw", "--rate", "200",
-             "--duration", str(duration), "--output", str(out), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        profilers.append(
+            subprocess.Popen(
+                [
+                    args.py_spy,
+                    "record",
+                    "--pid",
+                    str(server.process.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--duration",
+                    str(duration),
+                    "--output",
+                    str(out),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         print(f"py-spy: recording server {i} into {out}")
     return profilers
 
@@ -566,7 +638,7 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         database_url, token = await create_scratch_database(server_url, name)
         return await asyncio.wait_for(benchmark(args, database_url, token, logs), args.time_limit)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         print(f"gave up after --time-limit {args.time_limit:.0f} s")
         return 2
     finally:
@@ -575,29 +647,55 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subscribers", type=int, default=1000, help="subscriptions, one connection each (1000)")
     parser.add_argument("--servers", type=int, default=2, help="uvicorn processes on the one database (2)")
     parser.add_argument("--events", type=int, default=50, help="needs created during the measurement (50)")
     parser.add_argument("--rate", type=float, default=5.0, help="needs created per second, a steady pace (5)")
-    parser.add_argument("--select", choices=sorted(SELECTIONS), default="entity",
-                        help="entity: the events with their need's title (loaded per subscriber; default); ids: the event row only")
-    parser.add_argument("--server-deflate", action="store_true",
-                        help="let the servers accept permessage-deflate (the service declines it)")
-    parser.add_argument("--no-compression", dest="compression", action="store_false",
-                        help="do not offer permessage-deflate (browsers and the `ws` package offer it)")
-    parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation (auto, as in the Docker image; or websockets, as `tcgraph serve`)")
-    parser.add_argument("--app", default="service.app:app_from_environment",
-                        help="uvicorn app factory to serve (default: the service's; e.g. a patched one to try a change)")
+    parser.add_argument(
+        "--select",
+        choices=sorted(SELECTIONS),
+        default="entity",
+        help="entity: the events with their need's title (loaded per subscriber; default); ids: the event row only",
+    )
+    parser.add_argument(
+        "--server-deflate",
+        action="store_true",
+        help="let the servers accept permessage-deflate (the service declines it)",
+    )
+    parser.add_argument(
+        "--no-compression",
+        dest="compression",
+        action="store_false",
+        help="do not offer permessage-deflate (browsers and the `ws` package offer it)",
+    )
+    parser.add_argument(
+        "--ws",
+        default="auto",
+        help="uvicorn --ws implementation (auto, as in the Docker image; or websockets, as `tcgraph serve`)",
+    )
+    parser.add_argument(
+        "--app",
+        default="service.app:app_from_environment",
+        help="uvicorn app factory to serve (default: the service's; e.g. a patched one to try a change)",
+    )
     parser.add_argument("--loop", default="uvloop", help="uvicorn --loop (uvloop)")
     parser.add_argument("--connect-parallel", type=int, default=50, help="connections opened at once (50)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before measuring memory (3)")
-    parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for the last deliveries (120)")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=120.0, help="seconds to wait for the last deliveries (120)"
+    )
     parser.add_argument("--target-p99", type=float, default=250.0, help="p99 target in ms (250)")
     parser.add_argument("--time-limit", type=float, default=600.0, help="give up after this many seconds (600)")
-    parser.add_argument("--database-url", help="a database on the PostgreSQL server to use (default: `.venv/bin/tcgraph db url`)")
+    parser.add_argument(
+        "--database-url", help="a database on the PostgreSQL server to use (default: `.venv/bin/tcgraph db url`)"
+    )
     parser.add_argument("--logs", help="folder for the servers' logs (default: bench/results/<scratch database>/)")
-    parser.add_argument("--py-spy", metavar="PY_SPY", help="path of a py-spy binary: profile the servers during the burst")
+    parser.add_argument(
+        "--py-spy", metavar="PY_SPY", help="path of a py-spy binary: profile the servers during the burst"
+    )
     return parser.parse_args(argv)
 
 

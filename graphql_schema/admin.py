@@ -10,9 +10,21 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from graphql_schema.common import OrderDirection, UserError, descending, user_errors
-from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, expect_int_id, page_args, parse_global_id, to_global_id
-from graphql_schema.states import State, load_state
 from graphql_schema.limits import bucket_key, bucket_size
+from graphql_schema.relay import (
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
+    Connection,
+    Node,
+    connection,
+    expect_int_id,
+    page_args,
+    parse_global_id,
+    to_global_id,
+)
+from graphql_schema.states import State, load_state
 from service import audit as audit_service
 from service.access import keys as keys_service
 from service.access import rate_limit
@@ -52,7 +64,9 @@ class Viewer:
         return strawberry.ID(to_global_id("Organization", self.organization_key)) if self.organization_key else None
 
     @strawberry.field(description="The organization a donor, agency, NHRI or civil society key acts for.")
-    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
+    async def organization(
+        self, info: Info
+    ) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
         if self.organization_key is None:
             return None
         from graphql_schema.offers import load_organization
@@ -111,7 +125,9 @@ class ApiKey(Node):
 
     @strawberry.field(description="Global ID of the organization the key is bound to.")
     def organization_id(self) -> strawberry.ID | None:
-        return strawberry.ID(to_global_id("Organization", self.row.organization_id)) if self.row.organization_id else None
+        return (
+            strawberry.ID(to_global_id("Organization", self.row.organization_id)) if self.row.organization_id else None
+        )
 
     @strawberry.field(description="When it was created.")
     def created_at(self) -> dt.datetime:
@@ -135,7 +151,9 @@ class CreateApiKeyInput:
     role: Role = strawberry.field(description="The role it grants (not ANONYMOUS).")  # type: ignore[valid-type]
     label: str = strawberry.field(description="Who holds it.")
     state: str | None = strawberry.field(default=None, description="ISO3 code, for STATE_FOCAL_POINT keys.")
-    organization_id: strawberry.ID | None = strawberry.field(default=None, description="Organization ID, for DONOR, AGENCY, NHRI and CIVIL_SOCIETY keys.")
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Organization ID, for DONOR, AGENCY, NHRI and CIVIL_SOCIETY keys."
+    )
     expires_at: dt.datetime | None = strawberry.field(default=None, description="Expiry (UTC); never when null.")
 
 
@@ -167,12 +185,21 @@ def _require_admin(info: Info) -> None:
 
 async def create_api_key(info: Info, data: CreateApiKeyInput) -> CreateApiKeyPayload:
     _require_admin(info)
-    organization_id = expect_int_id(data.organization_id, "Organization", argument="input.organizationId") if data.organization_id else None
+    organization_id = (
+        expect_int_id(data.organization_id, "Organization", argument="input.organizationId")
+        if data.organization_id
+        else None
+    )
     try:
         async with info.context.write_session() as session:
             created = await keys_service.create_api_key(
-                session=session, actor=info.context.principal, role=data.role, label=data.label,
-                state_iso3=data.state, organization_id=organization_id, expires_at=data.expires_at,
+                session=session,
+                actor=info.context.principal,
+                role=data.role,
+                label=data.label,
+                state_iso3=data.state,
+                organization_id=organization_id,
+                expires_at=data.expires_at,
             )
     except ValidationFailed as failure:
         return CreateApiKeyPayload(api_key=None, key=None, user_errors=user_errors(failure))
@@ -244,9 +271,13 @@ class AuditEvent(Node):
 @strawberry.input(description="Filter of the audit trail.")
 class AuditEventFilter:
     entity_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Global IDs of entities.")
-    entity_types: list[str] | None = strawberry.field(default=None, description="Entity types, e.g. Need, Programme, ApiKey.")
+    entity_types: list[str] | None = strawberry.field(
+        default=None, description="Entity types, e.g. Need, Programme, ApiKey."
+    )
     actors: list[str] | None = strawberry.field(default=None, description="Actors, e.g. api-key:3.")
-    actions: list[str] | None = strawberry.field(default=None, description="Actions, e.g. create, update, status:SUBMITTED.")
+    actions: list[str] | None = strawberry.field(
+        default=None, description="Actions, e.g. create, update, status:SUBMITTED."
+    )
     since: dt.datetime | None = strawberry.field(default=None, description="At or after this time.")
     until: dt.datetime | None = strawberry.field(default=None, description="Before this time.")
 
@@ -258,12 +289,18 @@ class AuditEventFilter:
             entity_ids = [key for _, key in parsed]
             entity_types = list({t for t, _ in parsed} | set(entity_types or []))
         return audit_service.AuditFilter(
-            entity_types=entity_types, entity_ids=entity_ids, actors=self.actors, actions=self.actions,
-            since=self.since, until=self.until,
+            entity_types=entity_types,
+            entity_ids=entity_ids,
+            actors=self.actors,
+            actions=self.actions,
+            since=self.since,
+            until=self.until,
         )
 
 
-async def list_audit_events(info: Info, filter: AuditEventFilter | None, direction: OrderDirection | None, args) -> Connection[AuditEvent]:
+async def list_audit_events(
+    info: Info, filter: AuditEventFilter | None, direction: OrderDirection | None, args
+) -> Connection[AuditEvent]:
     ctx = info.context
     domain_filter = filter.to_domain() if filter else None
     desc = descending(direction)
@@ -274,7 +311,9 @@ async def list_audit_events(info: Info, filter: AuditEventFilter | None, directi
 
     async def counter() -> int:
         async with ctx.read_session() as session:
-            return await audit_service.count_audit_events(session=session, principal=ctx.principal, audit_filter=domain_filter)
+            return await audit_service.count_audit_events(
+                session=session, principal=ctx.principal, audit_filter=domain_filter
+            )
 
     return connection(page, lambda r: AuditEvent(row=r), counter)
 
@@ -294,7 +333,9 @@ class AdminQuery:
         self,
         info: Info,
         filter: AuditEventFilter | None = None,
-        direction: Annotated[OrderDirection | None, strawberry.argument(description="DESC (newest first, default) or ASC.")] = None,
+        direction: Annotated[
+            OrderDirection | None, strawberry.argument(description="DESC (newest first, default) or ASC.")
+        ] = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,

@@ -14,8 +14,9 @@ Also refused before execution: a document with several operations and no `operat
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from graphql import (
     ArgumentNode,
@@ -116,7 +117,9 @@ def variable_problems(value: Any, graphql_type: Any) -> Iterator[tuple[str, str]
                 yield path, problem
 
 
-def _variable_errors(schema: Any, operation: OperationDefinitionNode, variables: dict[str, Any] | None) -> list[GraphQLError]:
+def _variable_errors(
+    schema: Any, operation: OperationDefinitionNode, variables: dict[str, Any] | None
+) -> list[GraphQLError]:
     """Checked before coercion: coercion errors quote the value (e.g. an unknown field's
     name), and a NUL or lone surrogate must not reach a message either."""
     variables = variables or {}
@@ -128,16 +131,21 @@ def _variable_errors(schema: Any, operation: OperationDefinitionNode, variables:
             continue
         for path, problem in variable_problems(variables[name], type_from_ast(schema, definition.type)):
             where = f" at '{path.lstrip('.')}'" if path else ""
-            errors.append(GraphQLError(
-                f"Variable '${name}' has an invalid value{where}: it {problem}.", definition,
-                extensions={"code": BAD_USER_INPUT, "variable": name},
-            ))
+            errors.append(
+                GraphQLError(
+                    f"Variable '${name}' has an invalid value{where}: it {problem}.",
+                    definition,
+                    extensions={"code": BAD_USER_INPUT, "variable": name},
+                )
+            )
     if errors:
         return errors
     coerced = get_variable_values(schema, definitions, variables, max_errors=20)
     if isinstance(coerced, list):  # graphql-core's coercion errors name the variable
         return [
-            GraphQLError(error.message, error.nodes, extensions={"code": BAD_USER_INPUT, "variable": _variable_of(error)})
+            GraphQLError(
+                error.message, error.nodes, extensions={"code": BAD_USER_INPUT, "variable": _variable_of(error)}
+            )
             for error in coerced
         ]
     return []
@@ -155,10 +163,13 @@ class InputLiterals(ValidationRule):
     def _report(self, node: Node, parent: Any, ancestors: Any, problem: str) -> None:
         names = [a.name.value for a in (*ancestors, parent) if isinstance(a, (ArgumentNode, ObjectFieldNode))]
         where = ".".join(names) or "a value"
-        self.report_error(GraphQLError(
-            f"Argument '{where}' has an invalid value: it {problem}.", node,
-            extensions={"code": BAD_USER_INPUT, "argument": names[0] if names else None},
-        ))
+        self.report_error(
+            GraphQLError(
+                f"Argument '{where}' has an invalid value: it {problem}.",
+                node,
+                extensions={"code": BAD_USER_INPUT, "argument": names[0] if names else None},
+            )
+        )
 
     def enter_string_value(self, node: StringValueNode, _key: Any, parent: Any, _path: Any, ancestors: Any) -> None:
         if problem := string_problem(node.value) or self._number(node):
@@ -200,18 +211,27 @@ class RequestBoundary(SchemaExtension):
         # `ec.operation_name` falls back to the first operation's name: the one the client gave.
         provided_name = getattr(ec, "_provided_operation_name", None)
         if len(operations) > 1 and provided_name is None:
-            ec.pre_execution_errors = [GraphQLError(
-                "This document has several operations: say which one to run with `operationName`.",
-                extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
-            )]
+            ec.pre_execution_errors = [
+                GraphQLError(
+                    "This document has several operations: say which one to run with `operationName`.",
+                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                )
+            ]
             return
         operation = get_operation_ast(document, provided_name)
-        if operation is not None and operation.operation.value == OperationType.SUBSCRIPTION.value and _over_http(ec.context):
-            ec.pre_execution_errors = [GraphQLError(
-                "Subscriptions are not served over HTTP: open a WebSocket to /graphql with the "
-                "graphql-transport-ws protocol (e.g. the graphql-ws client).",
-                operation, extensions={"code": "BAD_REQUEST"},
-            )]
+        if (
+            operation is not None
+            and operation.operation.value == OperationType.SUBSCRIPTION.value
+            and _over_http(ec.context)
+        ):
+            ec.pre_execution_errors = [
+                GraphQLError(
+                    "Subscriptions are not served over HTTP: open a WebSocket to /graphql with the "
+                    "graphql-transport-ws protocol (e.g. the graphql-ws client).",
+                    operation,
+                    extensions={"code": "BAD_REQUEST"},
+                )
+            ]
 
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context

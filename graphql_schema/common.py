@@ -92,9 +92,11 @@ class MoneyInput:
 
 @strawberry.type(description="A validation failure of a mutation's input, pointing at the field.")
 class UserError:
-    field: list[str] | None = strawberry.field(description="Path to the input field, e.g. [\"input\", \"estimatedCost\"].")
+    field: list[str] | None = strawberry.field(description='Path to the input field, e.g. ["input", "estimatedCost"].')
     message: str = strawberry.field(description="What was wrong and what would be right.")
-    code: str = strawberry.field(description="Stable machine-readable code, e.g. UNKNOWN_CODE, NEGATIVE, INVALID_TRANSITION.")
+    code: str = strawberry.field(
+        description="Stable machine-readable code, e.g. UNKNOWN_CODE, NEGATIVE, INVALID_TRANSITION."
+    )
 
 
 def user_errors(failure: ValidationFailed) -> list[UserError]:

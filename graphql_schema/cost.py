@@ -37,8 +37,8 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from graphql.type.introspection import TypeMetaFieldDef
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.type.introspection import TypeMetaFieldDef
 
 from service.events.feed import CHANGES_DEFAULT_PAGE, CHANGES_SCAN_LIMIT
 from service.pagination import DEFAULT_PAGE_SIZE
@@ -57,7 +57,11 @@ def _unwrap(graphql_type: Any) -> Any:
 
 
 def _is_connection(graphql_type: Any) -> bool:
-    return isinstance(graphql_type, GraphQLObjectType) and "edges" in graphql_type.fields and "pageInfo" in graphql_type.fields
+    return (
+        isinstance(graphql_type, GraphQLObjectType)
+        and "edges" in graphql_type.fields
+        and "pageInfo" in graphql_type.fields
+    )
 
 
 def page_size(arguments: dict[str, Any], connection_type: GraphQLObjectType) -> int:
@@ -119,7 +123,10 @@ def introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], float]:
 
 class CostCalculator:
     def __init__(
-        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: VariableValues | None,
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues | None,
         replayed_events: int = 0,
     ):
         self.schema = schema
@@ -131,7 +138,11 @@ class CostCalculator:
 
     def arguments(self, parent: Any, field: FieldNode) -> dict[str, Any]:
         """The field's arguments as the executor will see them (defaults applied)."""
-        definition = parent.fields.get(field.name.value) if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)) else None
+        definition = (
+            parent.fields.get(field.name.value)
+            if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType))
+            else None
+        )
         if definition is None or not definition.args:
             return {}
         try:
@@ -169,7 +180,14 @@ class CostCalculator:
             return field.type if field else None
         return None
 
-    def _items(self, parent: Any, field: FieldNode, field_type: Any, arguments: dict[str, Any], sizes: dict[tuple[str, str], float] | None) -> float:
+    def _items(
+        self,
+        parent: Any,
+        field: FieldNode,
+        field_type: Any,
+        arguments: dict[str, Any],
+        sizes: dict[tuple[str, str], float] | None,
+    ) -> float:
         """How many objects a field returns, as far as the document tells (introspection: on average)."""
         if parent.name.startswith("__"):
             key = (parent.name, field.name.value)
@@ -183,7 +201,11 @@ class CostCalculator:
         return max(lists, default=1)
 
     def selection_cost(
-        self, selection_set: SelectionSetNode | None, parent: Any, data: Any = None, actual: bool = False,
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: Any,
+        data: Any = None,
+        actual: bool = False,
         sizes: dict[tuple[str, str], float] | None = None,
     ) -> float:
         """`sizes`: introspection sizes known exactly at this level (one named type)."""
@@ -202,7 +224,11 @@ class CostCalculator:
                 if _is_connection(field_type):
                     total += 1 + self._connection_cost(field, field_type, value, True, {})
                 elif isinstance(value, list):
-                    total += sum(1 + self.selection_cost(field.selection_set, field_type, item, True) for item in value if item is not None)
+                    total += sum(
+                        1 + self.selection_cost(field.selection_set, field_type, item, True)
+                        for item in value
+                        if item is not None
+                    )
                 else:
                     total += 1 + self.selection_cost(field.selection_set, field_type, value, True)
                 continue
@@ -212,7 +238,9 @@ class CostCalculator:
                 total += 1 + self._connection_cost(field, field_type, value, False, arguments)
             else:
                 items = self._items(parent_type, field, declared, arguments, sizes)
-                total += items * (1 + self.selection_cost(field.selection_set, field_type, sizes=self._named_type_sizes(field)))
+                total += items * (
+                    1 + self.selection_cost(field.selection_set, field_type, sizes=self._named_type_sizes(field))
+                )
         return total
 
     def _named_type_sizes(self, field: FieldNode) -> dict[tuple[str, str], float] | None:
@@ -226,7 +254,9 @@ class CostCalculator:
         if named is None:
             return None
         fields = getattr(named, "fields", {}) if isinstance(named, (GraphQLObjectType, GraphQLInterfaceType)) else {}
-        possible = self.schema.get_possible_types(named) if isinstance(named, (GraphQLInterfaceType, GraphQLUnionType)) else ()
+        possible = (
+            self.schema.get_possible_types(named) if isinstance(named, (GraphQLInterfaceType, GraphQLUnionType)) else ()
+        )
         return {
             ("__Type", "fields"): len(fields),
             ("__Type", "inputFields"): len(named.fields) if isinstance(named, GraphQLInputObjectType) else 0,
@@ -236,13 +266,15 @@ class CostCalculator:
             ("__Type", "ofType"): 0,
         }
 
-    def _connection_cost(self, field: FieldNode, connection_type: GraphQLObjectType, value: Any, actual: bool, arguments: dict[str, Any]) -> float:
+    def _connection_cost(
+        self, field: FieldNode, connection_type: GraphQLObjectType, value: Any, actual: bool, arguments: dict[str, Any]
+    ) -> float:
         """n × (cost of one item), one item being an edge and its node."""
         edge_type = _unwrap(connection_type.fields["edges"].type)
         node_type = _unwrap(edge_type.fields["node"].type)
         if not actual:
             per_item: float = 0
-            for sub, sub_parent in self._fields(field.selection_set, connection_type):
+            for sub, _sub_parent in self._fields(field.selection_set, connection_type):
                 if sub.name.value == "edges":
                     for edge_field, _ in self._fields(sub.selection_set, edge_type):
                         if edge_field.name.value == "node":
@@ -257,7 +289,11 @@ class CostCalculator:
                 total += 1
                 for edge_field, _ in self._fields(sub.selection_set, edge_type):
                     if edge_field.name.value == "node":
-                        node_value = edge.get(edge_field.alias.value if edge_field.alias else "node") if isinstance(edge, dict) else None
+                        node_value = (
+                            edge.get(edge_field.alias.value if edge_field.alias else "node")
+                            if isinstance(edge, dict)
+                            else None
+                        )
                         total += self.selection_cost(edge_field.selection_set, node_type, node_value, True)
         return total
 
@@ -290,14 +326,22 @@ def _root(schema: GraphQLSchema, operation: OperationDefinitionNode) -> Any:
     }[operation.operation.value]
 
 
-def _calculator(schema: GraphQLSchema, document: Any, operation: OperationDefinitionNode, variables: dict[str, Any] | None, replayed_events: int = 0) -> CostCalculator:
+def _calculator(
+    schema: GraphQLSchema,
+    document: Any,
+    operation: OperationDefinitionNode,
+    variables: dict[str, Any] | None,
+    replayed_events: int = 0,
+) -> CostCalculator:
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     # Variables that do not coerce fail the operation before any resolver runs.
     return CostCalculator(schema, fragments, coerced if isinstance(coerced, VariableValues) else None, replayed_events)
 
 
-def replay_after(schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any] | None) -> int | None:
+def replay_after(
+    schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any] | None
+) -> int | None:
     """The `after` of a subscription that replays the event log first, else None."""
     operation = _operation(document, operation_name)
     if operation is None or operation.operation.value != "subscription":
@@ -312,8 +356,12 @@ def replay_after(schema: GraphQLSchema, document: Any, operation_name: str | Non
 
 
 def requested_cost(
-    schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any] | None,
-    *, replayed_events: int = 0,
+    schema: GraphQLSchema,
+    document: Any,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    *,
+    replayed_events: int = 0,
 ) -> int:
     operation = _operation(document, operation_name)
     if operation is None:
@@ -322,10 +370,17 @@ def requested_cost(
 
 
 def actual_cost(
-    schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any] | None, data: Any,
-    *, rows_scanned: int = 0,
+    schema: GraphQLSchema,
+    document: Any,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    data: Any,
+    *,
+    rows_scanned: int = 0,
 ) -> int:
     operation = _operation(document, operation_name)
     if operation is None or not isinstance(data, dict):
         return 0
-    return _calculator(schema, document, operation, variables).operation_cost(operation, data, True) + scan_cost(rows_scanned)
+    return _calculator(schema, document, operation, variables).operation_cost(operation, data, True) + scan_cost(
+        rows_scanned
+    )

@@ -32,8 +32,11 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
     },
     "UnMembership": {"MEMBER": "UN Member State", "OBSERVER": "Non-member observer State"},
     "RightsDimension": {
-        "CIVIL": "Civil rights", "POLITICAL": "Political rights", "ECONOMIC": "Economic rights",
-        "SOCIAL": "Social rights", "CULTURAL": "Cultural rights",
+        "CIVIL": "Civil rights",
+        "POLITICAL": "Political rights",
+        "ECONOMIC": "Economic rights",
+        "SOCIAL": "Social rights",
+        "CULTURAL": "Cultural rights",
     },
     "Modality": {
         "ADVISORY_SERVICES": "Expert advice to institutions",
@@ -77,12 +80,16 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
     "StateOrderField": {"NAME": "English short name", "CODE": "ISO 3166 alpha-3 code"},
     "OrderDirection": {"ASC": "Ascending", "DESC": "Descending"},
     "NeedOrderField": {
-        "CREATED_AT": "Creation time", "UPDATED_AT": "Last change", "TITLE": "Title",
+        "CREATED_AT": "Creation time",
+        "UPDATED_AT": "Last change",
+        "TITLE": "Title",
         "ESTIMATED_COST": "Estimated cost in USD (unknown costs last when descending)",
         "RELEVANCE": "Full-text rank of `search`",
     },
     "RecommendationOrderField": {
-        "CREATED_AT": "When it was recorded", "SESSION": "UPR session", "RELEVANCE": "Full-text rank of `search`",
+        "CREATED_AT": "When it was recorded",
+        "SESSION": "UPR session",
+        "RELEVANCE": "Full-text rank of `search`",
     },
     "MatchStatus": {
         "SUGGESTED": "Computed by the matching engine; nobody has acted on it yet",
@@ -117,7 +124,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "FUNDING_GAP": "Estimated cost minus agreed funding, in USD",
     },
     "FundingGapGrouping": {
-        "THEME": "By theme", "REGION": "By M49 sub-region", "STATE": "By State", "SECTOR": "By DAC sector",
+        "THEME": "By theme",
+        "REGION": "By M49 sub-region",
+        "STATE": "By State",
+        "SECTOR": "By DAC sector",
     },
     "EventKind": {
         "NEED_CREATED": "A need was created",
@@ -161,8 +171,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "COMPLETED": "Done",
     },
     "ImplementationActionOrderField": {
-        "CREATED_AT": "Creation time", "UPDATED_AT": "Last change (of the action, its indicators or reports)",
-        "TITLE": "Title", "END_DATE": "Planned end (open-ended actions last when ascending)",
+        "CREATED_AT": "Creation time",
+        "UPDATED_AT": "Last change (of the action, its indicators or reports)",
+        "TITLE": "Title",
+        "END_DATE": "Planned end (open-ended actions last when ascending)",
     },
     "OrganizationCategory": {
         "DONOR_GOVERNMENT": "A donor government or its development agency",

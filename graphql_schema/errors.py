@@ -32,7 +32,9 @@ def _code_of(error: GraphQLError) -> tuple[str, str] | None:
         existing = (error.extensions or {}).get("code")
         if existing:
             return existing, error.message
-        return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED", error.message
+        return "GRAPHQL_PARSE_FAILED" if isinstance(
+            error, GraphQLSyntaxError
+        ) else "GRAPHQL_VALIDATION_FAILED", error.message
     return None
 
 

@@ -16,28 +16,30 @@ import enum
 import json
 import logging
 import time
+from collections.abc import AsyncGenerator, Callable, Hashable
 from inspect import isawaitable
-from typing import Annotated, Any, AsyncGenerator, Callable, Hashable, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import strawberry
-from graphql import ExecutionResult, Undefined, print_ast
+from graphql import ExecutionResult, GraphQLError, Undefined, print_ast
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from graphql_schema import live, nodes
 from graphql_schema.common import Money, NeedStatus
 from graphql_schema.relay import FIRST, Node, PageInfo, expect_int_id, to_global_id
-from graphql import GraphQLError
-
-from service.errors import InvalidInput, TcgraphError
-from service.events import feed
 from service.access.principals import Principal
-from service.events import transport
+from service.errors import InvalidInput, TcgraphError
+from service.events import feed, transport
 from service.events.broker import SlowConsumer, read_after
 from service.events.outbox import Kind
 from service.events.singleflight import SingleFlight
 from service.matching import queries as matching_queries
 from service.observability import metrics
+
+if TYPE_CHECKING:  # strawberry.lazy names, resolved at schema build time
+    from graphql_schema.matching import FundingGap
+
 
 EventKind = strawberry.enum(
     enum.Enum("EventKind", {k: k for k in [*Kind.all(), feed.REMOVED]}),
@@ -55,8 +57,12 @@ log = logging.getLogger("tcgraph.events")
 @strawberry.input(description="Which events to receive. Lists mean any of; several fields mean all of.")
 class EventFilter:
     kinds: list[EventKind] | None = strawberry.field(default=None, description="Event kinds.")  # type: ignore[valid-type]
-    states: list[str] | None = strawberry.field(default=None, description="ISO3 codes: a need's State, a programme's recipient States.")
-    regions: list[str] | None = strawberry.field(default=None, description="UN M49 region codes (expanded to their States).")
+    states: list[str] | None = strawberry.field(
+        default=None, description="ISO3 codes: a need's State, a programme's recipient States."
+    )
+    regions: list[str] | None = strawberry.field(
+        default=None, description="UN M49 region codes (expanded to their States)."
+    )
     themes: list[str] | None = strawberry.field(default=None, description="Theme codes.")
     organizations: list[strawberry.ID] | None = strawberry.field(default=None, description="Organization IDs involved.")
 
@@ -88,9 +94,14 @@ def _event(delivery: feed.Delivery, shared: SingleFlight[ExecutionResult] | None
     entity_type = "Need" if removed else row.entity_type
     key = str(row.need_id) if removed else row.entity_id
     return Event(
-        sequence=row.sequence, kind=EventKind[kind], occurred_at=row.occurred_at,
-        entity_id=strawberry.ID(to_global_id(entity_type, key)), entity_type=entity_type, entity_key=key,
-        removed=removed, shared=shared,
+        sequence=row.sequence,
+        kind=EventKind[kind],
+        occurred_at=row.occurred_at,
+        entity_id=strawberry.ID(to_global_id(entity_type, key)),
+        entity_type=entity_type,
+        entity_key=key,
+        removed=removed,
+        shared=shared,
     )
 
 
@@ -110,7 +121,11 @@ def operation_signature(executor: Any) -> str | None:
     operation extensions. None (not shared) when they are not plain JSON."""
     try:
         variables = json.dumps(
-            {name: source.value for name, source in executor.variable_values.sources.items() if source.value is not Undefined},
+            {
+                name: source.value
+                for name, source in executor.variable_values.sources.items()
+                if source.value is not Undefined
+            },
             sort_keys=True,
         )
         extensions = json.dumps(getattr(executor, "operation_extensions", None) or {}, sort_keys=True)
@@ -155,8 +170,12 @@ class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
                 self._signature = operation_signature(self)
             if self._signature is not None:
                 executor.share_key = (
-                    payload.sequence, payload.removed, payload.entity_type, payload.entity_key,
-                    self._signature, authorization_class(principal),
+                    payload.sequence,
+                    payload.removed,
+                    payload.entity_type,
+                    payload.entity_key,
+                    self._signature,
+                    authorization_class(principal),
                 )
         return executor
 
@@ -182,8 +201,10 @@ async def _filter(info: Info, f: EventFilter | None) -> feed.EventFilter:
         return await feed.build_filter(
             session,
             kinds=[k.value for k in f.kinds] if f and f.kinds is not None else None,
-            states=f.states if f else None, regions=f.regions if f else None,
-            themes=f.themes if f else None, organization_ids=organization_ids,
+            states=f.states if f else None,
+            regions=f.regions if f else None,
+            themes=f.themes if f else None,
+            organization_ids=organization_ids,
         )
 
 
@@ -194,7 +215,9 @@ def _app_state(info: Info) -> Any:
 async def _close_slow(info: Info) -> NoReturn:
     websocket = info.context.request
     with contextlib.suppress(Exception):  # already closing
-        await websocket.close(code=SLOW_CONSUMER_CLOSE_CODE, reason="Subscriber too slow: events queued beyond the limit")
+        await websocket.close(
+            code=SLOW_CONSUMER_CLOSE_CODE, reason="Subscriber too slow: events queued beyond the limit"
+        )
     # End the operation as cancelled: had the stream returned, strawberry would send
     # `complete` on the closed socket and log that failure with a traceback.
     raise asyncio.CancelledError("subscriber closed as too slow")
@@ -215,7 +238,10 @@ def _cut_off_if_stuck(info: Info) -> Callable[[], None]:
             task.cancel()  # before the reset, so the blocked send ends quietly as cancelled
         if transport.abort(websocket.scope):
             client = websocket.client
-            log.warning("cut off subscriber %s: it stopped reading and fell behind", f"{client.host}:{client.port}" if client else "?")
+            log.warning(
+                "cut off subscriber %s: it stopped reading and fell behind",
+                f"{client.host}:{client.port}" if client else "?",
+            )
 
     def overflowed() -> None:
         asyncio.get_running_loop().call_later(seconds, cut_off)
@@ -283,8 +309,12 @@ class DashboardAggregates:
     sequence: int = strawberry.field(description="Event log position these figures reflect.")
     computed_at: dt.datetime = strawberry.field(description="When they were computed (UTC).")
     by_status: list[StatusCount] = strawberry.field(description="Needs per status.")
-    by_theme: list[Annotated["FundingGap", strawberry.lazy("graphql_schema.matching")]] = strawberry.field(description="Cost, funding and gap per theme (USD).")
-    by_region: list[Annotated["FundingGap", strawberry.lazy("graphql_schema.matching")]] = strawberry.field(description="Cost, funding and gap per M49 sub-region (USD).")
+    by_theme: list[Annotated["FundingGap", strawberry.lazy("graphql_schema.matching")]] = strawberry.field(
+        description="Cost, funding and gap per theme (USD)."
+    )
+    by_region: list[Annotated["FundingGap", strawberry.lazy("graphql_schema.matching")]] = strawberry.field(
+        description="Cost, funding and gap per M49 sub-region (USD)."
+    )
 
 
 async def _aggregates(info: Info, sequence: int) -> DashboardAggregates:
@@ -301,19 +331,29 @@ async def _compute_aggregates(ctx: Any, sequence: int) -> DashboardAggregates:
 
     async with ctx.read_session() as session:
         by_status = await matching_queries.count_by_status(session=session, principal=ctx.principal)
-        themes = await matching_queries.funding_gaps(session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.THEME)
-        regions = await matching_queries.funding_gaps(session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.REGION)
+        themes = await matching_queries.funding_gaps(
+            session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.THEME
+        )
+        regions = await matching_queries.funding_gaps(
+            session=session, principal=ctx.principal, group_by=matching_queries.GapGrouping.REGION
+        )
 
     def gap(r):
         return FundingGap(
-            key=r.key, label=r.label, needs=r.needs, cost=Money(amount=r.cost_usd, currency="USD"),
-            funded=Money(amount=r.funded_usd, currency="USD"), gap=Money(amount=r.gap_usd, currency="USD"),
+            key=r.key,
+            label=r.label,
+            needs=r.needs,
+            cost=Money(amount=r.cost_usd, currency="USD"),
+            funded=Money(amount=r.funded_usd, currency="USD"),
+            gap=Money(amount=r.gap_usd, currency="USD"),
         )
 
     return DashboardAggregates(
-        sequence=sequence, computed_at=dt.datetime.now(dt.UTC),
+        sequence=sequence,
+        computed_at=dt.datetime.now(dt.UTC),
         by_status=[StatusCount(status=s, needs=n) for s, n in by_status],
-        by_theme=[gap(r) for r in themes], by_region=[gap(r) for r in regions],
+        by_theme=[gap(r) for r in themes],
+        by_region=[gap(r) for r in regions],
     )
 
 
@@ -378,21 +418,30 @@ async def _coded(stream: AsyncGenerator[Any, None], field: str) -> AsyncGenerato
 
 @strawberry.type(description="Live updates over graphql-transport-ws.")
 class Subscription:
-    @strawberry.subscription(description="Events in commit order: replays the log after `after`, then streams live ones, with no gap and no duplicate at the seam. Only events about what you may see; a need that becomes hidden from you sends NEED_REMOVED with its ID only.")
+    @strawberry.subscription(
+        description="Events in commit order: replays the log after `after`, then streams live ones, with no gap and no duplicate at the seam. Only events about what you may see; a need that becomes hidden from you sends NEED_REMOVED with its ID only."
+    )
     async def events(
         self,
         info: Info,
         filter: EventFilter | None = None,
-        after: Annotated[int | None, strawberry.argument(description="Replay events after this sequence first (omit for live events only).")] = None,
+        after: Annotated[
+            int | None,
+            strawberry.argument(description="Replay events after this sequence first (omit for live events only)."),
+        ] = None,
     ) -> AsyncGenerator[Event, None]:
         async for item in _coded(event_stream(info, filter, after), "events"):
             yield item
 
-    @strawberry.subscription(description="Counts by status and funding gaps by theme and region, sent at once and again after changes (a burst gives one update).")
+    @strawberry.subscription(
+        description="Counts by status and funding gaps by theme and region, sent at once and again after changes (a burst gives one update)."
+    )
     async def dashboard(
         self,
         info: Info,
-        debounce_seconds: Annotated[float, strawberry.argument(description="Quiet time that ends a burst (0–60 s).")] = 1.0,
+        debounce_seconds: Annotated[
+            float, strawberry.argument(description="Quiet time that ends a burst (0–60 s).")
+        ] = 1.0,
     ) -> AsyncGenerator[DashboardAggregates, None]:
         async for item in _coded(dashboard_stream(info, debounce_seconds), "dashboard"):
             yield item
@@ -441,7 +490,9 @@ class ChangeConnection:
 
 @strawberry.type(description="Sync by polling.")
 class EventsQuery:
-    @strawberry.field(description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility. One request examines at most 1,000 events of the log (shared by all its `changes` fields): a page may hold fewer changes than asked (even none) with `hasNextPage` true; page on with `after: endCursor`.")
+    @strawberry.field(
+        description="What changed after `since` (an event sequence; 0 for everything retained), under your visibility. One request examines at most 1,000 events of the log (shared by all its `changes` fields): a page may hold fewer changes than asked (even none) with `hasNextPage` true; page on with `after: endCursor`."
+    )
     async def changes(
         self,
         info: Info,
@@ -467,8 +518,11 @@ class EventsQuery:
             ChangeEdge(
                 cursor=feed.changes_cursor(c.sequence),
                 node=Change(
-                    sequence=c.sequence, operation=ChangeOperation[c.operation], entity_type=c.entity_type,
-                    id=strawberry.ID(to_global_id(c.entity_type, c.entity_id)), kind=EventKind[c.kind],
+                    sequence=c.sequence,
+                    operation=ChangeOperation[c.operation],
+                    entity_type=c.entity_type,
+                    id=strawberry.ID(to_global_id(c.entity_type, c.entity_id)),
+                    kind=EventKind[c.kind],
                 ),
             )
             for c in items
@@ -485,8 +539,10 @@ class EventsQuery:
         return ChangeConnection(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=has_more, has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None, end_cursor=feed.changes_cursor(position),
+                has_next_page=has_more,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=feed.changes_cursor(position),
             ),
             summary=[
                 ChangeSummary(entity_type=t, created=b["CREATED"], updated=b["UPDATED"], removed=b["REMOVED"])
@@ -494,4 +550,3 @@ class EventsQuery:
             ],
             last_sequence=position,
         )
-

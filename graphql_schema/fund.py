@@ -6,15 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from graphql_schema.common import Money, MoneyInput, UserError, money, user_errors
-from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, expect_int_id, page_args, to_global_id
+from graphql_schema.relay import (
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
+    Connection,
+    Node,
+    connection,
+    expect_int_id,
+    page_args,
+    to_global_id,
+)
 from service.errors import InvalidInput, ValidationFailed
 from service.fund import allocation
 from service.fund import rounds as service
@@ -31,10 +43,15 @@ if TYPE_CHECKING:
     from graphql_schema.states import State
 
 FundRoundStatus = strawberry.enum(
-    DomainFundRoundStatus, name="FundRoundStatus",
+    DomainFundRoundStatus,
+    name="FundRoundStatus",
     description="DRAFT (Fund administrators only) → OPEN (applications taken) → CLOSED (scored, proposal reviewed) → ALLOCATED (approved; decisions public).",
 )
-FundDecision = strawberry.enum(DomainFundDecision, name="FundDecision", description="The decision on an application, written when the allocation is approved.")
+FundDecision = strawberry.enum(
+    DomainFundDecision,
+    name="FundDecision",
+    description="The decision on an application, written when the allocation is approved.",
+)
 
 
 @strawberry.enum(description="What a criterion's raw value measures.")
@@ -57,7 +74,9 @@ class FundCriterionWeight:
     weight: float = strawberry.field(description="Its weight (the score is the weighted mean).")
 
 
-@strawberry.type(description="One published version of a round's criteria weights. A changed weight makes a new version.")
+@strawberry.type(
+    description="One published version of a round's criteria weights. A changed weight makes a new version."
+)
 class FundCriteriaVersion:
     row: strawberry.Private[CriteriaRow]
 
@@ -83,30 +102,46 @@ class FundCriterionScore:
     criterion: str = strawberry.field(description="Its key in `fundCriteria`.")
     raw_value: float = strawberry.field(description="What was measured (see `unit`).")
     unit: FundValueUnit = strawberry.field(description="FLAG (1/0.5/0), SHARE (0..1) or USD.")
-    normalised_value: float = strawberry.field(description="The raw value on the 0..1 scale the criterion's description gives.")
+    normalised_value: float = strawberry.field(
+        description="The raw value on the 0..1 scale the criterion's description gives."
+    )
     weight: float = strawberry.field(description="Its weight in the criteria version that scored the application.")
-    contribution: float = strawberry.field(description="Its part of the score: weight × normalised value ÷ sum of weights (rounded to 4 places). The contributions add up to the score.")
+    contribution: float = strawberry.field(
+        description="Its part of the score: weight × normalised value ÷ sum of weights (rounded to 4 places). The contributions add up to the score."
+    )
     explanation: str = strawberry.field(description="Why, in a sentence a person understands.")
 
 
 def _breakdown(items: list[dict]) -> list[FundCriterionScore]:
     return [
-        FundCriterionScore(criterion=i["criterion"], raw_value=i["raw_value"], unit=FundValueUnit(i["unit"]),
-                           normalised_value=i["normalised"], weight=i["weight"], contribution=i["contribution"],
-                           explanation=i["explanation"])
+        FundCriterionScore(
+            criterion=i["criterion"],
+            raw_value=i["raw_value"],
+            unit=FundValueUnit(i["unit"]),
+            normalised_value=i["normalised"],
+            weight=i["weight"],
+            contribution=i["contribution"],
+            explanation=i["explanation"],
+        )
         for i in items
     ]
 
 
 @strawberry.type(description="An application's score under one criteria version.")
 class FundScore:
-    score: float = strawberry.field(description="0..1: the weighted mean of the criteria (the sum of the contributions).")
+    score: float = strawberry.field(
+        description="0..1: the weighted mean of the criteria (the sum of the contributions)."
+    )
     criteria_version: int = strawberry.field(description="The criteria version that scored it.")
     breakdown: list[FundCriterionScore] = strawberry.field(description="Every criterion, zeros included.")
-    scored_at: dt.datetime = strawberry.field(description="When (UTC): on application, on each new criteria version and when the round closed.")
+    scored_at: dt.datetime = strawberry.field(
+        description="When (UTC): on application, on each new criteria version and when the round closed."
+    )
 
 
-@strawberry.type(description="A State's application to a Fund round. Until the round is ALLOCATED only the State, Fund administrators and administrators see it; then it is public with its decision and scores.")
+@strawberry.type(
+    description="A State's application to a Fund round. Until the round is ALLOCATED only the State, Fund administrators and administrators see it; then it is public with its decision and scores."
+)
 class FundApplication(Node):
     row: strawberry.Private[ApplicationRow]
 
@@ -153,10 +188,16 @@ class FundApplication(Node):
         found = await asyncio.gather(*(load_need(info, need_id) for need_id in need_ids))  # one batch
         return [n for n in found if n is not None]
 
-    @strawberry.field(description="Its score with the per-criterion breakdown, under the criteria in force (or `criteriaVersion`).")
+    @strawberry.field(
+        description="Its score with the per-criterion breakdown, under the criteria in force (or `criteriaVersion`)."
+    )
     async def score(
-        self, info: Info,
-        criteria_version: Annotated[int | None, strawberry.argument(description="A criteria version of the round; the one in force when omitted.")] = None,
+        self,
+        info: Info,
+        criteria_version: Annotated[
+            int | None,
+            strawberry.argument(description="A criteria version of the round; the one in force when omitted."),
+        ] = None,
     ) -> FundScore | None:
         async def batch(session, ids):
             return await service.scores_of(session=session, application_ids=ids, version=criteria_version)
@@ -164,7 +205,12 @@ class FundApplication(Node):
         found = await info.context.loader("fundApplication.score", batch, args=criteria_version).load(self.row.id)
         if found is None:
             return None
-        return FundScore(score=found.score, criteria_version=found.criteria_version, breakdown=_breakdown(found.breakdown), scored_at=found.scored_at)
+        return FundScore(
+            score=found.score,
+            criteria_version=found.criteria_version,
+            breakdown=_breakdown(found.breakdown),
+            scored_at=found.scored_at,
+        )
 
     @strawberry.field(description="The decision, once the allocation is approved.")
     def decision(self) -> FundDecision | None:  # type: ignore[valid-type]
@@ -187,7 +233,9 @@ class FundApplication(Node):
         return self.row.created_at
 
 
-@strawberry.type(description="One line of an allocation: an application's rank, score and the decision (proposed, or approved).")
+@strawberry.type(
+    description="One line of an allocation: an application's rank, score and the decision (proposed, or approved)."
+)
 class FundAllocationLine:
     line: strawberry.Private[allocation.Allocation]
     currency: strawberry.Private[str]
@@ -256,21 +304,31 @@ class FundRankMovement:
 
 @strawberry.type(description="One decision of the public report, with the scores behind it.")
 class FundReportDecision:
-    application: FundApplication = strawberry.field(description="The application (with its decision, amount and reason).")
+    application: FundApplication = strawberry.field(
+        description="The application (with its decision, amount and reason)."
+    )
     state_name: str = strawberry.field(description="The State's English short name.")
-    score: FundScore | None = strawberry.field(description="Its score and breakdown under the criteria version of the allocation.")
+    score: FundScore | None = strawberry.field(
+        description="Its score and breakdown under the criteria version of the allocation."
+    )
 
 
-@strawberry.type(description="The public report of a round's allocation: the criteria, and every decision with its scores.")
+@strawberry.type(
+    description="The public report of a round's allocation: the criteria, and every decision with its scores."
+)
 class FundDecisionReport:
     criteria: FundCriteriaVersion = strawberry.field(description="The criteria version the decisions rest on.")
     allocated: Money = strawberry.field(description="Total allocated.")
-    approved_at: dt.datetime | None = strawberry.field(description="When a Fund administrator approved it (UTC); null in a preview before approval.")
+    approved_at: dt.datetime | None = strawberry.field(
+        description="When a Fund administrator approved it (UTC); null in a preview before approval."
+    )
     approval_note: str | None = strawberry.field(description="The approver's note.")
     decisions: list[FundReportDecision] = strawberry.field(description="Every application, in rank order.")
 
 
-@strawberry.type(description="A round of the UPR Voluntary Fund for Financial and Technical Assistance (resolution 21/21 para 15).")
+@strawberry.type(
+    description="A round of the UPR Voluntary Fund for Financial and Technical Assistance (resolution 21/21 para 15)."
+)
 class FundRound(Node):
     row: strawberry.Private[RoundRow]
 
@@ -278,7 +336,7 @@ class FundRound(Node):
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("FundRound", self.row.id))
 
-    @strawberry.field(description="Its name, e.g. \"2027 round\".")
+    @strawberry.field(description='Its name, e.g. "2027 round".')
     def name(self) -> str:
         return self.row.name
 
@@ -302,7 +360,9 @@ class FundRound(Node):
     def status(self) -> FundRoundStatus:  # type: ignore[valid-type]
         return self.row.status
 
-    @strawberry.field(description="Partial funding rule: the last application reached gets what remains only if that covers at least this share of its request.")
+    @strawberry.field(
+        description="Partial funding rule: the last application reached gets what remains only if that covers at least this share of its request."
+    )
     def min_partial_share(self) -> Decimal:
         return self.row.min_partial_share
 
@@ -323,7 +383,8 @@ class FundRound(Node):
 
     @strawberry.field(description="Applications you may see, in rank order under the criteria in force.")
     async def applications(
-        self, info: Info,
+        self,
+        info: Info,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
@@ -331,38 +392,60 @@ class FundRound(Node):
     ) -> Connection[FundApplication]:
         return await _applications(info, [self.row.id], None, page_args(first, after, last, before))
 
-    @strawberry.field(description="The ranked allocation within the budget (greedy by score; see the README for the partial-funding rule). Fund administrators and administrators before approval; everyone after, as approved.")
+    @strawberry.field(
+        description="The ranked allocation within the budget (greedy by score; see the README for the partial-funding rule). Fund administrators and administrators before approval; everyone after, as approved."
+    )
     async def allocation_proposal(self, info: Info) -> list[FundAllocationLine]:
         async with info.context.read_session() as session:
             lines = await service.proposal(session=session, principal=info.context.principal, fund_round=self.row)
         return [FundAllocationLine(line=line, currency=self.row.currency) for line in lines]
 
-    @strawberry.field(description="What moved between two criteria versions: each application's rank and score under both. Fund administrators before approval; everyone after.")
+    @strawberry.field(
+        description="What moved between two criteria versions: each application's rank and score under both. Fund administrators before approval; everyone after."
+    )
     async def criteria_changes(
-        self, info: Info,
+        self,
+        info: Info,
         from_version: Annotated[int, strawberry.argument(description="The earlier criteria version.")],
-        to_version: Annotated[int | None, strawberry.argument(description="The later one; the version in force when omitted.")] = None,
+        to_version: Annotated[
+            int | None, strawberry.argument(description="The later one; the version in force when omitted.")
+        ] = None,
     ) -> list[FundRankMovement]:
         async with info.context.read_session() as session:
             moved = await service.criteria_changes(
-                session=session, principal=info.context.principal, fund_round=self.row, from_version=from_version,
+                session=session,
+                principal=info.context.principal,
+                fund_round=self.row,
+                from_version=from_version,
                 to_version=to_version if to_version is not None else self.row.criteria_version,
             )
         return [FundRankMovement(movement=m) for m in moved]
 
-    @strawberry.field(description="The public report of every decision with its scores (after approval; a preview for Fund administrators before).")
+    @strawberry.field(
+        description="The public report of every decision with its scores (after approval; a preview for Fund administrators before)."
+    )
     async def decision_report(self, info: Info) -> FundDecisionReport:
         async with info.context.read_session() as session:
-            report = await service.decision_report(session=session, principal=info.context.principal, fund_round=self.row)
+            report = await service.decision_report(
+                session=session, principal=info.context.principal, fund_round=self.row
+            )
         return FundDecisionReport(
             criteria=FundCriteriaVersion(row=report.criteria),
             allocated=Money(amount=report.allocated, currency=self.row.currency),
-            approved_at=self.row.approved_at, approval_note=self.row.approval_note,
+            approved_at=self.row.approved_at,
+            approval_note=self.row.approval_note,
             decisions=[
                 FundReportDecision(
-                    application=FundApplication(row=line.application), state_name=line.state_name,
-                    score=FundScore(score=line.score.score, criteria_version=line.score.criteria_version,
-                                    breakdown=_breakdown(line.score.breakdown), scored_at=line.score.scored_at) if line.score else None,
+                    application=FundApplication(row=line.application),
+                    state_name=line.state_name,
+                    score=FundScore(
+                        score=line.score.score,
+                        criteria_version=line.score.criteria_version,
+                        breakdown=_breakdown(line.score.breakdown),
+                        scored_at=line.score.scored_at,
+                    )
+                    if line.score
+                    else None,
                 )
                 for line in report.lines
             ],
@@ -397,14 +480,20 @@ async def load_application(info: Info, application_id: int) -> FundApplication |
     return FundApplication(row=row) if row else None
 
 
-async def _applications(info: Info, round_ids: list[int] | None, states: list[str] | None, args: PageArgs) -> Connection[FundApplication]:
+async def _applications(
+    info: Info, round_ids: list[int] | None, states: list[str] | None, args: PageArgs
+) -> Connection[FundApplication]:
     ctx = info.context
     async with ctx.read_session() as session:
-        page = await service.list_applications(session=session, principal=ctx.principal, round_ids=round_ids, states=states, page=args)
+        page = await service.list_applications(
+            session=session, principal=ctx.principal, round_ids=round_ids, states=states, page=args
+        )
 
     async def counter() -> int:
         async with ctx.read_session() as session:
-            return await service.count_applications(session=session, principal=ctx.principal, round_ids=round_ids, states=states)
+            return await service.count_applications(
+                session=session, principal=ctx.principal, round_ids=round_ids, states=states
+            )
 
     return connection(page, lambda row: FundApplication(row=row), counter)
 
@@ -426,9 +515,12 @@ class FundQuery:
     def fund_criteria(self) -> list[FundCriterion]:
         return [FundCriterion(key=c.key, name=c.name, description=c.description) for c in CRITERIA]
 
-    @strawberry.field(description="Fund rounds you may see (DRAFT rounds: Fund administrators only), newest window first.")
+    @strawberry.field(
+        description="Fund rounds you may see (DRAFT rounds: Fund administrators only), newest window first."
+    )
     async def fund_rounds(
-        self, info: Info,
+        self,
+        info: Info,
         filter: FundRoundFilter | None = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
@@ -449,14 +541,19 @@ class FundQuery:
 
     @strawberry.field(description="Fund applications you may see, in rank order under their round's criteria in force.")
     async def fund_applications(
-        self, info: Info,
+        self,
+        info: Info,
         filter: FundApplicationFilter | None = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
         before: Annotated[str | None, BEFORE] = None,
     ) -> Connection[FundApplication]:
-        rounds = [expect_int_id(r, "FundRound", argument="filter.rounds") for r in filter.rounds] if filter and filter.rounds is not None else None
+        rounds = (
+            [expect_int_id(r, "FundRound", argument="filter.rounds") for r in filter.rounds]
+            if filter and filter.rounds is not None
+            else None
+        )
         states = list(filter.states) if filter and filter.states is not None else None
         return await _applications(info, rounds, states, page_args(first, after, last, before))
 
@@ -474,13 +571,17 @@ class FundRoundPayload:
 class FundCriteriaPayload:
     round: FundRound | None = strawberry.field(description="The round, now under the new version.")
     criteria: FundCriteriaVersion | None = strawberry.field(description="The new criteria version.")
-    movements: list[FundRankMovement] = strawberry.field(description="Each application's rank and score under the previous version and the new one, in the new rank order.")
+    movements: list[FundRankMovement] = strawberry.field(
+        description="Each application's rank and score under the previous version and the new one, in the new rank order."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
 @strawberry.type(description="The application, or what was wrong.")
 class FundApplicationPayload:
-    application: FundApplication | None = strawberry.field(description="The application, scored under the criteria in force.")
+    application: FundApplication | None = strawberry.field(
+        description="The application, scored under the criteria in force."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
@@ -501,13 +602,17 @@ def _weights(items: list[FundCriterionWeightInput] | None) -> dict[str, float] |
 
 @strawberry.input(description="A new Fund round (Fund administrators). It starts as a DRAFT with criteria version 1.")
 class CreateFundRoundInput:
-    name: str = strawberry.field(description="A unique name, e.g. \"2027 round\".")
+    name: str = strawberry.field(description='A unique name, e.g. "2027 round".')
     description: str | None = strawberry.field(default=None, description="What it funds.")
     budget: MoneyInput = strawberry.field(description="The budget (a currency with a rate in the rate table).")
     opens_on: dt.date = strawberry.field(description="First day applications are taken.")
     closes_on: dt.date = strawberry.field(description="Last day applications are taken.")
-    min_partial_share: Decimal | None = strawberry.field(default=None, description="Partial funding rule (0 < share ≤ 1; 0.5 when omitted).")
-    weights: list[FundCriterionWeightInput] | None = strawberry.field(default=None, description="A weight for every criterion; the defaults when omitted.")
+    min_partial_share: Decimal | None = strawberry.field(
+        default=None, description="Partial funding rule (0 < share ≤ 1; 0.5 when omitted)."
+    )
+    weights: list[FundCriterionWeightInput] | None = strawberry.field(
+        default=None, description="A weight for every criterion; the defaults when omitted."
+    )
     note: str | None = strawberry.field(default=None, description="Why these criteria (published with them).")
 
 
@@ -516,7 +621,9 @@ class FundRoundTransitionInput:
     id: strawberry.ID = strawberry.field(description="ID of the round.")
 
 
-@strawberry.input(description="Publish new criteria weights for a round (not yet allocated); every application is rescored and re-ranked.")
+@strawberry.input(
+    description="Publish new criteria weights for a round (not yet allocated); every application is rescored and re-ranked."
+)
 class SetFundCriteriaInput:
     round_id: strawberry.ID = strawberry.field(description="ID of the round.")
     weights: list[FundCriterionWeightInput] = strawberry.field(description="A weight for every criterion.")
@@ -530,14 +637,20 @@ class SubmitFundApplicationInput:
     title: str = strawberry.field(description="What you ask support for.")
     summary: str | None = strawberry.field(default=None, description="The project in brief.")
     requested: MoneyInput = strawberry.field(description="Amount requested, in the round's currency.")
-    co_financing: Decimal | None = strawberry.field(default=None, description="Co-financing of the same project, in the round's currency.")
-    need_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="IDs of your State's needs the project serves (at most 50).")
+    co_financing: Decimal | None = strawberry.field(
+        default=None, description="Co-financing of the same project, in the round's currency."
+    )
+    need_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="IDs of your State's needs the project serves (at most 50)."
+    )
 
 
 @strawberry.input(description="Approve a closed round's allocation proposal (Fund administrators).")
 class ApproveFundAllocationInput:
     round_id: strawberry.ID = strawberry.field(description="ID of a CLOSED round.")
-    criteria_version: int = strawberry.field(description="The criteria version whose proposal you reviewed (must be the one in force).")
+    criteria_version: int = strawberry.field(
+        description="The criteria version whose proposal you reviewed (must be the one in force)."
+    )
     note: str | None = strawberry.field(default=None, description="A note published with the decisions.")
 
 
@@ -555,46 +668,78 @@ class FundMutation:
     @strawberry.mutation(description="Create a Fund round as a DRAFT (Fund administrators and administrators).")
     async def create_fund_round(self, info: Info, input: CreateFundRoundInput) -> FundRoundPayload:
         values = service.RoundFields(
-            name=input.name, description=input.description or "", budget=input.budget.amount, currency=input.budget.currency,
-            opens_on=input.opens_on, closes_on=input.closes_on, min_partial_share=input.min_partial_share,
-            weights=_weights(input.weights), note=input.note or "",
+            name=input.name,
+            description=input.description or "",
+            budget=input.budget.amount,
+            currency=input.budget.currency,
+            opens_on=input.opens_on,
+            closes_on=input.closes_on,
+            min_partial_share=input.min_partial_share,
+            weights=_weights(input.weights),
+            note=input.note or "",
         )
-        return await _round_payload(info, lambda session: service.create_round(session=session, principal=info.context.principal, values=values))
+        return await _round_payload(
+            info, lambda session: service.create_round(session=session, principal=info.context.principal, values=values)
+        )
 
     @strawberry.mutation(description="Open a DRAFT round for applications (Fund administrators and administrators).")
     async def open_fund_round(self, info: Info, input: FundRoundTransitionInput) -> FundRoundPayload:
         round_id = expect_int_id(input.id, "FundRound", argument="input.id")
-        return await _round_payload(info, lambda session: service.change_round_status(
-            session=session, principal=info.context.principal, round_id=round_id, to=DomainFundRoundStatus.OPEN))
+        return await _round_payload(
+            info,
+            lambda session: service.change_round_status(
+                session=session, principal=info.context.principal, round_id=round_id, to=DomainFundRoundStatus.OPEN
+            ),
+        )
 
-    @strawberry.mutation(description="Close an OPEN round: applications are rescored and the allocation proposal can be reviewed.")
+    @strawberry.mutation(
+        description="Close an OPEN round: applications are rescored and the allocation proposal can be reviewed."
+    )
     async def close_fund_round(self, info: Info, input: FundRoundTransitionInput) -> FundRoundPayload:
         round_id = expect_int_id(input.id, "FundRound", argument="input.id")
-        return await _round_payload(info, lambda session: service.change_round_status(
-            session=session, principal=info.context.principal, round_id=round_id, to=DomainFundRoundStatus.CLOSED))
+        return await _round_payload(
+            info,
+            lambda session: service.change_round_status(
+                session=session, principal=info.context.principal, round_id=round_id, to=DomainFundRoundStatus.CLOSED
+            ),
+        )
 
-    @strawberry.mutation(description="Publish new criteria weights (a new version); applications are re-ranked and the movement reported.")
+    @strawberry.mutation(
+        description="Publish new criteria weights (a new version); applications are re-ranked and the movement reported."
+    )
     async def set_fund_criteria(self, info: Info, input: SetFundCriteriaInput) -> FundCriteriaPayload:
         round_id = expect_int_id(input.round_id, "FundRound", argument="input.roundId")
         try:
             async with info.context.write_session() as session:
                 row, version, moved = await service.set_weights(
-                    session=session, principal=info.context.principal, round_id=round_id,
-                    weights=_weights(input.weights) or {}, note=input.note,
+                    session=session,
+                    principal=info.context.principal,
+                    round_id=round_id,
+                    weights=_weights(input.weights) or {},
+                    note=input.note,
                 )
         except ValidationFailed as failure:
             return FundCriteriaPayload(round=None, criteria=None, movements=[], user_errors=user_errors(failure))
-        return FundCriteriaPayload(round=FundRound(row=row), criteria=FundCriteriaVersion(row=version),
-                                   movements=[FundRankMovement(movement=m) for m in moved], user_errors=[])
+        return FundCriteriaPayload(
+            round=FundRound(row=row),
+            criteria=FundCriteriaVersion(row=version),
+            movements=[FundRankMovement(movement=m) for m in moved],
+            user_errors=[],
+        )
 
     @strawberry.mutation(description="Apply to an OPEN round for your State (its focal points); scored at once.")
     async def submit_fund_application(self, info: Info, input: SubmitFundApplicationInput) -> FundApplicationPayload:
         round_id = expect_int_id(input.round_id, "FundRound", argument="input.roundId")
         need_ids = [expect_int_id(n, "Need", argument="input.needIds") for n in input.need_ids or []]
         values = service.ApplicationFields(
-            round_id=round_id, state_iso3=input.state, title=input.title, summary=input.summary or "",
-            requested=input.requested.amount, currency=input.requested.currency,
-            co_financing=input.co_financing if input.co_financing is not None else Decimal(0), need_ids=need_ids,
+            round_id=round_id,
+            state_iso3=input.state,
+            title=input.title,
+            summary=input.summary or "",
+            requested=input.requested.amount,
+            currency=input.requested.currency,
+            co_financing=input.co_financing if input.co_financing is not None else Decimal(0),
+            need_ids=need_ids,
         )
         try:
             async with info.context.write_session() as session:
@@ -603,9 +748,18 @@ class FundMutation:
             return FundApplicationPayload(application=None, user_errors=user_errors(failure))
         return FundApplicationPayload(application=FundApplication(row=row), user_errors=[])
 
-    @strawberry.mutation(description="Approve a CLOSED round's allocation proposal (Fund administrators only): decisions are written and the report becomes public.")
+    @strawberry.mutation(
+        description="Approve a CLOSED round's allocation proposal (Fund administrators only): decisions are written and the report becomes public."
+    )
     async def approve_fund_allocation(self, info: Info, input: ApproveFundAllocationInput) -> FundRoundPayload:
         round_id = expect_int_id(input.round_id, "FundRound", argument="input.roundId")
-        return await _round_payload(info, lambda session: service.approve_allocation(
-            session=session, principal=info.context.principal, round_id=round_id,
-            criteria_version=input.criteria_version, note=input.note or ""))
+        return await _round_payload(
+            info,
+            lambda session: service.approve_allocation(
+                session=session,
+                principal=info.context.principal,
+                round_id=round_id,
+                criteria_version=input.criteria_version,
+                note=input.note or "",
+            ),
+        )

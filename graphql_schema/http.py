@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from cross_web import HTTPException
 from starlette.responses import Response
@@ -61,7 +62,10 @@ def retry_after(errors: Iterable[dict[str, Any]] | None) -> str | None:
     because the database is unavailable."""
     for error in errors or ():
         extensions = error.get("extensions") or {}
-        if extensions.get("code") in ("RATE_LIMITED", "SERVICE_UNAVAILABLE") and extensions.get("retryAfterSeconds") is not None:
+        if (
+            extensions.get("code") in ("RATE_LIMITED", "SERVICE_UNAVAILABLE")
+            and extensions.get("retryAfterSeconds") is not None
+        ):
             return str(max(1, math.ceil(float(extensions["retryAfterSeconds"]))))
     return None
 
@@ -214,7 +218,9 @@ class GraphQLOverHTTP:
             response = await super().run(request, context, root_value)  # type: ignore[misc]
         except HTTPException as exc:
             media = response_media_type(request.headers.get("accept"))
-            return Response(error_body(exc.reason, "BAD_REQUEST"), status_code=exc.status_code, headers=_content_type(media))
+            return Response(
+                error_body(exc.reason, "BAD_REQUEST"), status_code=exc.status_code, headers=_content_type(media)
+            )
         outcome = getattr(request.state, "graphql_http", None)
         if outcome is not None:
             media, status, retry = outcome

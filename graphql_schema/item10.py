@@ -65,7 +65,9 @@ class EngagementStageCounts:
         return self.row.total
 
 
-@strawberry.type(description="Amounts summed per currency, never across currencies; a USD equivalent only where every currency has a rate.")
+@strawberry.type(
+    description="Amounts summed per currency, never across currencies; a USD equivalent only where every currency has a rate."
+)
 class AmountsByCurrency:
     row: strawberry.Private[service.Amounts]
 
@@ -73,7 +75,9 @@ class AmountsByCurrency:
     def amounts(self) -> list[Money]:
         return [Money(amount=a.amount, currency=a.currency) for a in self.row.by_currency]
 
-    @strawberry.field(description="All of it in USD at the rates in `Item10Report.exchangeRates`; null when a currency has no rate.")
+    @strawberry.field(
+        description="All of it in USD at the rates in `Item10Report.exchangeRates`; null when a currency has no rate."
+    )
     def usd_equivalent(self) -> Money | None:
         if self.row.usd_equivalent is None:
             return None
@@ -89,7 +93,9 @@ class OrganizationEngagements:
     row: strawberry.Private[service.OrganizationEngagements]
 
     @strawberry.field(description="The organization.")
-    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
+    async def organization(
+        self, info: Info
+    ) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
         from graphql_schema.offers import load_organization
 
         return await load_organization(info, self.row.organization_id)
@@ -219,7 +225,9 @@ class OpenNeedFunding:
     def committed(self) -> AmountsByCurrency:
         return AmountsByCurrency(row=self.row.committed)
 
-    @strawberry.field(description="Cost minus commitments in the need's currency (never negative); null when the cost is unknown or a commitment's currency has no rate.")
+    @strawberry.field(
+        description="Cost minus commitments in the need's currency (never negative); null when the cost is unknown or a commitment's currency has no rate."
+    )
     def gap(self) -> Money | None:
         return _money(self.row.gap)
 
@@ -248,7 +256,9 @@ class FundingGapSummary:
     def needs_without_cost(self) -> int:
         return self.row.needs_without_cost
 
-    @strawberry.field(description="Open needs whose commitments are in a currency that could not be converted (no gap known).")
+    @strawberry.field(
+        description="Open needs whose commitments are in a currency that could not be converted (no gap known)."
+    )
     def needs_without_gap(self) -> int:
         return self.row.needs_without_gap
 
@@ -260,11 +270,13 @@ class CurrencyRate:
     as_of: dt.date = strawberry.field(description="Date of the rate.")
 
 
-@strawberry.type(description=(
-    "What agencies, donors and States did in a theme over a period (HRC resolution 21/21 paras 3-5, 9): engagements "
-    "by stage, organization and State, amounts, lessons learned and good practices, open needs and funding gaps. "
-    "Only what you may see is counted: a need hidden from you, and its engagements, are in no list, count or sum."
-))
+@strawberry.type(
+    description=(
+        "What agencies, donors and States did in a theme over a period (HRC resolution 21/21 paras 3-5, 9): engagements "
+        "by stage, organization and State, amounts, lessons learned and good practices, open needs and funding gaps. "
+        "Only what you may see is counted: a need hidden from you, and its engagements, are in no list, count or sum."
+    )
+)
 class Item10Report:
     row: strawberry.Private[service.Item10Report]
 
@@ -350,25 +362,44 @@ class Item10Report:
 
     @strawberry.field(description="The rates behind every USD equivalent and converted gap in the report.")
     def exchange_rates(self) -> list[CurrencyRate]:
-        return [CurrencyRate(currency=r.currency, usd_per_unit=r.usd_per_unit, as_of=r.as_of) for r in self.row.exchange_rates]
+        return [
+            CurrencyRate(currency=r.currency, usd_per_unit=r.usd_per_unit, as_of=r.as_of)
+            for r in self.row.exchange_rates
+        ]
 
 
 @strawberry.type(description="Item 10 reports.")
 class Item10Query:
-    @strawberry.field(description=(
-        "The Item 10 report for a theme and a period (and optionally a region), over what you may see. "
-        "Unknown theme or region, or `from` after `to`: BAD_USER_INPUT."
-    ))
+    @strawberry.field(
+        description=(
+            "The Item 10 report for a theme and a period (and optionally a region), over what you may see. "
+            "Unknown theme or region, or `from` after `to`: BAD_USER_INPUT."
+        )
+    )
     async def item10_report(
         self,
         info: Info,
-        theme: Annotated[str, strawberry.argument(description="A theme code (e.g. JUSTICE) or a theme cluster (e.g. ADMINISTRATION_OF_JUSTICE).")],
+        theme: Annotated[
+            str,
+            strawberry.argument(
+                description="A theme code (e.g. JUSTICE) or a theme cluster (e.g. ADMINISTRATION_OF_JUSTICE)."
+            ),
+        ],
         period: Annotated[ReportPeriod, strawberry.argument(description="The days the report covers.")],
-        region: Annotated[str | None, strawberry.argument(description="A UN M49 region, sub-region or intermediate region code (e.g. 202), or a UN regional group (e.g. AFRICAN).")] = None,
+        region: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A UN M49 region, sub-region or intermediate region code (e.g. 202), or a UN regional group (e.g. AFRICAN)."
+            ),
+        ] = None,
     ) -> Item10Report:
         async with info.context.read_session() as session:
             row = await service.item10_report(
-                session=session, principal=info.context.principal, theme=theme,
-                period_start=period.from_, period_end=period.to, region=region,
+                session=session,
+                principal=info.context.principal,
+                theme=theme,
+                period_start=period.from_,
+                period_end=period.to,
+                region=region,
             )
         return Item10Report(row=row)

@@ -110,12 +110,19 @@ class CostLimiter(SchemaExtension):
         note_cost(cost)  # for the operation's metrics and log line
         hint = "Ask for smaller pages (`first`/`last`) or fewer nested connections."
         if replayed:
-            hint = (f"It replays {replayed} events (or more), each priced as one result: catch up with "
-                    "`changes(since:)`, then subscribe with a later `after`.")
+            hint = (
+                f"It replays {replayed} events (or more), each priced as one result: catch up with "
+                "`changes(since:)`, then subscribe with a later `after`."
+            )
         if cost > self.settings.max_query_cost:
-            return [_error(QueryTooComplex(
-                f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. {hint}",
-            ), {"cost": cost, "maximumCost": self.settings.max_query_cost})]
+            return [
+                _error(
+                    QueryTooComplex(
+                        f"This query would cost {cost} points, over the maximum of {self.settings.max_query_cost}. {hint}",
+                    ),
+                    {"cost": cost, "maximumCost": self.settings.max_query_cost},
+                )
+            ]
         if cost == 0 or context is None or not hasattr(context, "read_session"):
             return []
         capacity, rate = bucket_size(self.settings, context)
@@ -125,12 +132,19 @@ class CostLimiter(SchemaExtension):
             if cost > capacity:
                 # It could never be admitted: no wait helps, so it is too complex for this
                 # caller, and nothing is charged (the report shows the bucket as it is).
-                self.throttle = await rate_limit.peek(session, key=bucket_key(context), capacity=capacity, restore_rate=rate)
+                self.throttle = await rate_limit.peek(
+                    session, key=bucket_key(context), capacity=capacity, restore_rate=rate
+                )
                 context.throttle = self.throttle
-                return [_error(QueryTooComplex(
-                    f"This query would cost {cost} points, more than your rate limit's bucket holds "
-                    f"({capacity:g} points). {hint}",
-                ), {"cost": cost, "maximumAvailable": capacity})]
+                return [
+                    _error(
+                        QueryTooComplex(
+                            f"This query would cost {cost} points, more than your rate limit's bucket holds "
+                            f"({capacity:g} points). {hint}",
+                        ),
+                        {"cost": cost, "maximumAvailable": capacity},
+                    )
+                ]
             self.throttle = await rate_limit.charge(
                 session, key=bucket_key(context), cost=float(cost), capacity=capacity, restore_rate=rate
             )
@@ -138,11 +152,16 @@ class CostLimiter(SchemaExtension):
         context.reads_after(self.throttle.written_lsn)
         if not self.throttle.admitted:
             retry = round(self.throttle.retry_after_seconds, 1)
-            return [_error(RateLimited(
-                f"Rate limit exceeded: this query costs {cost} points and {int(self.throttle.available)} "
-                f"are available; retry after {retry} s.",
-                retry_after_seconds=retry,
-            ), {"retryAfterSeconds": retry, "cost": cost})]
+            return [
+                _error(
+                    RateLimited(
+                        f"Rate limit exceeded: this query costs {cost} points and {int(self.throttle.available)} "
+                        f"are available; retry after {retry} s.",
+                        retry_after_seconds=retry,
+                    ),
+                    {"retryAfterSeconds": retry, "cost": cost},
+                )
+            ]
         return []
 
     def get_results(self) -> dict[str, Any]:
@@ -160,7 +179,11 @@ class CostLimiter(SchemaExtension):
         data = getattr(ec.result, "data", None)
         if data is not None:
             report["actualQueryCost"] = actual_cost(
-                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, data,
+                ec.schema._schema,
+                ec.graphql_document,
+                ec.operation_name,
+                ec.variables,
+                data,
                 rows_scanned=getattr(ec.context, "rows_scanned", 0),
             )
         if self.throttle is not None:

@@ -102,7 +102,9 @@ class LiveOperationHandler(BaseGraphQLTransportWSHandler):
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
         with contextlib.suppress(Exception):  # already closing
-            await self.websocket.close(code=FORBIDDEN_CLOSE_CODE, reason="Forbidden: the credential was revoked or has expired")
+            await self.websocket.close(
+                code=FORBIDDEN_CLOSE_CODE, reason="Forbidden: the credential was revoked or has expired"
+            )
 
     async def handle_message(self, message: Any) -> None:  # type: ignore[override]
         if (reason := protocol_violation(message)) is not None:
@@ -117,13 +119,20 @@ class LiveOperationHandler(BaseGraphQLTransportWSHandler):
                     accepted = await still_accepted(session, self.principal)
             except Exception as exc:  # noqa: BLE001 — refuse this operation, keep the connection
                 log.warning("could not re-check a WebSocket credential: %s", exc)
-                await self.send_message(_error(message["id"], "Could not check your credentials; try again.", "INTERNAL_SERVER_ERROR"))
+                await self.send_message(
+                    _error(message["id"], "Could not check your credentials; try again.", "INTERNAL_SERVER_ERROR")
+                )
                 return
             if not accepted:
                 await self.forbid()
                 return
         limit = self.max_subscriptions_per_connection
-        if self.connection_acknowledged and message["id"] not in self.operations and limit is not None and len(self.operations) >= limit:
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and limit is not None
+            and len(self.operations) >= limit
+        ):
             # strawberry's own refusal has no `extensions.code`.
             reason = f"Subscription limit reached: at most {limit} operations at a time on one connection."
             await self.send_message(_error(message["id"], reason, SUBSCRIPTION_LIMIT_REACHED))

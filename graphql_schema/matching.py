@@ -4,15 +4,27 @@ and the match lifecycle mutations. Resolvers call service.matching."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 
 from graphql_schema.common import Money, MoneyInput, OrderDirection, UserError, descending, money, user_errors
-from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, expect_int_id, page_args, to_global_id
+from graphql_schema.relay import (
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
+    Connection,
+    Node,
+    connection,
+    expect_int_id,
+    page_args,
+    to_global_id,
+)
 from service.errors import InvalidInput, ValidationFailed
 from service.matching import lifecycle, queries
 from service.models.matching import Match as MatchRow
@@ -20,6 +32,10 @@ from service.models.matching import MatchStatus as DomainMatchStatus
 from service.models.matching import OfferKind as DomainOfferKind
 from service.needs import CostRange
 from service.pagination import PageArgs
+
+if TYPE_CHECKING:  # strawberry.lazy names, resolved at schema build time
+    from graphql_schema.relay import PageInfo
+
 
 if TYPE_CHECKING:
     from graphql_schema.needs import Need
@@ -30,8 +46,12 @@ MatchStatus = strawberry.enum(
     name="MatchStatus",
     description="SUGGESTED → PROPOSED → ENDORSED/DECLINED → AGREED → ACTIVE → COMPLETED; or WITHDRAWN.",
 )
-OfferKind = strawberry.enum(DomainOfferKind, name="OfferKind", description="What kind of offer a match links a need to.")
-GapGrouping = strawberry.enum(queries.GapGrouping, name="FundingGapGrouping", description="How funding gaps are grouped.")
+OfferKind = strawberry.enum(
+    DomainOfferKind, name="OfferKind", description="What kind of offer a match links a need to."
+)
+GapGrouping = strawberry.enum(
+    queries.GapGrouping, name="FundingGapGrouping", description="How funding gaps are grouped."
+)
 OpportunityOrderField = strawberry.enum(
     queries.OpportunityOrderField, name="OpportunityOrderField", description="Fields opportunities can be ordered by."
 )
@@ -71,6 +91,7 @@ class Match(Node):
     async def breakdown(self, info: Info) -> list[CriterionScore]:
         items = sa.inspect(self.row).dict.get("breakdown")  # read paths defer it (queries.DEFERRED)
         if items is None:
+
             async def batch(session, ids):
                 return await queries.breakdown_of(session=session, match_ids=ids)
 
@@ -118,7 +139,9 @@ class Match(Node):
         return await load_capability(info, self.row.capability_id)
 
     @strawberry.field(description="The offering organization.")
-    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
+    async def organization(
+        self, info: Info
+    ) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
         from graphql_schema.offers import load_organization
 
         return await load_organization(info, self.row.organization_id)
@@ -147,8 +170,12 @@ class Match(Node):
         rows = await info.context.loader("match.history", batch, default=[]).load(self.row.id)
         return [
             MatchTransition(
-                from_status=r.from_status, to_status=r.to_status, actor=r.actor, actor_role=r.actor_role,
-                reason=r.reason, occurred_at=r.occurred_at,
+                from_status=r.from_status,
+                to_status=r.to_status,
+                actor=r.actor,
+                actor_role=r.actor_role,
+                reason=r.reason,
+                occurred_at=r.occurred_at,
             )
             for r in rows
         ]
@@ -177,7 +204,12 @@ async def load_match(info: Info, match_id: int) -> Match | None:
 
 
 async def nested_matches(
-    info: Info, parent: str, parent_id: int, min_score: float | None, statuses: list[DomainMatchStatus] | None, args: PageArgs
+    info: Info,
+    parent: str,
+    parent_id: int,
+    min_score: float | None,
+    statuses: list[DomainMatchStatus] | None,
+    args: PageArgs,
 ) -> Connection[Match]:
     """`need.matches`, `programme.matches`, `capability.matches`: one batch per request."""
     if min_score is not None and not 0 <= min_score <= 1:
@@ -187,13 +219,23 @@ async def nested_matches(
 
     async def batch(session, ids):
         return await queries.matches_per_parent(
-            session=session, principal=ctx.principal, parent=parent, parent_ids=ids, min_score=min_score,
-            statuses=statuses, page=args,
+            session=session,
+            principal=ctx.principal,
+            parent=parent,
+            parent_ids=ids,
+            min_score=min_score,
+            statuses=statuses,
+            page=args,
         )
 
     async def count_batch(session, ids):
         return await queries.count_matches_per_parent(
-            session=session, principal=ctx.principal, parent=parent, parent_ids=ids, min_score=min_score, statuses=statuses
+            session=session,
+            principal=ctx.principal,
+            parent=parent,
+            parent_ids=ids,
+            min_score=min_score,
+            statuses=statuses,
         )
 
     page = await ctx.loader(f"{parent}.matches", batch, args=(args, min_score, status_key)).load(parent_id)
@@ -244,7 +286,9 @@ class OpportunityFilter:
     cost_min: Decimal | None = strawberry.field(default=None, description="Lowest estimated cost.")
     cost_max: Decimal | None = strawberry.field(default=None, description="Highest estimated cost.")
     cost_currency: str = strawberry.field(default="USD", description="Currency of costMin and costMax.")
-    min_score: float | None = strawberry.field(default=None, description="Only needs whose best match scores at least this.")
+    min_score: float | None = strawberry.field(
+        default=None, description="Only needs whose best match scores at least this."
+    )
     search: str | None = strawberry.field(default=None, description="Full-text search over the needs.")
 
     def to_domain(self) -> queries.OpportunityFilter:
@@ -252,8 +296,13 @@ class OpportunityFilter:
         if self.cost_min is not None or self.cost_max is not None:
             cost = CostRange(self.cost_min, self.cost_max, self.cost_currency.upper())
         return queries.OpportunityFilter(
-            states=self.states, regions=self.regions, themes=self.themes, sectors=self.sectors, cost=cost,
-            min_score=self.min_score, search=self.search,
+            states=self.states,
+            regions=self.regions,
+            themes=self.themes,
+            sectors=self.sectors,
+            cost=cost,
+            min_score=self.min_score,
+            search=self.search,
         )
 
 
@@ -289,7 +338,9 @@ class OpportunityEdge:
 @strawberry.type(description="Opportunities for a donor or agency, ranked by fit to its own offers.")
 class OpportunityConnection:
     edges: list[OpportunityEdge] = strawberry.field(description="The opportunities of this page.")
-    page_info: Annotated["PageInfo", strawberry.lazy("graphql_schema.relay")] = strawberry.field(description="Pagination state.")
+    page_info: Annotated["PageInfo", strawberry.lazy("graphql_schema.relay")] = strawberry.field(
+        description="Pagination state."
+    )
     counter: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Number of opportunities under the filter.")
@@ -304,8 +355,12 @@ class MatchingQuery:
         async with info.context.read_session() as session:
             version, criteria = await queries.matching_criteria(session=session)
         return MatchingCriteria(
-            version=version.version, note=version.note, published_at=version.created_at,
-            criteria=[MatchingCriterion(key=c.key, name=c.name, description=c.description, weight=c.weight) for c in criteria],
+            version=version.version,
+            note=version.note,
+            published_at=version.created_at,
+            criteria=[
+                MatchingCriterion(key=c.key, name=c.name, description=c.description, weight=c.weight) for c in criteria
+            ],
             geographic_rule=(
                 "An offer is a candidate only where it works: a programme's recipient States, the States of its "
                 "recipient regions, or anywhere when global; a capability's regions served (M49). "
@@ -313,7 +368,9 @@ class MatchingQuery:
             ),
         )
 
-    @strawberry.field(description="Needs open to you (donors and agencies), ranked by fit to your own programmes and capabilities.")
+    @strawberry.field(
+        description="Needs open to you (donors and agencies), ranked by fit to your own programmes and capabilities."
+    )
     async def opportunities(
         self,
         info: Info,
@@ -333,36 +390,54 @@ class MatchingQuery:
         desc = descending(order_by.direction) if order_by else True
         async with ctx.read_session() as session:
             page = await queries.opportunities(
-                session=session, principal=ctx.principal, opportunity_filter=domain_filter, order=field,
-                descending=desc, page=args,
+                session=session,
+                principal=ctx.principal,
+                opportunity_filter=domain_filter,
+                order=field,
+                descending=desc,
+                page=args,
             )
 
         async def counter() -> int:
             async with ctx.read_session() as session:
-                return await queries.count_opportunities(session=session, principal=ctx.principal, opportunity_filter=domain_filter)
+                return await queries.count_opportunities(
+                    session=session, principal=ctx.principal, opportunity_filter=domain_filter
+                )
 
         return OpportunityConnection(
             edges=[
-                OpportunityEdge(cursor=c, node=Opportunity(score=o.score, need_row=o.need, best_match_id=o.best_match_id))
+                OpportunityEdge(
+                    cursor=c, node=Opportunity(score=o.score, need_row=o.need, best_match_id=o.best_match_id)
+                )
                 for c, o in zip(page.cursors, page.items)
             ],
             page_info=PageInfo(
-                has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-                start_cursor=page.start_cursor, end_cursor=page.end_cursor,
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
             ),
             counter=counter,
         )
 
-    @strawberry.field(description="Estimated cost, agreed funding and the gap in USD, grouped, over the needs you may see.")
+    @strawberry.field(
+        description="Estimated cost, agreed funding and the gap in USD, grouped, over the needs you may see."
+    )
     async def funding_gaps(
-        self, info: Info, group_by: Annotated[GapGrouping, strawberry.argument(description="THEME, REGION, STATE or SECTOR.")]  # type: ignore[valid-type]
+        self,
+        info: Info,
+        group_by: Annotated[GapGrouping, strawberry.argument(description="THEME, REGION, STATE or SECTOR.")],  # type: ignore[valid-type]
     ) -> list[FundingGap]:
         async with info.context.read_session() as session:
             rows = await queries.funding_gaps(session=session, principal=info.context.principal, group_by=group_by)
         return [
             FundingGap(
-                key=r.key, label=r.label, needs=r.needs, cost=Money(amount=r.cost_usd, currency="USD"),
-                funded=Money(amount=r.funded_usd, currency="USD"), gap=Money(amount=r.gap_usd, currency="USD"),
+                key=r.key,
+                label=r.label,
+                needs=r.needs,
+                cost=Money(amount=r.cost_usd, currency="USD"),
+                funded=Money(amount=r.funded_usd, currency="USD"),
+                gap=Money(amount=r.gap_usd, currency="USD"),
             )
             for r in rows
         ]
@@ -414,7 +489,9 @@ class MatchTransitionInput:
 @strawberry.input(description="Confirm an endorsed match (the proposer).")
 class AgreeMatchInput:
     id: strawberry.ID = strawberry.field(description="ID of an ENDORSED match.")
-    agreed_amount: MoneyInput | None = strawberry.field(default=None, description="The amount agreed; the amount offered when omitted.")
+    agreed_amount: MoneyInput | None = strawberry.field(
+        default=None, description="The amount agreed; the amount offered when omitted."
+    )
     reason: str | None = strawberry.field(default=None, description="Why (kept in its history).")
 
 
@@ -449,8 +526,13 @@ class MatchingMutation:
     async def propose_match(self, info: Info, input: ProposeMatchInput) -> MatchPayload:
         amount = input.amount_offered
         return await _move(
-            info, input.id, DomainMatchStatus.PROPOSED, None, message=input.message,
-            amount=amount.amount if amount else None, currency=amount.currency if amount else None,
+            info,
+            input.id,
+            DomainMatchStatus.PROPOSED,
+            None,
+            message=input.message,
+            amount=amount.amount if amount else None,
+            currency=amount.currency if amount else None,
         )
 
     @strawberry.mutation(description="Endorse a proposal (the need's State): only this makes it an engagement.")
@@ -461,12 +543,18 @@ class MatchingMutation:
     async def decline_match(self, info: Info, input: MatchTransitionInput) -> MatchPayload:
         return await _move(info, input.id, DomainMatchStatus.DECLINED, input.reason)
 
-    @strawberry.mutation(description="Confirm an endorsed match (the proposer); the agreed amount becomes the need's funding.")
+    @strawberry.mutation(
+        description="Confirm an endorsed match (the proposer); the agreed amount becomes the need's funding."
+    )
     async def agree_match(self, info: Info, input: AgreeMatchInput) -> MatchPayload:
         amount = input.agreed_amount
         return await _move(
-            info, input.id, DomainMatchStatus.AGREED, input.reason,
-            amount=amount.amount if amount else None, currency=amount.currency if amount else None,
+            info,
+            input.id,
+            DomainMatchStatus.AGREED,
+            input.reason,
+            amount=amount.amount if amount else None,
+            currency=amount.currency if amount else None,
         )
 
     @strawberry.mutation(description="Record that an agreed engagement has started (either side).")

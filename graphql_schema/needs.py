@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable, Hashable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -24,17 +25,30 @@ from graphql_schema.common import (
     user_errors,
 )
 from graphql_schema.relay import (
-    AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, expect_int_id, page_args, to_global_id,
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
+    Connection,
+    Node,
+    connection,
+    expect_int_id,
+    page_args,
+    to_global_id,
 )
 from graphql_schema.states import State, load_state
 from service import needs as service
 from service import recommendations as recommendations_service
-from service.errors import ValidationFailed
 from service import stakeholder_input as stakeholder_input_service
+from service.errors import ValidationFailed
 from service.models import AssistanceNeed, NeedStakeholder
 from service.models import StakeholderInput as StakeholderInputRow
 from service.models.enums import NeedStatus as DomainNeedStatus
 from service.pagination import PageArgs
+
+if TYPE_CHECKING:  # strawberry.lazy names, resolved at schema build time
+    from graphql_schema.matching import Match, MatchStatus
+
 
 if TYPE_CHECKING:
     from graphql_schema.recommendations import Pledge, Recommendation, RecommendationFilter
@@ -65,26 +79,47 @@ class CostRangeInput:
 
 @strawberry.input(description="Filter of a needs list. Lists mean any of; several fields mean all of.")
 class NeedFilter:
-    states: list[str] | None = strawberry.field(default=None, description="ISO 3166 alpha-3 codes of the requesting States.")
-    regions: list[str] | None = strawberry.field(default=None, description="UN M49 region, sub-region or intermediate region codes (001 is the world).")
+    states: list[str] | None = strawberry.field(
+        default=None, description="ISO 3166 alpha-3 codes of the requesting States."
+    )
+    regions: list[str] | None = strawberry.field(
+        default=None, description="UN M49 region, sub-region or intermediate region codes (001 is the world)."
+    )
     regional_groups: list[str] | None = strawberry.field(default=None, description="UN regional groups, e.g. AFRICAN.")
     themes: list[str] | None = strawberry.field(default=None, description="Theme codes, e.g. JUSTICE.")
-    sectors: list[str] | None = strawberry.field(default=None, description="DAC 5-digit sector codes, or 3-digit categories (151 matches 15130, 15160, …).")
-    sdgs: list[str] | None = strawberry.field(default=None, description="SDG goals (\"16\") or targets (\"16.3\").")
+    sectors: list[str] | None = strawberry.field(
+        default=None, description="DAC 5-digit sector codes, or 3-digit categories (151 matches 15130, 15160, …)."
+    )
+    sdgs: list[str] | None = strawberry.field(default=None, description='SDG goals ("16") or targets ("16.3").')
     statuses: list[NeedStatus] | None = strawberry.field(default=None, description="Lifecycle statuses.")
-    visibilities: list[Visibility] | None = strawberry.field(default=None, description="Visibilities (only needs you may see are ever listed).")
+    visibilities: list[Visibility] | None = strawberry.field(
+        default=None, description="Visibilities (only needs you may see are ever listed)."
+    )
     cost: CostRangeInput | None = strawberry.field(default=None, description="Estimated cost range.")
-    search: str | None = strawberry.field(default=None, description="Full-text search over title and description (web-search syntax: words, \"phrases\", OR, -word).")
-    updated_since: dt.datetime | None = strawberry.field(default=None, description="Only needs changed at or after this time (UTC).")
+    search: str | None = strawberry.field(
+        default=None,
+        description='Full-text search over title and description (web-search syntax: words, "phrases", OR, -word).',
+    )
+    updated_since: dt.datetime | None = strawberry.field(
+        default=None, description="Only needs changed at or after this time (UTC)."
+    )
 
     def to_domain(self) -> service.NeedFilter:
         cost = None
         if self.cost is not None:
             cost = service.CostRange(self.cost.min, self.cost.max, self.cost.currency.upper())
         return service.NeedFilter(
-            states=self.states, regions=self.regions, regional_groups=self.regional_groups,
-            themes=self.themes, sectors=self.sectors, sdgs=self.sdgs, statuses=self.statuses,
-            visibilities=self.visibilities, cost=cost, search=self.search, updated_since=self.updated_since,
+            states=self.states,
+            regions=self.regions,
+            regional_groups=self.regional_groups,
+            themes=self.themes,
+            sectors=self.sectors,
+            sdgs=self.sdgs,
+            statuses=self.statuses,
+            visibilities=self.visibilities,
+            cost=cost,
+            search=self.search,
+            updated_since=self.updated_since,
         )
 
 
@@ -105,7 +140,9 @@ class NationalStakeholder:
     kind: StakeholderKind = strawberry.field(description="Kind of body.")
 
 
-@strawberry.type(description="A technical-assistance need published by a State under review, tied to the UPR recommendations and pledges it implements.")
+@strawberry.type(
+    description="A technical-assistance need published by a State under review, tied to the UPR recommendations and pledges it implements."
+)
 class Need(Node):
     row: strawberry.Private[AssistanceNeed]
 
@@ -192,7 +229,9 @@ class Need(Node):
         async def batch(session, ids):
             return await service.stakeholders_of(session=session, need_ids=ids)
 
-        rows: list[NeedStakeholder] = await info.context.loader("need.stakeholders", batch, default=[]).load(self.row.id)
+        rows: list[NeedStakeholder] = await info.context.loader("need.stakeholders", batch, default=[]).load(
+            self.row.id
+        )
         return [NationalStakeholder(name=r.name, kind=r.kind) for r in rows]
 
     @strawberry.field(description="The UPR recommendations this need implements.")
@@ -252,12 +291,19 @@ class Need(Node):
 
         return connection(page, lambda r: Pledge(row=r), counter)
 
-    @strawberry.field(description="Programmes and capabilities matched to this need, best first (ties by ID), each with its score breakdown.")
+    @strawberry.field(
+        description="Programmes and capabilities matched to this need, best first (ties by ID), each with its score breakdown."
+    )
     async def matches(
         self,
         info: Info,
-        min_score: Annotated[float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")] = None,
-        statuses: Annotated[list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None, strawberry.argument(description="Only matches in these statuses.")] = None,
+        min_score: Annotated[
+            float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")
+        ] = None,
+        statuses: Annotated[
+            list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None,
+            strawberry.argument(description="Only matches in these statuses."),
+        ] = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
@@ -265,9 +311,13 @@ class Need(Node):
     ) -> Connection[Annotated["Match", strawberry.lazy("graphql_schema.matching")]]:
         from graphql_schema.matching import nested_matches
 
-        return await nested_matches(info, "need", self.row.id, min_score, statuses, page_args(first, after, last, before))
+        return await nested_matches(
+            info, "need", self.row.id, min_score, statuses, page_args(first, after, last, before)
+        )
 
-    @strawberry.field(description="Agreed funding (engaged matches) in the need's currency, and the gap to its estimated cost.")
+    @strawberry.field(
+        description="Agreed funding (engaged matches) in the need's currency, and the gap to its estimated cost."
+    )
     async def funding(self, info: Info) -> Annotated["NeedFunding", strawberry.lazy("graphql_schema.needs")]:
         from service.matching import queries as matching_queries
 
@@ -308,8 +358,12 @@ class Need(Node):
 
 @strawberry.type(description="A need's agreed funding and remaining gap.")
 class NeedFunding:
-    agreed: Money | None = strawberry.field(description="Sum of agreed amounts of engaged matches (agreed, active, completed), in the need's currency.")
-    gap: Money | None = strawberry.field(description="Estimated cost minus agreed funding (null without a cost estimate).")
+    agreed: Money | None = strawberry.field(
+        description="Sum of agreed amounts of engaged matches (agreed, active, completed), in the need's currency."
+    )
+    gap: Money | None = strawberry.field(
+        description="Estimated cost minus agreed funding (null without a cost estimate)."
+    )
 
 
 @strawberry.type(description="Input on a need from an NHRI or civil society organization (resolution para 8).")
@@ -337,15 +391,21 @@ def wrap_need(row: AssistanceNeed) -> Need:
     return Need(row=row)
 
 
-async def _stakeholder_inputs(self: Need, info: Info, first: int | None, after: str | None, last: int | None, before: str | None):
+async def _stakeholder_inputs(
+    self: Need, info: Info, first: int | None, after: str | None, last: int | None, before: str | None
+):
     args = page_args(first, after, last, before)
     ctx = info.context
 
     async def batch(session, ids):
-        return await stakeholder_input_service.inputs_per_need(session=session, principal=ctx.principal, need_ids=ids, page=args)
+        return await stakeholder_input_service.inputs_per_need(
+            session=session, principal=ctx.principal, need_ids=ids, page=args
+        )
 
     async def count_batch(session, ids):
-        return await stakeholder_input_service.count_inputs_per_need(session=session, principal=ctx.principal, need_ids=ids)
+        return await stakeholder_input_service.count_inputs_per_need(
+            session=session, principal=ctx.principal, need_ids=ids
+        )
 
     page = await ctx.loader("need.stakeholderInputs", batch, args=args).load(self.row.id)
     count_loader = ctx.loader("need.stakeholderInputs.count", count_batch, default=0)
@@ -369,8 +429,11 @@ async def list_needs(
     domain_filter = filter.to_domain() if filter else None
     async with ctx.read_session() as session:
         page = await service.list_needs(
-            session=session, principal=ctx.principal, need_filter=domain_filter,
-            order=order_by.to_domain() if order_by else None, page=args,
+            session=session,
+            principal=ctx.principal,
+            need_filter=domain_filter,
+            order=order_by.to_domain() if order_by else None,
+            page=args,
         )
 
     async def counter() -> int:
@@ -398,12 +461,18 @@ async def nested_needs(
 
     async def batch(session, keys):
         return await per_parent(
-            session=session, principal=ctx.principal, need_filter=domain_filter, order=domain_order, page=args,
+            session=session,
+            principal=ctx.principal,
+            need_filter=domain_filter,
+            order=domain_order,
+            page=args,
             **{keyword: keys},
         )
 
     async def count_batch(session, keys):
-        return await count_per_parent(session=session, principal=ctx.principal, need_filter=domain_filter, **{keyword: keys})
+        return await count_per_parent(
+            session=session, principal=ctx.principal, need_filter=domain_filter, **{keyword: keys}
+        )
 
     page = await ctx.loader(name, batch, args=(args, filter_key(filter), filter_key(order_by))).load(parent_key)
     count_loader = ctx.loader(name + ".count", count_batch, args=filter_key(filter), default=0)
@@ -433,10 +502,18 @@ class CreateNeedInput:
     estimated_cost: MoneyInput | None = strawberry.field(default=None, description="Estimated cost.")
     start_date: dt.date | None = strawberry.field(default=None, description="Planned start.")
     end_date: dt.date | None = strawberry.field(default=None, description="Planned end (not before the start).")
-    visibility: Visibility = strawberry.field(default=Visibility.PRIVATE, description="Who may see it; PRIVATE by default.")
-    national_stakeholders: list[NationalStakeholderInput] = strawberry.field(default_factory=list, description="National stakeholders involved.")
-    recommendation_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="IDs of recommendations to your State that this need implements.")
-    pledge_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="IDs of your State's pledges this need implements.")
+    visibility: Visibility = strawberry.field(
+        default=Visibility.PRIVATE, description="Who may see it; PRIVATE by default."
+    )
+    national_stakeholders: list[NationalStakeholderInput] = strawberry.field(
+        default_factory=list, description="National stakeholders involved."
+    )
+    recommendation_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="IDs of recommendations to your State that this need implements."
+    )
+    pledge_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="IDs of your State's pledges this need implements."
+    )
 
 
 @strawberry.input(description="Changes to a need; omitted fields stay as they are, lists are replaced whole.")
@@ -447,23 +524,44 @@ class UpdateNeedInput:
     themes: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Theme codes.")
     sectors: list[str] | None = strawberry.field(default=strawberry.UNSET, description="DAC 5-digit sector codes.")
     sdg_targets: list[str] | None = strawberry.field(default=strawberry.UNSET, description="SDG target codes.")
-    rights_dimensions: list[RightsDimension] | None = strawberry.field(default=strawberry.UNSET, description="Rights dimensions.")
+    rights_dimensions: list[RightsDimension] | None = strawberry.field(
+        default=strawberry.UNSET, description="Rights dimensions."
+    )
     modalities: list[Modality] | None = strawberry.field(default=strawberry.UNSET, description="Delivery modalities.")
-    working_languages: list[str] | None = strawberry.field(default=strawberry.UNSET, description="ISO 639-1 language codes.")
-    estimated_cost: MoneyInput | None = strawberry.field(default=strawberry.UNSET, description="Estimated cost; null clears it.")
+    working_languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 639-1 language codes."
+    )
+    estimated_cost: MoneyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Estimated cost; null clears it."
+    )
     start_date: dt.date | None = strawberry.field(default=strawberry.UNSET, description="Planned start.")
     end_date: dt.date | None = strawberry.field(default=strawberry.UNSET, description="Planned end.")
     visibility: Visibility | None = strawberry.field(default=strawberry.UNSET, description="Who may see it.")
-    national_stakeholders: list[NationalStakeholderInput] | None = strawberry.field(default=strawberry.UNSET, description="National stakeholders (replaces the list).")
-    recommendation_ids: list[strawberry.ID] | None = strawberry.field(default=strawberry.UNSET, description="Recommendations implemented (replaces the list).")
-    pledge_ids: list[strawberry.ID] | None = strawberry.field(default=strawberry.UNSET, description="Pledges implemented (replaces the list).")
+    national_stakeholders: list[NationalStakeholderInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="National stakeholders (replaces the list)."
+    )
+    recommendation_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Recommendations implemented (replaces the list)."
+    )
+    pledge_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Pledges implemented (replaces the list)."
+    )
 
 
 def _fields_from_input(data: Any) -> service.NeedFields:
     values = service.NeedFields()
     simple = (
-        "title", "description", "themes", "sectors", "sdg_targets", "rights_dimensions", "modalities",
-        "working_languages", "start_date", "end_date", "visibility",
+        "title",
+        "description",
+        "themes",
+        "sectors",
+        "sdg_targets",
+        "rights_dimensions",
+        "modalities",
+        "working_languages",
+        "start_date",
+        "end_date",
+        "visibility",
     )
     for name in simple:
         value = getattr(data, name, strawberry.UNSET)
@@ -507,7 +605,9 @@ class ChangeNeedStatusInput:
 @strawberry.input(description="Link or unlink recommendations and a need.")
 class NeedRecommendationsInput:
     need_id: strawberry.ID = strawberry.field(description="ID of the need.")
-    recommendation_ids: list[strawberry.ID] = strawberry.field(description="IDs of recommendations to the need's State.")
+    recommendation_ids: list[strawberry.ID] = strawberry.field(
+        description="IDs of recommendations to the need's State."
+    )
 
 
 async def _run(info: Info, action: Callable[[Any], Awaitable[AssistanceNeed]]) -> NeedPayload:

@@ -5,7 +5,8 @@ missing one (null)."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from strawberry.types import Info
 

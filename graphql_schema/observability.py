@@ -5,12 +5,13 @@ after `ErrorCodes` masked it. No per-field hooks: resolvers run as if it were no
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from time import perf_counter
-from typing import Any, AsyncIterator
+from typing import Any
 
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from service.observability import metrics, tracing
 from service.observability.requests import current_request
@@ -82,7 +83,9 @@ class OperationObservability(SchemaExtension):
         except Exception:  # noqa: BLE001 — no such operation in the document: refused anyway
             return "unknown"
 
-    def _end_span(self, span: Any, attached: Any, label: str, kind: str, outcome: str, stats: SqlStats, request: Any) -> None:
+    def _end_span(
+        self, span: Any, attached: Any, label: str, kind: str, outcome: str, stats: SqlStats, request: Any
+    ) -> None:
         from opentelemetry import context
         from opentelemetry.trace import Status, StatusCode
 

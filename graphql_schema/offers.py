@@ -8,9 +8,10 @@ organizations, participants and recipient States costs a constant number of stat
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -30,7 +31,17 @@ from graphql_schema.common import (
 from graphql_schema.needs import filter_key
 from graphql_schema.reference import CodelistEntry, load_iati_code
 from graphql_schema.relay import (
-    AFTER, BEFORE, FIRST, LAST, Connection, Node, PageInfo, connection, expect_int_id, page_args, to_global_id,
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
+    Connection,
+    Node,
+    PageInfo,
+    connection,
+    expect_int_id,
+    page_args,
+    to_global_id,
 )
 from graphql_schema.states import State, load_state
 from service import capabilities as capabilities_service
@@ -44,15 +55,25 @@ from service.models import Programme as ProgrammeRow
 from service.models.enums import ParticipantRole as DomainParticipantRole
 from service.pagination import Page
 
+if TYPE_CHECKING:  # strawberry.lazy names, resolved at schema build time
+    from graphql_schema.matching import Match, MatchStatus
+
+
 # -- enums -----------------------------------------------------------------------------------
 
 
 @strawberry.enum(description="Role of an organization in a programme (IATI OrganisationRole codelist).")
 class ParticipantRole(Enum):
     FUNDING = strawberry.enum_value("1", description="Funding (IATI code 1): provides the funds.")
-    ACCOUNTABLE = strawberry.enum_value("2", description="Accountable (IATI code 2): oversees the activity and its outcomes.")
-    EXTENDING = strawberry.enum_value("3", description="Extending (IATI code 3): manages the budget and direction on behalf of the funder.")
-    IMPLEMENTING = strawberry.enum_value("4", description="Implementing (IATI code 4): physically carries out the activity.")
+    ACCOUNTABLE = strawberry.enum_value(
+        "2", description="Accountable (IATI code 2): oversees the activity and its outcomes."
+    )
+    EXTENDING = strawberry.enum_value(
+        "3", description="Extending (IATI code 3): manages the budget and direction on behalf of the funder."
+    )
+    IMPLEMENTING = strawberry.enum_value(
+        "4", description="Implementing (IATI code 4): physically carries out the activity."
+    )
 
 
 @strawberry.enum(description="Fields programmes can be ordered by.")
@@ -60,8 +81,12 @@ class ProgrammeOrderField(Enum):
     CREATED_AT = strawberry.enum_value("CREATED_AT", description="When it was recorded.")
     UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="When it last changed.")
     TITLE = strawberry.enum_value("TITLE", description="Title.")
-    START_DATE = strawberry.enum_value("START_DATE", description="Start date (unknown dates first ascending, last descending).")
-    BUDGET = strawberry.enum_value("BUDGET", description="Budget in USD through the currency rate table (unknown budgets last descending).")
+    START_DATE = strawberry.enum_value(
+        "START_DATE", description="Start date (unknown dates first ascending, last descending)."
+    )
+    BUDGET = strawberry.enum_value(
+        "BUDGET", description="Budget in USD through the currency rate table (unknown budgets last descending)."
+    )
     RELEVANCE = strawberry.enum_value("RELEVANCE", description="Full-text rank of the filter's `search` (needs one).")
 
 
@@ -101,23 +126,47 @@ class ProgrammeOrder:
 
 @strawberry.input(description="Filter of a programmes list. Lists mean any of; several fields mean all of.")
 class ProgrammeFilter:
-    organizations: list[strawberry.ID] | None = strawberry.field(default=None, description="IDs of organizations reporting or participating in the programme (any role).")
-    recipient_states: list[str] | None = strawberry.field(default=None, description="ISO 3166 alpha-3 codes of recipient States; global programmes match every State.")
-    sectors: list[str] | None = strawberry.field(default=None, description="DAC 5-digit sector codes, or 3-digit categories (151 matches 15130, 15160, …).")
+    organizations: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="IDs of organizations reporting or participating in the programme (any role)."
+    )
+    recipient_states: list[str] | None = strawberry.field(
+        default=None, description="ISO 3166 alpha-3 codes of recipient States; global programmes match every State."
+    )
+    sectors: list[str] | None = strawberry.field(
+        default=None, description="DAC 5-digit sector codes, or 3-digit categories (151 matches 15130, 15160, …)."
+    )
     themes: list[str] | None = strawberry.field(default=None, description="Theme codes, e.g. JUSTICE.")
-    sdgs: list[str] | None = strawberry.field(default=None, description="SDG goals (\"16\") or targets (\"16.3\").")
-    open_to_requests: bool | None = strawberry.field(default=None, description="Only programmes open (true) or closed (false) to new requests.")
-    active_on: dt.date | None = strawberry.field(default=None, description="Only programmes running on this date (a missing start or end date counts as open).")
-    activity_statuses: list[str] | None = strawberry.field(default=None, description="IATI ActivityStatus codes, e.g. 2 (implementation); see `codelist(name: ACTIVITY_STATUS)`.")
-    search: str | None = strawberry.field(default=None, description="Full-text search over title and description (web-search syntax: words, \"phrases\", OR, -word).")
-    updated_since: dt.datetime | None = strawberry.field(default=None, description="Only programmes changed at or after this time (UTC).")
+    sdgs: list[str] | None = strawberry.field(default=None, description='SDG goals ("16") or targets ("16.3").')
+    open_to_requests: bool | None = strawberry.field(
+        default=None, description="Only programmes open (true) or closed (false) to new requests."
+    )
+    active_on: dt.date | None = strawberry.field(
+        default=None, description="Only programmes running on this date (a missing start or end date counts as open)."
+    )
+    activity_statuses: list[str] | None = strawberry.field(
+        default=None,
+        description="IATI ActivityStatus codes, e.g. 2 (implementation); see `codelist(name: ACTIVITY_STATUS)`.",
+    )
+    search: str | None = strawberry.field(
+        default=None,
+        description='Full-text search over title and description (web-search syntax: words, "phrases", OR, -word).',
+    )
+    updated_since: dt.datetime | None = strawberry.field(
+        default=None, description="Only programmes changed at or after this time (UTC)."
+    )
 
     def to_domain(self) -> programmes_service.ProgrammeFilter:
         return programmes_service.ProgrammeFilter(
             organizations=_organization_ids(self.organizations, "filter.organizations"),
-            recipient_states=self.recipient_states, sectors=self.sectors, themes=self.themes, sdgs=self.sdgs,
-            open_to_requests=self.open_to_requests, active_on=self.active_on,
-            activity_statuses=self.activity_statuses, search=self.search, updated_since=self.updated_since,
+            recipient_states=self.recipient_states,
+            sectors=self.sectors,
+            themes=self.themes,
+            sdgs=self.sdgs,
+            open_to_requests=self.open_to_requests,
+            active_on=self.active_on,
+            activity_statuses=self.activity_statuses,
+            search=self.search,
+            updated_since=self.updated_since,
         )
 
 
@@ -134,19 +183,34 @@ class CapabilityOrder:
 
 @strawberry.input(description="Filter of a capabilities list. Lists mean any of; several fields mean all of.")
 class CapabilityFilter:
-    organizations: list[strawberry.ID] | None = strawberry.field(default=None, description="IDs of the organizations offering them.")
+    organizations: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="IDs of the organizations offering them."
+    )
     themes: list[str] | None = strawberry.field(default=None, description="Theme codes.")
-    sectors: list[str] | None = strawberry.field(default=None, description="DAC 5-digit sector codes, or 3-digit categories.")
+    sectors: list[str] | None = strawberry.field(
+        default=None, description="DAC 5-digit sector codes, or 3-digit categories."
+    )
     modalities: list[Modality] | None = strawberry.field(default=None, description="Delivery modalities.")
-    regions_served: list[str] | None = strawberry.field(default=None, description="UN M49 region codes; matches capabilities serving the world (001), these regions, or regions overlapping them.")
-    search: str | None = strawberry.field(default=None, description="Full-text search over title and description (web-search syntax).")
-    updated_since: dt.datetime | None = strawberry.field(default=None, description="Only capabilities changed at or after this time (UTC).")
+    regions_served: list[str] | None = strawberry.field(
+        default=None,
+        description="UN M49 region codes; matches capabilities serving the world (001), these regions, or regions overlapping them.",
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Full-text search over title and description (web-search syntax)."
+    )
+    updated_since: dt.datetime | None = strawberry.field(
+        default=None, description="Only capabilities changed at or after this time (UTC)."
+    )
 
     def to_domain(self) -> capabilities_service.CapabilityFilter:
         return capabilities_service.CapabilityFilter(
             organizations=_organization_ids(self.organizations, "filter.organizations"),
-            themes=self.themes, sectors=self.sectors, modalities=self.modalities,
-            regions_served=self.regions_served, search=self.search, updated_since=self.updated_since,
+            themes=self.themes,
+            sectors=self.sectors,
+            modalities=self.modalities,
+            regions_served=self.regions_served,
+            search=self.search,
+            updated_since=self.updated_since,
         )
 
 
@@ -164,7 +228,9 @@ class OrganizationOrder:
 @strawberry.input(description="Filter of an organizations list. Lists mean any of; several fields mean all of.")
 class OrganizationFilter:
     categories: list[OrganizationCategory] | None = strawberry.field(default=None, description="Kinds of organization.")
-    states: list[str] | None = strawberry.field(default=None, description="ISO 3166 alpha-3 codes of the States organizations are linked to.")
+    states: list[str] | None = strawberry.field(
+        default=None, description="ISO 3166 alpha-3 codes of the States organizations are linked to."
+    )
     search: str | None = strawberry.field(default=None, description="Part of the name or acronym (case-insensitive).")
 
     def to_domain(self) -> organizations_service.OrganizationFilter:
@@ -180,7 +246,9 @@ def _order(order: Any) -> Any:
 # -- types -----------------------------------------------------------------------------------
 
 
-@strawberry.type(description="A donor government agency, UN agency or fund, regional organization, NHRI, civil society organization or private donor.")
+@strawberry.type(
+    description="A donor government agency, UN agency or fund, regional organization, NHRI, civil society organization or private donor."
+)
 class Organization(Node):
     row: strawberry.Private[OrganizationRow]
 
@@ -288,12 +356,16 @@ class Organization(Node):
 @strawberry.type(description="An organization taking part in a programme, with its IATI role.")
 class ProgrammeParticipant:
     role: ParticipantRole = strawberry.field(description="Its role in the programme.")
-    code: str = strawberry.field(description="The role's IATI OrganisationRole code (1 Funding, 2 Accountable, 3 Extending, 4 Implementing).")
+    code: str = strawberry.field(
+        description="The role's IATI OrganisationRole code (1 Funding, 2 Accountable, 3 Extending, 4 Implementing)."
+    )
     organization_id: strawberry.Private[int]
-    confirmed: bool = strawberry.field(description=(
-        "Whether the link is confirmed: only the reporting organization itself is. Other organizations "
-        "are listed on the reporting organization's word (as IATI data does) and have not confirmed it."
-    ))
+    confirmed: bool = strawberry.field(
+        description=(
+            "Whether the link is confirmed: only the reporting organization itself is. Other organizations "
+            "are listed on the reporting organization's word (as IATI data does) and have not confirmed it."
+        )
+    )
 
     @strawberry.field(description="The participating organization.")
     async def organization(self, info: Info) -> Organization:
@@ -306,19 +378,22 @@ class ProgrammeParticipant:
 class RecipientStateEdge:
     cursor: str = strawberry.field(description="Opaque cursor to pass as `after` or `before`.")
     node: State = strawberry.field(description="The recipient State.")
-    percentage: Decimal | None = strawberry.field(description="Share of the programme for this State, in percent (0–100), when reported.")
+    percentage: Decimal | None = strawberry.field(
+        description="Share of the programme for this State, in percent (0–100), when reported."
+    )
 
 
 @strawberry.type(description="A page of a programme's recipient States, ordered by English name.")
 class RecipientStateConnection:
-    edges: list[RecipientStateEdge] = strawberry.field(description="The recipient States of this page with their cursors and shares.")
+    edges: list[RecipientStateEdge] = strawberry.field(
+        description="The recipient States of this page with their cursors and shares."
+    )
     page_info: PageInfo = strawberry.field(description="Pagination state of this page.")
     counter: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Number of recipient States of the programme (all pages).")
     async def total_count(self) -> int:
         return await self.counter()
-
 
 
 @strawberry.type(description="A text in one language.")
@@ -330,7 +405,9 @@ class LocalizedText:
 @strawberry.type(description="A related IATI activity, by reference.")
 class RelatedActivity:
     ref: str = strawberry.field(description="Its IATI identifier.")
-    type: str = strawberry.field(description="IATI RelatedActivityType code (1 parent, 2 child, 3 sibling, 4 co-funded, 5 third party).")
+    type: str = strawberry.field(
+        description="IATI RelatedActivityType code (1 parent, 2 child, 3 sibling, 4 co-funded, 5 third party)."
+    )
 
 
 @strawberry.type(description="A recipient region with its share.")
@@ -355,7 +432,10 @@ class Transaction:
     description: str | None = strawberry.field(description="Description, when given.")
     value: Money = strawberry.field(description="The value.")
 
-@strawberry.type(description="A donor's bilateral programme or an agency's project, aligned with the IATI activity standard.")
+
+@strawberry.type(
+    description="A donor's bilateral programme or an agency's project, aligned with the IATI activity standard."
+)
 class Programme(Node):
     row: strawberry.Private[ProgrammeRow]
 
@@ -375,11 +455,18 @@ class Programme(Node):
     def sdg_goals(self) -> list[str]:
         return list(self.row.sdg_goals or [])
 
-    @strawberry.field(description="Related activities as published (IATI RelatedActivityType: 1 parent, 2 child, …); kept as references even when we do not hold them.")
+    @strawberry.field(
+        description="Related activities as published (IATI RelatedActivityType: 1 parent, 2 child, …); kept as references even when we do not hold them."
+    )
     def related_activities(self) -> list["RelatedActivity"]:
-        return [RelatedActivity(ref=r.get("ref", ""), type=str(r.get("type", ""))) for r in (self.row.related_activities or [])]
+        return [
+            RelatedActivity(ref=r.get("ref", ""), type=str(r.get("type", "")))
+            for r in (self.row.related_activities or [])
+        ]
 
-    @strawberry.field(description="Recipient regions with percentages (vocabulary 1: OECD DAC regions, e.g. 789 Far East Asia; 2: UN M49).")
+    @strawberry.field(
+        description="Recipient regions with percentages (vocabulary 1: OECD DAC regions, e.g. 789 Far East Asia; 2: UN M49)."
+    )
     async def recipient_regions(self, info: Info) -> list["RecipientRegion"]:
         async def batch(session, ids):
             return await programmes_service.recipient_regions_of(session=session, programme_ids=ids)
@@ -394,20 +481,30 @@ class Programme(Node):
 
         rows = await info.context.loader("programme.budgets", batch, default=[]).load(self.row.id)
         return [
-            BudgetLine(type=r.type, period_start=r.period_start, period_end=r.period_end,
-                       amount=Money(amount=r.amount, currency=r.currency or self.row.currency or ""))
+            BudgetLine(
+                type=r.type,
+                period_start=r.period_start,
+                period_end=r.period_end,
+                amount=Money(amount=r.amount, currency=r.currency or self.row.currency or ""),
+            )
             for r in rows
         ]
 
-    @strawberry.field(description="Transactions as published (IATI TransactionType: 2 commitment, 3 disbursement, 4 expenditure, …).")
+    @strawberry.field(
+        description="Transactions as published (IATI TransactionType: 2 commitment, 3 disbursement, 4 expenditure, …)."
+    )
     async def transactions(self, info: Info) -> list["Transaction"]:
         async def batch(session, ids):
             return await programmes_service.transactions_of(session=session, programme_ids=ids)
 
         rows = await info.context.loader("programme.transactions", batch, default=[]).load(self.row.id)
         return [
-            Transaction(type=r.type, value_date=r.value_date, description=r.description,
-                        value=Money(amount=r.value, currency=r.currency or self.row.currency or ""))
+            Transaction(
+                type=r.type,
+                value_date=r.value_date,
+                description=r.description,
+                value=Money(amount=r.value, currency=r.currency or self.row.currency or ""),
+            )
             for r in rows
         ]
 
@@ -415,8 +512,13 @@ class Programme(Node):
     async def matches(
         self,
         info: Info,
-        min_score: Annotated[float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")] = None,
-        statuses: Annotated[list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None, strawberry.argument(description="Only matches in these statuses.")] = None,
+        min_score: Annotated[
+            float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")
+        ] = None,
+        statuses: Annotated[
+            list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None,
+            strawberry.argument(description="Only matches in these statuses."),
+        ] = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
@@ -424,7 +526,9 @@ class Programme(Node):
     ) -> Connection[Annotated["Match", strawberry.lazy("graphql_schema.matching")]]:
         from graphql_schema.matching import nested_matches
 
-        return await nested_matches(info, "programme", self.row.id, min_score, statuses, page_args(first, after, last, before))
+        return await nested_matches(
+            info, "programme", self.row.id, min_score, statuses, page_args(first, after, last, before)
+        )
 
     @strawberry.field(description="Opaque global ID.")
     def id(self) -> strawberry.ID:
@@ -448,7 +552,9 @@ class Programme(Node):
         assert organization is not None
         return organization
 
-    @strawberry.field(description="Participating organizations with their IATI roles (one entry per organization and role).")
+    @strawberry.field(
+        description="Participating organizations with their IATI roles (one entry per organization and role)."
+    )
     async def participants(self, info: Info) -> list[ProgrammeParticipant]:
         async def batch(session, ids):
             return await programmes_service.participants_of(session=session, programme_ids=ids)
@@ -456,7 +562,9 @@ class Programme(Node):
         rows = await info.context.loader("programme.participants", batch, default=[]).load(self.row.id)
         return [
             ProgrammeParticipant(
-                role=ParticipantRole(role.value), code=role.value, organization_id=organization_id,
+                role=ParticipantRole(role.value),
+                code=role.value,
+                organization_id=organization_id,
                 confirmed=programmes_service.link_confirmed(self.row.reporting_organization_id, organization_id),
             )
             for organization_id, role in rows
@@ -540,7 +648,9 @@ class Programme(Node):
     def end_date(self) -> dt.date | None:
         return self.row.end_date
 
-    @strawberry.field(description="IATI ActivityStatus (1 Pipeline, 2 Implementation, 3 Finalisation, 4 Closed, 5 Cancelled, 6 Suspended).")
+    @strawberry.field(
+        description="IATI ActivityStatus (1 Pipeline, 2 Implementation, 3 Finalisation, 4 Closed, 5 Cancelled, 6 Suspended)."
+    )
     async def activity_status(self, info: Info) -> CodelistEntry | None:
         return await load_iati_code(info, "ActivityStatus", self.row.activity_status)
 
@@ -554,15 +664,19 @@ class Programme(Node):
             return None
         return await load_programme(info, self.row.parent_id)
 
-    @strawberry.field(description=(
-        "Whether the parent link is confirmed: only a parent reported by the same organization is. A "
-        "parent of another organization is this reporter's claim, not confirmed by it. Null without a parent."
-    ))
+    @strawberry.field(
+        description=(
+            "Whether the parent link is confirmed: only a parent reported by the same organization is. A "
+            "parent of another organization is this reporter's claim, not confirmed by it. Null without a parent."
+        )
+    )
     async def parent_confirmed(self, info: Info) -> bool | None:
         parent = await load_programme(info, self.row.parent_id) if self.row.parent_id is not None else None
         if parent is None:
             return None
-        return programmes_service.link_confirmed(self.row.reporting_organization_id, parent.row.reporting_organization_id)
+        return programmes_service.link_confirmed(
+            self.row.reporting_organization_id, parent.row.reporting_organization_id
+        )
 
     @strawberry.field(description="Child programmes (IATI hierarchy).")
     async def children(
@@ -599,7 +713,9 @@ class Programme(Node):
         return self.row.updated_at
 
 
-@strawberry.type(description="What an organization can offer without a funded programme yet (e.g. court management, NHRI establishment).")
+@strawberry.type(
+    description="What an organization can offer without a funded programme yet (e.g. court management, NHRI establishment)."
+)
 class Capability(Node):
     row: strawberry.Private[CapabilityRow]
 
@@ -607,8 +723,13 @@ class Capability(Node):
     async def matches(
         self,
         info: Info,
-        min_score: Annotated[float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")] = None,
-        statuses: Annotated[list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None, strawberry.argument(description="Only matches in these statuses.")] = None,
+        min_score: Annotated[
+            float | None, strawberry.argument(description="Only matches scoring at least this (0..1).")
+        ] = None,
+        statuses: Annotated[
+            list[Annotated["MatchStatus", strawberry.lazy("graphql_schema.matching")]] | None,
+            strawberry.argument(description="Only matches in these statuses."),
+        ] = None,
         first: Annotated[int | None, FIRST] = None,
         after: Annotated[str | None, AFTER] = None,
         last: Annotated[int | None, LAST] = None,
@@ -616,7 +737,9 @@ class Capability(Node):
     ) -> Connection[Annotated["Match", strawberry.lazy("graphql_schema.matching")]]:
         from graphql_schema.matching import nested_matches
 
-        return await nested_matches(info, "capability", self.row.id, min_score, statuses, page_args(first, after, last, before))
+        return await nested_matches(
+            info, "capability", self.row.id, min_score, statuses, page_args(first, after, last, before)
+        )
 
     @strawberry.field(description="Opaque global ID.")
     def id(self) -> strawberry.ID:
@@ -715,7 +838,10 @@ nodes.register_int("Organization", load_organization)
 @strawberry.input(description="A recipient State of a programme and its share.")
 class RecipientStateInput:
     state: str = strawberry.field(description="ISO 3166 alpha-3 code, e.g. KEN.")
-    percentage: Decimal | None = strawberry.field(default=None, description="Share of the programme in percent (0–100, at most 2 decimals); all shares add up to at most 100.")
+    percentage: Decimal | None = strawberry.field(
+        default=None,
+        description="Share of the programme in percent (0–100, at most 2 decimals); all shares add up to at most 100.",
+    )
 
 
 @strawberry.input(description="An organization taking part in a programme.")
@@ -729,13 +855,21 @@ class CreateProgrammeInput:
     iati_identifier: str = strawberry.field(description="IATI activity identifier, unique, e.g. XM-DAC-41128-GLOZ91.")
     title: str = strawberry.field(description="Title.")
     description: str = strawberry.field(default="", description="What the programme does.")
-    activity_status: str | None = strawberry.field(default=None, description="IATI ActivityStatus code, e.g. 2 (implementation).")
+    activity_status: str | None = strawberry.field(
+        default=None, description="IATI ActivityStatus code, e.g. 2 (implementation)."
+    )
     start_date: dt.date | None = strawberry.field(default=None, description="Start date.")
     end_date: dt.date | None = strawberry.field(default=None, description="End date (not before the start).")
-    budget: MoneyInput | None = strawberry.field(default=None, description="Total budget; all amounts share one currency.")
-    committed: MoneyInput | None = strawberry.field(default=None, description="Amount committed (not checked against the budget: IATI data often differs).")
+    budget: MoneyInput | None = strawberry.field(
+        default=None, description="Total budget; all amounts share one currency."
+    )
+    committed: MoneyInput | None = strawberry.field(
+        default=None, description="Amount committed (not checked against the budget: IATI data often differs)."
+    )
     disbursed: MoneyInput | None = strawberry.field(default=None, description="Amount disbursed.")
-    open_to_requests: bool = strawberry.field(default=True, description="Whether the programme takes new requests from States.")
+    open_to_requests: bool = strawberry.field(
+        default=True, description="Whether the programme takes new requests from States."
+    )
     is_global: bool = strawberry.field(default=False, description="A global programme, open to every State.")
     sectors: list[str] = strawberry.field(default_factory=list, description="DAC 5-digit sector codes.")
     themes: list[str] = strawberry.field(default_factory=list, description="Theme codes.")
@@ -743,37 +877,75 @@ class CreateProgrammeInput:
     modalities: list[Modality] = strawberry.field(default_factory=list, description="Delivery modalities.")
     languages: list[str] = strawberry.field(default_factory=list, description="ISO 639-1 language codes.")
     parent_id: strawberry.ID | None = strawberry.field(default=None, description="ID of the parent programme, if any.")
-    recipient_states: list[RecipientStateInput] = strawberry.field(default_factory=list, description="Recipient States with their shares.")
-    participants: list[ProgrammeParticipantInput] = strawberry.field(default_factory=list, description="Participating organizations with their roles.")
+    recipient_states: list[RecipientStateInput] = strawberry.field(
+        default_factory=list, description="Recipient States with their shares."
+    )
+    participants: list[ProgrammeParticipantInput] = strawberry.field(
+        default_factory=list, description="Participating organizations with their roles."
+    )
 
 
-@strawberry.input(description="Changes to a programme of your organization; omitted fields stay as they are, lists are replaced whole.")
+@strawberry.input(
+    description="Changes to a programme of your organization; omitted fields stay as they are, lists are replaced whole."
+)
 class UpdateProgrammeInput:
     id: strawberry.ID = strawberry.field(description="ID of the programme.")
-    iati_identifier: str | None = strawberry.field(default=strawberry.UNSET, description="IATI activity identifier (unique).")
+    iati_identifier: str | None = strawberry.field(
+        default=strawberry.UNSET, description="IATI activity identifier (unique)."
+    )
     title: str | None = strawberry.field(default=strawberry.UNSET, description="Title.")
     description: str | None = strawberry.field(default=strawberry.UNSET, description="What the programme does.")
-    activity_status: str | None = strawberry.field(default=strawberry.UNSET, description="IATI ActivityStatus code; null clears it.")
+    activity_status: str | None = strawberry.field(
+        default=strawberry.UNSET, description="IATI ActivityStatus code; null clears it."
+    )
     start_date: dt.date | None = strawberry.field(default=strawberry.UNSET, description="Start date; null clears it.")
     end_date: dt.date | None = strawberry.field(default=strawberry.UNSET, description="End date; null clears it.")
-    budget: MoneyInput | None = strawberry.field(default=strawberry.UNSET, description="Total budget; null clears it. All amounts share one currency.")
-    committed: MoneyInput | None = strawberry.field(default=strawberry.UNSET, description="Amount committed; null clears it.")
-    disbursed: MoneyInput | None = strawberry.field(default=strawberry.UNSET, description="Amount disbursed; null clears it.")
-    open_to_requests: bool | None = strawberry.field(default=strawberry.UNSET, description="Whether the programme takes new requests.")
-    is_global: bool | None = strawberry.field(default=strawberry.UNSET, description="A global programme, open to every State.")
-    sectors: list[str] | None = strawberry.field(default=strawberry.UNSET, description="DAC 5-digit sector codes (replaces the list).")
-    themes: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Theme codes (replaces the list).")
-    sdg_targets: list[str] | None = strawberry.field(default=strawberry.UNSET, description="SDG target codes (replaces the list).")
-    modalities: list[Modality] | None = strawberry.field(default=strawberry.UNSET, description="Delivery modalities (replaces the list).")
-    languages: list[str] | None = strawberry.field(default=strawberry.UNSET, description="ISO 639-1 language codes (replaces the list).")
-    parent_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="ID of the parent programme; null detaches it.")
-    recipient_states: list[RecipientStateInput] | None = strawberry.field(default=strawberry.UNSET, description="Recipient States with their shares (replaces the list).")
-    participants: list[ProgrammeParticipantInput] | None = strawberry.field(default=strawberry.UNSET, description="Participating organizations (replaces the list).")
+    budget: MoneyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Total budget; null clears it. All amounts share one currency."
+    )
+    committed: MoneyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Amount committed; null clears it."
+    )
+    disbursed: MoneyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Amount disbursed; null clears it."
+    )
+    open_to_requests: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Whether the programme takes new requests."
+    )
+    is_global: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="A global programme, open to every State."
+    )
+    sectors: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="DAC 5-digit sector codes (replaces the list)."
+    )
+    themes: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Theme codes (replaces the list)."
+    )
+    sdg_targets: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="SDG target codes (replaces the list)."
+    )
+    modalities: list[Modality] | None = strawberry.field(
+        default=strawberry.UNSET, description="Delivery modalities (replaces the list)."
+    )
+    languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 639-1 language codes (replaces the list)."
+    )
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="ID of the parent programme; null detaches it."
+    )
+    recipient_states: list[RecipientStateInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Recipient States with their shares (replaces the list)."
+    )
+    participants: list[ProgrammeParticipantInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Participating organizations (replaces the list)."
+    )
 
 
 @strawberry.type(description="Result of a mutation on a programme: the programme, or what was wrong with the input.")
 class ProgrammePayload:
-    programme: Programme | None = strawberry.field(description="The programme after the change (null when userErrors is not empty).")
+    programme: Programme | None = strawberry.field(
+        description="The programme after the change (null when userErrors is not empty)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
@@ -784,25 +956,41 @@ class CreateCapabilityInput:
     themes: list[str] = strawberry.field(default_factory=list, description="Theme codes.")
     sectors: list[str] = strawberry.field(default_factory=list, description="DAC 5-digit sector codes.")
     modalities: list[Modality] = strawberry.field(default_factory=list, description="Delivery modalities.")
-    regions_served: list[str] = strawberry.field(default_factory=list, description="UN M49 region codes served, e.g. 001 (world), 002 (Africa).")
+    regions_served: list[str] = strawberry.field(
+        default_factory=list, description="UN M49 region codes served, e.g. 001 (world), 002 (Africa)."
+    )
     languages: list[str] = strawberry.field(default_factory=list, description="ISO 639-1 language codes.")
 
 
-@strawberry.input(description="Changes to a capability of your organization; omitted fields stay as they are, lists are replaced whole.")
+@strawberry.input(
+    description="Changes to a capability of your organization; omitted fields stay as they are, lists are replaced whole."
+)
 class UpdateCapabilityInput:
     id: strawberry.ID = strawberry.field(description="ID of the capability.")
     title: str | None = strawberry.field(default=strawberry.UNSET, description="Title.")
     description: str | None = strawberry.field(default=strawberry.UNSET, description="What is offered, and how.")
-    themes: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Theme codes (replaces the list).")
-    sectors: list[str] | None = strawberry.field(default=strawberry.UNSET, description="DAC 5-digit sector codes (replaces the list).")
-    modalities: list[Modality] | None = strawberry.field(default=strawberry.UNSET, description="Delivery modalities (replaces the list).")
-    regions_served: list[str] | None = strawberry.field(default=strawberry.UNSET, description="UN M49 region codes served (replaces the list).")
-    languages: list[str] | None = strawberry.field(default=strawberry.UNSET, description="ISO 639-1 language codes (replaces the list).")
+    themes: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Theme codes (replaces the list)."
+    )
+    sectors: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="DAC 5-digit sector codes (replaces the list)."
+    )
+    modalities: list[Modality] | None = strawberry.field(
+        default=strawberry.UNSET, description="Delivery modalities (replaces the list)."
+    )
+    regions_served: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="UN M49 region codes served (replaces the list)."
+    )
+    languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 639-1 language codes (replaces the list)."
+    )
 
 
 @strawberry.type(description="Result of a mutation on a capability: the capability, or what was wrong with the input.")
 class CapabilityPayload:
-    capability: Capability | None = strawberry.field(description="The capability after the change (null when userErrors is not empty).")
+    capability: Capability | None = strawberry.field(
+        description="The capability after the change (null when userErrors is not empty)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
@@ -813,8 +1001,19 @@ def _given(data: Any, name: str) -> Any:
 def _programme_fields(data: CreateProgrammeInput | UpdateProgrammeInput) -> programmes_service.ProgrammeFields:
     values = programmes_service.ProgrammeFields()
     simple = (
-        "iati_identifier", "title", "description", "activity_status", "start_date", "end_date",
-        "open_to_requests", "is_global", "sectors", "themes", "sdg_targets", "modalities", "languages",
+        "iati_identifier",
+        "title",
+        "description",
+        "activity_status",
+        "start_date",
+        "end_date",
+        "open_to_requests",
+        "is_global",
+        "sectors",
+        "themes",
+        "sdg_targets",
+        "modalities",
+        "languages",
     )
     for name in simple:
         value = _given(data, name)
@@ -965,7 +1164,9 @@ class OfferMutation:
         )
         return ProgrammePayload(programme=wrap_programme(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Edit a programme your organization reports (DONOR or AGENCY keys of that organization only).")
+    @strawberry.mutation(
+        description="Edit a programme your organization reports (DONOR or AGENCY keys of that organization only)."
+    )
     async def update_programme(self, info: Info, input: UpdateProgrammeInput) -> ProgrammePayload:
         programme_id = expect_int_id(input.id, "Programme", argument="input.id")
         values = _programme_fields(input)
@@ -988,7 +1189,9 @@ class OfferMutation:
         )
         return CapabilityPayload(capability=wrap_capability(row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Edit a capability of your organization (DONOR or AGENCY keys of that organization only).")
+    @strawberry.mutation(
+        description="Edit a capability of your organization (DONOR or AGENCY keys of that organization only)."
+    )
     async def update_capability(self, info: Info, input: UpdateCapabilityInput) -> CapabilityPayload:
         capability_id = expect_int_id(input.id, "Capability", argument="input.id")
         values = _capability_fields(input)

@@ -17,14 +17,21 @@ Apollo clients stop sending hashes.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from graphql_schema.limits import ValidDocuments
 from service import persisted_queries
-from service.errors import InvalidInput, OperationNotRegistered, PersistedQueryNotFound, PersistedQueryNotSupported, TcgraphError
+from service.errors import (
+    InvalidInput,
+    OperationNotRegistered,
+    PersistedQueryNotFound,
+    PersistedQueryNotSupported,
+    TcgraphError,
+)
 from service.persisted_queries import SHA256_HEX, Known, PersistedQueryCache, sha256_of
 
 
@@ -36,7 +43,7 @@ def requested_hash(extension: Any) -> str:
     """The hash of a `persistedQuery` extension, or BAD_USER_INPUT saying what is wrong."""
     if not isinstance(extension, dict) or extension.get("version") != 1:
         raise InvalidInput(
-            "`extensions.persistedQuery` must be {\"version\": 1, \"sha256Hash\": \"<64 hex digits>\"}; "
+            '`extensions.persistedQuery` must be {"version": 1, "sha256Hash": "<64 hex digits>"}; '
             "only version 1 is supported.",
             field="extensions.persistedQuery",
         )
@@ -54,7 +61,9 @@ class PersistedQueries(SchemaExtension):
     their hash; refuses unregistered documents when only registered ones may run. First of
     the schema's extensions: a refusal ends the operation before any other hook started."""
 
-    def __init__(self, *, cache: PersistedQueryCache, valid_documents: ValidDocuments, automatic: bool, registered_only: bool):
+    def __init__(
+        self, *, cache: PersistedQueryCache, valid_documents: ValidDocuments, automatic: bool, registered_only: bool
+    ):
         self.cache = cache  # the schema's, shared by its operations
         self.valid_documents = valid_documents
         self.automatic = automatic

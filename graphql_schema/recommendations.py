@@ -20,7 +20,12 @@ from service.models import Review as ReviewRow
 
 if TYPE_CHECKING:
     from graphql_schema.needs import Need, NeedFilter, NeedOrder
-    from graphql_schema.tracking import ImplementationAction, ImplementationActionFilter, ImplementationActionOrder, RecommendationImplementation
+    from graphql_schema.tracking import (
+        ImplementationAction,
+        ImplementationActionFilter,
+        ImplementationActionOrder,
+        RecommendationImplementation,
+    )
 
 RecommendationOrderField = strawberry.enum(
     service.RecommendationOrderField,
@@ -38,21 +43,39 @@ class RecommendationOrder:
 @strawberry.input(description="Filter of a recommendations list. Lists mean any of; several fields mean all of.")
 class RecommendationFilter:
     states: list[str] | None = strawberry.field(default=None, description="ISO3 codes of the States under review.")
-    recommending_states: list[str] | None = strawberry.field(default=None, description="ISO3 codes of recommending States.")
+    recommending_states: list[str] | None = strawberry.field(
+        default=None, description="ISO3 codes of recommending States."
+    )
     responses: list[RecommendationResponse] | None = strawberry.field(default=None, description="SUPPORTED or NOTED.")
     themes: list[str] | None = strawberry.field(default=None, description="Theme codes.")
     sessions: list[int] | None = strawberry.field(default=None, description="UPR Working Group session numbers.")
     cycles: list[int] | None = strawberry.field(default=None, description="UPR cycles (1–4).")
-    action_categories: list[int] | None = strawberry.field(default=None, description="UPR Info action categories (1 minimal … 5 specific action).")
-    sources: list[RecommendationSource] | None = strawberry.field(default=None, description="Mechanisms: UPR, TREATY_BODY, SPECIAL_PROCEDURE.")  # type: ignore[valid-type]
-    bodies: list[str] | None = strawberry.field(default=None, description="Treaty bodies or special-procedure mandates as in `body` (e.g. CRC, CEDAW, SR Torture); case-insensitive.")
-    search: str | None = strawberry.field(default=None, description="Full-text search over the text (web-search syntax).")
+    action_categories: list[int] | None = strawberry.field(
+        default=None, description="UPR Info action categories (1 minimal … 5 specific action)."
+    )
+    sources: list[RecommendationSource] | None = strawberry.field(
+        default=None, description="Mechanisms: UPR, TREATY_BODY, SPECIAL_PROCEDURE."
+    )  # type: ignore[valid-type]
+    bodies: list[str] | None = strawberry.field(
+        default=None,
+        description="Treaty bodies or special-procedure mandates as in `body` (e.g. CRC, CEDAW, SR Torture); case-insensitive.",
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Full-text search over the text (web-search syntax)."
+    )
 
     def to_domain(self) -> service.RecommendationFilter:
         return service.RecommendationFilter(
-            states=self.states, recommending_states=self.recommending_states, responses=self.responses,
-            themes=self.themes, sessions=self.sessions, cycles=self.cycles,
-            action_categories=self.action_categories, sources=self.sources, bodies=self.bodies, search=self.search,
+            states=self.states,
+            recommending_states=self.recommending_states,
+            responses=self.responses,
+            themes=self.themes,
+            sessions=self.sessions,
+            cycles=self.cycles,
+            action_categories=self.action_categories,
+            sources=self.sources,
+            bodies=self.bodies,
+            search=self.search,
         )
 
 
@@ -120,7 +143,9 @@ class Recommendation(Node):
         assert state is not None
         return state
 
-    @strawberry.field(description="The UPR review in which it was made (null for treaty bodies and special procedures).")
+    @strawberry.field(
+        description="The UPR review in which it was made (null for treaty bodies and special procedures)."
+    )
     async def review(self, info: Info) -> Review | None:
         return await load_review(info, self.row.review_id)
 
@@ -128,7 +153,9 @@ class Recommendation(Node):
     def source(self) -> RecommendationSource:  # type: ignore[valid-type]
         return self.row.source
 
-    @strawberry.field(description="The treaty body (e.g. CRC, CEDAW) or special-procedure mandate (e.g. SR Torture); null for the UPR.")
+    @strawberry.field(
+        description="The treaty body (e.g. CRC, CEDAW) or special-procedure mandate (e.g. SR Torture); null for the UPR."
+    )
     def body(self) -> str | None:
         return self.row.body
 
@@ -140,7 +167,9 @@ class Recommendation(Node):
     def publication_date(self) -> dt.date | None:
         return self.row.publication_date
 
-    @strawberry.field(description="Its annotation id (UUID) in the Universal Human Rights Index, when imported from or matched to UHRI.")
+    @strawberry.field(
+        description="Its annotation id (UUID) in the Universal Human Rights Index, when imported from or matched to UHRI."
+    )
     def uhri_id(self) -> str | None:
         return str(self.row.uhri_annotation_id) if self.row.uhri_annotation_id else None
 
@@ -212,8 +241,14 @@ class Recommendation(Node):
         from graphql_schema.needs import nested_needs
 
         return await nested_needs(
-            info, "recommendation.needs", self.row.id, filter, order_by, page_args(first, after, last, before),
-            needs_service.needs_per_recommendation, needs_service.count_needs_per_recommendation,
+            info,
+            "recommendation.needs",
+            self.row.id,
+            filter,
+            order_by,
+            page_args(first, after, last, before),
+            needs_service.needs_per_recommendation,
+            needs_service.count_needs_per_recommendation,
             "recommendation_ids",
         )
 
@@ -230,10 +265,14 @@ class Recommendation(Node):
     ) -> Connection[Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")]]:
         from graphql_schema.tracking import actions_of_recommendation
 
-        return await actions_of_recommendation(info, self.row.id, filter, order_by, page_args(first, after, last, before))
+        return await actions_of_recommendation(
+            info, self.row.id, filter, order_by, page_args(first, after, last, before)
+        )
 
     @strawberry.field(description="Its implementation status, rolled up from the actions the caller may see.")
-    async def implementation(self, info: Info) -> Annotated["RecommendationImplementation", strawberry.lazy("graphql_schema.tracking")]:
+    async def implementation(
+        self, info: Info
+    ) -> Annotated["RecommendationImplementation", strawberry.lazy("graphql_schema.tracking")]:
         from graphql_schema.tracking import implementation_of_recommendation
 
         return await implementation_of_recommendation(info, self.row.id)

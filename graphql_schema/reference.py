@@ -22,9 +22,16 @@ from service.reference import queries
 
 @strawberry.enum(description="The IATI codelists tcgraph keeps whole.")
 class IatiCodelist(Enum):
-    ORGANISATION_TYPE = strawberry.enum_value("OrganisationType", description="Types of organization (10 Government, 40 Multilateral, …).")
-    ORGANISATION_ROLE = strawberry.enum_value("OrganisationRole", description="Roles of participating organizations (1 Funding, 2 Accountable, 3 Extending, 4 Implementing).")
-    ACTIVITY_STATUS = strawberry.enum_value("ActivityStatus", description="Lifecycle status of an activity (1 Pipeline … 6 Suspended).")
+    ORGANISATION_TYPE = strawberry.enum_value(
+        "OrganisationType", description="Types of organization (10 Government, 40 Multilateral, …)."
+    )
+    ORGANISATION_ROLE = strawberry.enum_value(
+        "OrganisationRole",
+        description="Roles of participating organizations (1 Funding, 2 Accountable, 3 Extending, 4 Implementing).",
+    )
+    ACTIVITY_STATUS = strawberry.enum_value(
+        "ActivityStatus", description="Lifecycle status of an activity (1 Pipeline … 6 Suspended)."
+    )
     CURRENCY = strawberry.enum_value("Currency", description="ISO 4217 currencies.")
     REGION = strawberry.enum_value("Region", description="OECD DAC regions used by IATI.")
 
@@ -80,9 +87,15 @@ class Theme:
 
 @strawberry.input(description="Filter of the themes list. Lists mean any of; several fields mean all of.")
 class ThemeFilter:
-    clusters: list[str] | None = strawberry.field(default=None, description="Cluster codes, e.g. ADMINISTRATION_OF_JUSTICE.")
-    rights_dimensions: list[RightsDimension] | None = strawberry.field(default=None, description="Themes touching any of these rights dimensions.")
-    search: str | None = strawberry.field(default=None, description="Part of the code, name or UPR Info issue (case-insensitive).")
+    clusters: list[str] | None = strawberry.field(
+        default=None, description="Cluster codes, e.g. ADMINISTRATION_OF_JUSTICE."
+    )
+    rights_dimensions: list[RightsDimension] | None = strawberry.field(
+        default=None, description="Themes touching any of these rights dimensions."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Part of the code, name or UPR Info issue (case-insensitive)."
+    )
 
     def to_domain(self) -> queries.ThemeFilter:
         return queries.ThemeFilter(clusters=self.clusters, rights_dimensions=self.rights_dimensions, search=self.search)
@@ -130,7 +143,9 @@ class SdgGoal:
         return [SdgTarget(row=r) for r in rows]
 
 
-@strawberry.type(description="A DAC 3-digit sector category (IATI SectorCategory), e.g. 151 Government and civil society, general.")
+@strawberry.type(
+    description="A DAC 3-digit sector category (IATI SectorCategory), e.g. 151 Government and civil society, general."
+)
 class DacSectorCategory:
     row: strawberry.Private[DacSectorCategoryRow]
 
@@ -224,7 +239,9 @@ class ReferenceQuery:
     async def dac_sector_categories(
         self,
         info: Info,
-        include_withdrawn: Annotated[bool, strawberry.argument(description="Include categories withdrawn from the codelist.")] = False,
+        include_withdrawn: Annotated[
+            bool, strawberry.argument(description="Include categories withdrawn from the codelist.")
+        ] = False,
     ) -> list[DacSectorCategory]:
         async with info.context.read_session() as session:
             rows = await queries.list_dac_sector_categories(session=session, include_withdrawn=include_withdrawn)
@@ -234,11 +251,17 @@ class ReferenceQuery:
     async def dac_sectors(
         self,
         info: Info,
-        category: Annotated[str | None, strawberry.argument(description="Only sectors of this 3-digit category, e.g. 151.")] = None,
-        include_withdrawn: Annotated[bool, strawberry.argument(description="Include sectors withdrawn from the codelist.")] = False,
+        category: Annotated[
+            str | None, strawberry.argument(description="Only sectors of this 3-digit category, e.g. 151.")
+        ] = None,
+        include_withdrawn: Annotated[
+            bool, strawberry.argument(description="Include sectors withdrawn from the codelist.")
+        ] = False,
     ) -> list[DacSector]:
         async with info.context.read_session() as session:
-            rows = await queries.list_dac_sectors(session=session, category=category, include_withdrawn=include_withdrawn)
+            rows = await queries.list_dac_sectors(
+                session=session, category=category, include_withdrawn=include_withdrawn
+            )
         return [DacSector(row=r) for r in rows]
 
     @strawberry.field(description="The entries of one IATI codelist, in code order.")
@@ -246,7 +269,9 @@ class ReferenceQuery:
         self,
         info: Info,
         name: Annotated[IatiCodelist, strawberry.argument(description="Which codelist.")],
-        include_withdrawn: Annotated[bool, strawberry.argument(description="Include entries withdrawn from the codelist.")] = False,
+        include_withdrawn: Annotated[
+            bool, strawberry.argument(description="Include entries withdrawn from the codelist.")
+        ] = False,
     ) -> list[CodelistEntry]:
         async with info.context.read_session() as session:
             rows = await queries.list_codelist(session=session, name=name.value, include_withdrawn=include_withdrawn)

@@ -5,31 +5,32 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+)
 from strawberry.types import Info
 
 from graphql_schema import nodes
 from graphql_schema.admin import AdminMutation, AdminQuery
-from graphql_schema.events import EventsQuery, SharedEventExecution, Subscription
-from graphql_schema.fund import FundMutation, FundQuery, load_application as load_fund_application, load_round as load_fund_round
-from graphql_schema.imports import ImportMutation
-from graphql_schema.item10 import Item10Query
-from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.boundary import InputLiterals, RequestBoundary
 from graphql_schema.compiled import CompiledExecution
 from graphql_schema.docs import document
 from graphql_schema.errors import ErrorCodes
+from graphql_schema.events import EventsQuery, SharedEventExecution, Subscription
+from graphql_schema.fund import FundMutation, FundQuery
+from graphql_schema.fund import load_application as load_fund_application
+from graphql_schema.fund import load_round as load_fund_round
+from graphql_schema.imports import ImportMutation
+from graphql_schema.item10 import Item10Query
 from graphql_schema.limits import CostLimiter, ValidDocuments
-from graphql_schema.text_limits import TextLimits, document_limits
-from graphql_schema.persisted import PersistedQueries
-from graphql_schema.observability import OperationObservability
-from service.observability.metrics import OperationNames
-from service.persisted_queries import PersistedQueryCache
-from service.settings import Settings
+from graphql_schema.matching import MatchingMutation, MatchingQuery, load_match
 from graphql_schema.needs import (
     AddStakeholderInputInput,
     AddStakeholderInputPayload,
-    add_stakeholder_input,
     ChangeNeedStatusInput,
     CreateNeedInput,
     Need,
@@ -39,6 +40,7 @@ from graphql_schema.needs import (
     NeedRecommendationsInput,
     TransitionNeedInput,
     UpdateNeedInput,
+    add_stakeholder_input,
     change_status,
     create_need,
     link_recommendations,
@@ -46,6 +48,9 @@ from graphql_schema.needs import (
     load_need,
     update_need,
 )
+from graphql_schema.observability import OperationObservability
+from graphql_schema.offers import OfferMutation, OfferQuery
+from graphql_schema.persisted import PersistedQueries
 from graphql_schema.recommendations import (
     Pledge,
     PledgeFilter,
@@ -60,12 +65,15 @@ from graphql_schema.recommendations import (
 from graphql_schema.reference import ReferenceQuery
 from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, page_args
 from graphql_schema.states import State, StateFilter, StateOrder, load_state, state_order
-from graphql_schema.offers import OfferMutation, OfferQuery
+from graphql_schema.text_limits import TextLimits, document_limits
 from graphql_schema.tracking import TrackingMutation, TrackingQuery
 from service import recommendations as recommendations_service
 from service import states as states_service
 from service.errors import InvalidInput
 from service.models.enums import NeedStatus as DomainNeedStatus
+from service.observability.metrics import OperationNames
+from service.persisted_queries import PersistedQueryCache
+from service.settings import Settings
 
 MAX_NODES = 100
 
@@ -98,15 +106,21 @@ nodes.register_int("FundApplication", load_fund_application)
 
 @strawberry.type(description="Read the technical cooperation graph.")
 class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, Item10Query, FundQuery, TrackingQuery):
-    @strawberry.field(description="Fetch any object by its global ID; null when it does not exist or you may not see it.")
+    @strawberry.field(
+        description="Fetch any object by its global ID; null when it does not exist or you may not see it."
+    )
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
     ) -> Node | None:
         return await nodes.resolve_node(info, id)
 
-    @strawberry.field(description="Fetch up to 100 objects by global ID, in order; null for each one missing or hidden.")
+    @strawberry.field(
+        description="Fetch up to 100 objects by global ID, in order; null for each one missing or hidden."
+    )
     async def nodes(
-        self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs (at most 100).")]
+        self,
+        info: Info,
+        ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs (at most 100).")],
     ) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise InvalidInput(f"Ask for at most {MAX_NODES} IDs at once; got {len(ids)}.", field="ids")
@@ -206,7 +220,9 @@ class Mutation(OfferMutation, AdminMutation, MatchingMutation, ImportMutation, F
     async def reopen_need(self, info: Info, input: TransitionNeedInput) -> NeedPayload:
         return await change_status(info, input.id, DomainNeedStatus.DRAFT, input.reason)
 
-    @strawberry.mutation(description="Move a need to any status the transition table allows next (see `Need.allowedTransitions`).")
+    @strawberry.mutation(
+        description="Move a need to any status the transition table allows next (see `Need.allowedTransitions`)."
+    )
     async def change_need_status(self, info: Info, input: ChangeNeedStatusInput) -> NeedPayload:
         return await change_status(info, input.id, input.status, input.reason)
 
@@ -246,7 +262,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: OperationObservability(names=operation_names),
         # First to act: it puts a persisted query's text in place of its hash (or refuses) before any other hook.
         lambda: PersistedQueries(
-            cache=persisted, valid_documents=valid_documents, automatic=settings.automatic_persisted_queries,
+            cache=persisted,
+            valid_documents=valid_documents,
+            automatic=settings.automatic_persisted_queries,
             registered_only=settings.persisted_queries_only,
         ),
         lambda: ErrorCodes(field_suggestions=settings.field_suggestions_enabled),
@@ -265,7 +283,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     built = QuietSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, types=[Review], extensions=extensions,
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Review],
+        extensions=extensions,
         # A live event is executed once for all its subscribers with the same operation and authorization.
         # Compilable query fields run as one SQL statement (graphql_schema/compiled/).
         execution_context_class=CompiledExecution if settings.compiled_reads else SharedEventExecution,

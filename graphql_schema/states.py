@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from graphql_schema.recommendations import Recommendation, RecommendationFilter
 
 
-StateOrderFieldEnum = strawberry.enum(states_service.StateOrderField, name="StateOrderField", description="Fields States can be ordered by (NAME is the English short name).")
+StateOrderFieldEnum = strawberry.enum(
+    states_service.StateOrderField,
+    name="StateOrderField",
+    description="Fields States can be ordered by (NAME is the English short name).",
+)
 
 
 @strawberry.input(description="Order of a States list; ISO3 code breaks ties.")
@@ -31,18 +35,31 @@ class StateOrder:
 @strawberry.input(description="Filter of a States list. Lists mean any of; several fields mean all of.")
 class StateFilter:
     codes: list[str] | None = strawberry.field(default=None, description="ISO 3166 alpha-3 codes.")
-    regions: list[str] | None = strawberry.field(default=None, description="UN M49 region, sub-region or intermediate region codes, e.g. 002 (Africa), 202 (Sub-Saharan Africa).")
+    regions: list[str] | None = strawberry.field(
+        default=None,
+        description="UN M49 region, sub-region or intermediate region codes, e.g. 002 (Africa), 202 (Sub-Saharan Africa).",
+    )
     regional_groups: list[RegionalGroup] | None = strawberry.field(default=None, description="UN regional groups.")
     membership: list[UnMembership] | None = strawberry.field(default=None, description="MEMBER or OBSERVER.")
-    ldc: bool | None = strawberry.field(default=None, description="Least developed countries only (true) or none of them (false).")
+    ldc: bool | None = strawberry.field(
+        default=None, description="Least developed countries only (true) or none of them (false)."
+    )
     lldc: bool | None = strawberry.field(default=None, description="Landlocked developing countries.")
     sids: bool | None = strawberry.field(default=None, description="Small island developing States.")
-    search: str | None = strawberry.field(default=None, description="Part of a name in any of the six languages, or an ISO3 code.")
+    search: str | None = strawberry.field(
+        default=None, description="Part of a name in any of the six languages, or an ISO3 code."
+    )
 
     def to_domain(self) -> states_service.StateFilter:
         return states_service.StateFilter(
-            codes=self.codes, regions=self.regions, regional_groups=self.regional_groups,
-            membership=self.membership, ldc=self.ldc, lldc=self.lldc, sids=self.sids, search=self.search,
+            codes=self.codes,
+            regions=self.regions,
+            regional_groups=self.regional_groups,
+            membership=self.membership,
+            ldc=self.ldc,
+            lldc=self.lldc,
+            sids=self.sids,
+            search=self.search,
         )
 
 
@@ -136,8 +153,15 @@ class State(Node):
         from graphql_schema.needs import nested_needs
 
         return await nested_needs(
-            info, "state.needs", self.row.iso3, filter, order_by, page_args(first, after, last, before),
-            needs_service.needs_per_state, needs_service.count_needs_per_state, "state_codes",
+            info,
+            "state.needs",
+            self.row.iso3,
+            filter,
+            order_by,
+            page_args(first, after, last, before),
+            needs_service.needs_per_state,
+            needs_service.count_needs_per_state,
+            "state_codes",
         )
 
     @strawberry.field(description="Recommendations this State received in its UPR reviews.")
@@ -161,7 +185,9 @@ class State(Node):
                 session=session, state_codes=codes, recommendation_filter=domain_filter, order=None, page=args
             )
 
-        page = await ctx.loader("state.recommendations", batch, args=(args, recommendation_filter_key(filter))).load(self.row.iso3)
+        page = await ctx.loader("state.recommendations", batch, args=(args, recommendation_filter_key(filter))).load(
+            self.row.iso3
+        )
 
         async def counter() -> int:
             # The filter's own `states` narrow this State's list like the page does: another

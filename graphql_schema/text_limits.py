@@ -51,15 +51,79 @@ DESCRIPTION = 20_000  # descriptions and lessons (the service checks the same ma
 # argument) take precedence. A list's maximum applies to each item.
 BY_NAME: dict[str, int] = {
     **dict.fromkeys(("after", "before"), CURSOR),
-    **dict.fromkeys(("id", "ids", "needId", "organizationId", "parentId", "organizations", "entityIds",
-                     "recommendationIds", "pledgeIds", "roundId", "rounds", "needIds", "actionId", "indicatorId", "reportId"), ID),
-    **dict.fromkeys(("state", "states", "code", "codes", "regions", "regionalGroups", "regionsServed",
-                     "recipientStates", "recommendingStates", "themes", "clusters", "sectors", "category",
-                     "sdgs", "sdgTargets", "goal", "currency", "costCurrency", "languages", "workingLanguages",
-                     "activityStatus", "activityStatuses", "entityTypes", "actions", "percentage", "amount",
-                     "min", "max", "costMin", "costMax", "startDate", "endDate", "expiresAt", "activeOn",
-                     "updatedSince", "since", "until", "criterion", "opensOn", "closesOn", "minPartialShare",
-                     "coFinancing", "baseline", "target", "value", "dueDate", "reportedOn", "asOf"), CODE),
+    **dict.fromkeys(
+        (
+            "id",
+            "ids",
+            "needId",
+            "organizationId",
+            "parentId",
+            "organizations",
+            "entityIds",
+            "recommendationIds",
+            "pledgeIds",
+            "roundId",
+            "rounds",
+            "needIds",
+            "actionId",
+            "indicatorId",
+            "reportId",
+        ),
+        ID,
+    ),
+    **dict.fromkeys(
+        (
+            "state",
+            "states",
+            "code",
+            "codes",
+            "regions",
+            "regionalGroups",
+            "regionsServed",
+            "recipientStates",
+            "recommendingStates",
+            "themes",
+            "clusters",
+            "sectors",
+            "category",
+            "sdgs",
+            "sdgTargets",
+            "goal",
+            "currency",
+            "costCurrency",
+            "languages",
+            "workingLanguages",
+            "activityStatus",
+            "activityStatuses",
+            "entityTypes",
+            "actions",
+            "percentage",
+            "amount",
+            "min",
+            "max",
+            "costMin",
+            "costMax",
+            "startDate",
+            "endDate",
+            "expiresAt",
+            "activeOn",
+            "updatedSince",
+            "since",
+            "until",
+            "criterion",
+            "opensOn",
+            "closesOn",
+            "minPartialShare",
+            "coFinancing",
+            "baseline",
+            "target",
+            "value",
+            "dueDate",
+            "reportedOn",
+            "asOf",
+        ),
+        CODE,
+    ),
     **dict.fromkeys(("name", "label", "iatiIdentifier", "actors", "bodies", "unit"), NAME),
     "title": TITLE,
     "search": SEARCH,
@@ -182,13 +246,18 @@ class _Walk:
                 exc = InvalidInput(
                     f"`{'.'.join(path)}` is {len(text):,} characters long; at most {limit:,} are allowed."
                 )
-                self.errors.append(GraphQLError(
-                    exc.message, original_error=exc,
-                    extensions={"code": exc.code, "field": path, "maxLength": limit},
-                ))
+                self.errors.append(
+                    GraphQLError(
+                        exc.message,
+                        original_error=exc,
+                        extensions={"code": exc.code, "field": path, "maxLength": limit},
+                    )
+                )
 
 
-def too_long(schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any] | None) -> list[GraphQLError]:
+def too_long(
+    schema: GraphQLSchema, document: Any, operation_name: str | None, variables: dict[str, Any] | None
+) -> list[GraphQLError]:
     """The operation's text inputs over their maximum, as BAD_USER_INPUT errors."""
     operation = _operation(document, operation_name)
     if operation is None:

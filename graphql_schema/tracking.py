@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -13,7 +14,18 @@ from strawberry.types import Info
 from graphql_schema import nodes
 from graphql_schema.common import OrderDirection, StakeholderKind, UserError, Visibility, descending, user_errors
 from graphql_schema.needs import filter_key
-from graphql_schema.relay import AFTER, BEFORE, FIRST, LAST, Connection, Node, connection, expect_int_id, page_args, to_global_id
+from graphql_schema.relay import (
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
+    Connection,
+    Node,
+    connection,
+    expect_int_id,
+    page_args,
+    to_global_id,
+)
 from graphql_schema.states import State, load_state
 from service.errors import ValidationFailed
 from service.models import ActionNeed, ActionRecommendation
@@ -54,7 +66,9 @@ class Institution:
     organization_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The institution as an organization of the graph, when it is one (e.g. the NHRI).")
-    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
+    async def organization(
+        self, info: Info
+    ) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
         from graphql_schema.offers import load_organization
 
         return None if self.organization_id is None else await load_organization(info, self.organization_id)
@@ -89,7 +103,9 @@ class Indicator(Node):
         return self.row.due_date
 
     @strawberry.field(description="The action measured.")
-    async def action(self, info: Info) -> Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")] | None:
+    async def action(
+        self, info: Info
+    ) -> Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")] | None:
         return await load_action(info, self.row.action_id)
 
 
@@ -99,7 +115,9 @@ class IndicatorValue:
     value: Decimal = strawberry.field(description="Its value as of the report's date.")
 
 
-@strawberry.type(description="A comment on a progress report by an NHRI or civil society organization (resolution paras 8, 16).")
+@strawberry.type(
+    description="A comment on a progress report by an NHRI or civil society organization (resolution paras 8, 16)."
+)
 class ProgressComment(Node):
     row: strawberry.Private[CommentRow]
 
@@ -112,7 +130,9 @@ class ProgressComment(Node):
         return self.row.body
 
     @strawberry.field(description="The commenting organization.")
-    async def organization(self, info: Info) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
+    async def organization(
+        self, info: Info
+    ) -> Annotated["Organization", strawberry.lazy("graphql_schema.offers")] | None:
         from graphql_schema.offers import load_organization
 
         return await load_organization(info, self.row.organization_id)
@@ -122,7 +142,9 @@ class ProgressComment(Node):
         return self.row.created_at
 
 
-@strawberry.type(description="A dated report on an action's progress. PRIVATE until the State publishes it; never visible to whoever may not see its action.")
+@strawberry.type(
+    description="A dated report on an action's progress. PRIVATE until the State publishes it; never visible to whoever may not see its action."
+)
 class ProgressReport(Node):
     row: strawberry.Private[ReportRow]
 
@@ -151,7 +173,9 @@ class ProgressReport(Node):
         return self.row.visibility
 
     @strawberry.field(description="The action reported on.")
-    async def action(self, info: Info) -> Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")] | None:
+    async def action(
+        self, info: Info
+    ) -> Annotated["ImplementationAction", strawberry.lazy("graphql_schema.tracking")] | None:
         return await load_action(info, self.row.action_id)
 
     @strawberry.field(description="Indicator values as of this report.")
@@ -175,10 +199,14 @@ class ProgressReport(Node):
         ctx = info.context
 
         async def batch(session, ids):
-            return await progress_service.comments_per_report(session=session, principal=ctx.principal, report_ids=ids, page=args)
+            return await progress_service.comments_per_report(
+                session=session, principal=ctx.principal, report_ids=ids, page=args
+            )
 
         async def count_batch(session, ids):
-            return await progress_service.count_comments_per_report(session=session, principal=ctx.principal, report_ids=ids)
+            return await progress_service.count_comments_per_report(
+                session=session, principal=ctx.principal, report_ids=ids
+            )
 
         page = await ctx.loader("progressReport.comments", batch, args=args).load(self.row.id)
         count_loader = ctx.loader("progressReport.comments.count", count_batch, default=0)
@@ -193,7 +221,9 @@ class ProgressReport(Node):
         return self.row.updated_at
 
 
-@strawberry.type(description="What a State does about a cluster of the recommendations it received, led by a national institution, with indicators and dated progress (resolution 21/21 paras 10, 13, 14). Its visibility follows the needs' consent rule.")
+@strawberry.type(
+    description="What a State does about a cluster of the recommendations it received, led by a national institution, with indicators and dated progress (resolution 21/21 paras 10, 13, 14). Its visibility follows the needs' consent rule."
+)
 class ImplementationAction(Node):
     row: strawberry.Private[ActionRow]
 
@@ -218,7 +248,9 @@ class ImplementationAction(Node):
     @strawberry.field(description="The national institution leading the action.")
     def lead_institution(self) -> Institution:
         return Institution(
-            name=self.row.lead_institution, kind=self.row.lead_institution_kind, organization_id=self.row.lead_organization_id
+            name=self.row.lead_institution,
+            kind=self.row.lead_institution_kind,
+            organization_id=self.row.lead_organization_id,
         )
 
     @strawberry.field(description="Other national institutions involved.")
@@ -248,7 +280,9 @@ class ImplementationAction(Node):
         async def batch(session, ids):
             return await service.statuses_of(session=session, principal=ctx.principal, action_ids=ids)
 
-        return await ctx.loader("action.status", batch, default=domain.ImplementationStatus.NOT_STARTED).load(self.row.id)
+        return await ctx.loader("action.status", batch, default=domain.ImplementationStatus.NOT_STARTED).load(
+            self.row.id
+        )
 
     @strawberry.field(description="Its latest progress report you may see (by date, then ID).")
     async def latest_progress_report(self, info: Info) -> ProgressReport | None:
@@ -281,10 +315,14 @@ class ImplementationAction(Node):
         ctx = info.context
 
         async def batch(session, ids):
-            return await progress_service.reports_per_action(session=session, principal=ctx.principal, action_ids=ids, page=args)
+            return await progress_service.reports_per_action(
+                session=session, principal=ctx.principal, action_ids=ids, page=args
+            )
 
         async def count_batch(session, ids):
-            return await progress_service.count_reports_per_action(session=session, principal=ctx.principal, action_ids=ids)
+            return await progress_service.count_reports_per_action(
+                session=session, principal=ctx.principal, action_ids=ids
+            )
 
         page = await ctx.loader("action.reports", batch, args=args).load(self.row.id)
         count_loader = ctx.loader("action.reports.count", count_batch, default=0)
@@ -347,9 +385,13 @@ class ImplementationAction(Node):
         return self.row.updated_at
 
 
-@strawberry.type(description="A recommendation's implementation, rolled up from the actions you may see: none → status null; all COMPLETED → COMPLETED; any COMPLETED or PARTIAL → PARTIAL; any ONGOING → ONGOING; else NOT_STARTED.")
+@strawberry.type(
+    description="A recommendation's implementation, rolled up from the actions you may see: none → status null; all COMPLETED → COMPLETED; any COMPLETED or PARTIAL → PARTIAL; any ONGOING → ONGOING; else NOT_STARTED."
+)
 class RecommendationImplementation:
-    status: ImplementationStatus | None = strawberry.field(description="Rolled-up status; null when no action you may see covers it.")
+    status: ImplementationStatus | None = strawberry.field(
+        description="Rolled-up status; null when no action you may see covers it."
+    )
     action_count: int = strawberry.field(description="Actions you may see that cluster it.")
 
 
@@ -359,7 +401,9 @@ class ImplementationStatusCount:
     count: int = strawberry.field(description="Accepted recommendations in it.")
 
 
-@strawberry.type(description="A State's implementation figures for a UPR cycle, over the actions and reports you may see. Accepted means SUPPORTED.")
+@strawberry.type(
+    description="A State's implementation figures for a UPR cycle, over the actions and reports you may see. Accepted means SUPPORTED."
+)
 class ImplementationSummary:
     state_code: strawberry.Private[str]
     cycle: int = strawberry.field(description="The UPR cycle.")
@@ -368,9 +412,15 @@ class ImplementationSummary:
     accepted: int = strawberry.field(description="Of them SUPPORTED.")
     noted: int = strawberry.field(description="Of them NOTED.")
     accepted_covered: int = strawberry.field(description="Accepted recommendations clustered by at least one action.")
-    accepted_with_recent_progress: int = strawberry.field(description="Accepted recommendations with a progress report dated in the 12 months up to asOf.")
-    accepted_completed: int = strawberry.field(description="Accepted recommendations whose rolled-up status is COMPLETED.")
-    accepted_by_status: list[ImplementationStatusCount] = strawberry.field(description="Covered accepted recommendations by rolled-up status.")
+    accepted_with_recent_progress: int = strawberry.field(
+        description="Accepted recommendations with a progress report dated in the 12 months up to asOf."
+    )
+    accepted_completed: int = strawberry.field(
+        description="Accepted recommendations whose rolled-up status is COMPLETED."
+    )
+    accepted_by_status: list[ImplementationStatusCount] = strawberry.field(
+        description="Covered accepted recommendations by rolled-up status."
+    )
     actions: int = strawberry.field(description="Actions clustering recommendations of the cycle.")
 
     @strawberry.field(description="The State.")
@@ -440,26 +490,47 @@ class ImplementationActionOrder:
 
 @strawberry.input(description="Filter of an actions list. Lists mean any of; several fields mean all of.")
 class ImplementationActionFilter:
-    states: list[str] | None = strawberry.field(default=None, description="ISO 3166 alpha-3 codes of the acting States.")
-    statuses: list[ImplementationStatus] | None = strawberry.field(default=None, description="Current statuses (as you see them).")
-    visibilities: list[Visibility] | None = strawberry.field(default=None, description="Visibilities (only actions you may see are ever listed).")
-    lead_institution_kinds: list[StakeholderKind] | None = strawberry.field(default=None, description="Kinds of lead institution.")
-    recommendation_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Actions clustering any of these recommendations.")
-    need_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Actions these needs are attached to.")
-    search: str | None = strawberry.field(default=None, description="Full-text search over title and description (web-search syntax).")
-    updated_since: dt.datetime | None = strawberry.field(default=None, description="Only actions changed at or after this time (UTC).")
+    states: list[str] | None = strawberry.field(
+        default=None, description="ISO 3166 alpha-3 codes of the acting States."
+    )
+    statuses: list[ImplementationStatus] | None = strawberry.field(
+        default=None, description="Current statuses (as you see them)."
+    )
+    visibilities: list[Visibility] | None = strawberry.field(
+        default=None, description="Visibilities (only actions you may see are ever listed)."
+    )
+    lead_institution_kinds: list[StakeholderKind] | None = strawberry.field(
+        default=None, description="Kinds of lead institution."
+    )
+    recommendation_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Actions clustering any of these recommendations."
+    )
+    need_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Actions these needs are attached to."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Full-text search over title and description (web-search syntax)."
+    )
+    updated_since: dt.datetime | None = strawberry.field(
+        default=None, description="Only actions changed at or after this time (UTC)."
+    )
 
     def to_domain(self) -> service.ActionFilter:
         return service.ActionFilter(
-            states=self.states, statuses=self.statuses, visibilities=self.visibilities,
+            states=self.states,
+            statuses=self.statuses,
+            visibilities=self.visibilities,
             lead_institution_kinds=self.lead_institution_kinds,
-            recommendation_ids=None if self.recommendation_ids is None else [
+            recommendation_ids=None
+            if self.recommendation_ids is None
+            else [
                 expect_int_id(i, "Recommendation", argument="filter.recommendationIds") for i in self.recommendation_ids
             ],
-            need_ids=None if self.need_ids is None else [
-                expect_int_id(i, "Need", argument="filter.needIds") for i in self.need_ids
-            ],
-            search=self.search, updated_since=self.updated_since,
+            need_ids=None
+            if self.need_ids is None
+            else [expect_int_id(i, "Need", argument="filter.needIds") for i in self.need_ids],
+            search=self.search,
+            updated_since=self.updated_since,
         )
 
 
@@ -470,8 +541,11 @@ async def list_actions(
     domain_filter = filter.to_domain() if filter else None
     async with ctx.read_session() as session:
         page = await service.list_actions(
-            session=session, principal=ctx.principal, action_filter=domain_filter,
-            order=order_by.to_domain() if order_by else None, page=args,
+            session=session,
+            principal=ctx.principal,
+            action_filter=domain_filter,
+            order=order_by.to_domain() if order_by else None,
+            page=args,
         )
 
     async def counter() -> int:
@@ -482,8 +556,14 @@ async def list_actions(
 
 
 async def nested_actions(
-    info: Info, name: str, parent_id: int, link: Any, parent_column: Any,
-    filter: ImplementationActionFilter | None, order_by: ImplementationActionOrder | None, args: PageArgs,
+    info: Info,
+    name: str,
+    parent_id: int,
+    link: Any,
+    parent_column: Any,
+    filter: ImplementationActionFilter | None,
+    order_by: ImplementationActionOrder | None,
+    args: PageArgs,
 ) -> Connection[ImplementationAction]:
     """Actions under a recommendation or a need, batched per request."""
     ctx = info.context
@@ -492,13 +572,23 @@ async def nested_actions(
 
     async def batch(session, ids):
         return await service.actions_per_parent(
-            session=session, principal=ctx.principal, link=link, parent_column=parent_column, parent_ids=ids,
-            action_filter=domain_filter, order=domain_order, page=args,
+            session=session,
+            principal=ctx.principal,
+            link=link,
+            parent_column=parent_column,
+            parent_ids=ids,
+            action_filter=domain_filter,
+            order=domain_order,
+            page=args,
         )
 
     async def count_batch(session, ids):
         return await service.count_actions_per_parent(
-            session=session, principal=ctx.principal, link=link, parent_column=parent_column, parent_ids=ids,
+            session=session,
+            principal=ctx.principal,
+            link=link,
+            parent_column=parent_column,
+            parent_ids=ids,
             action_filter=domain_filter,
         )
 
@@ -507,10 +597,18 @@ async def nested_actions(
     return connection(page, lambda r: ImplementationAction(row=r), lambda: count_loader.load(parent_id))
 
 
-async def actions_of_recommendation(info: Info, recommendation_id: int, filter, order_by, args) -> Connection[ImplementationAction]:
+async def actions_of_recommendation(
+    info: Info, recommendation_id: int, filter, order_by, args
+) -> Connection[ImplementationAction]:
     return await nested_actions(
-        info, "recommendation.actions", recommendation_id, ActionRecommendation, ActionRecommendation.recommendation_id,
-        filter, order_by, args,
+        info,
+        "recommendation.actions",
+        recommendation_id,
+        ActionRecommendation,
+        ActionRecommendation.recommendation_id,
+        filter,
+        order_by,
+        args,
     )
 
 
@@ -533,8 +631,14 @@ async def implementation_summary(info: Info, state: str, cycle: int, as_of: dt.d
     async with ctx.read_session() as session:
         s = await rollups.summary(session=session, principal=ctx.principal, state_iso3=state, cycle=cycle, as_of=as_of)
     return ImplementationSummary(
-        state_code=s.state_iso3, cycle=s.cycle, as_of=s.as_of, recommendations=s.recommendations, accepted=s.accepted,
-        noted=s.noted, accepted_covered=s.accepted_covered, accepted_with_recent_progress=s.accepted_with_recent_progress,
+        state_code=s.state_iso3,
+        cycle=s.cycle,
+        as_of=s.as_of,
+        recommendations=s.recommendations,
+        accepted=s.accepted,
+        noted=s.noted,
+        accepted_covered=s.accepted_covered,
+        accepted_with_recent_progress=s.accepted_with_recent_progress,
         accepted_completed=s.accepted_completed,
         accepted_by_status=[ImplementationStatusCount(status=k, count=v) for k, v in s.accepted_by_status.items()],
         actions=s.actions,
@@ -548,13 +652,19 @@ async def implementation_summary(info: Info, state: str, cycle: int, as_of: dt.d
 class InstitutionInput:
     name: str = strawberry.field(description="Name of the institution, e.g. Ministry of Justice.")
     kind: StakeholderKind = strawberry.field(description="Kind of institution.")
-    organization_id: strawberry.ID | None = strawberry.field(default=None, description="The institution as an organization of the graph (e.g. the NHRI), if it is one.")
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The institution as an organization of the graph (e.g. the NHRI), if it is one."
+    )
 
 
 def _institution(value: InstitutionInput | None, argument: str) -> service.Institution | None:
     if value is None:
         return None
-    organization_id = None if value.organization_id is None else expect_int_id(value.organization_id, "Organization", argument=argument)
+    organization_id = (
+        None
+        if value.organization_id is None
+        else expect_int_id(value.organization_id, "Organization", argument=argument)
+    )
     return service.Institution(name=value.name, kind=value.kind, organization_id=organization_id)
 
 
@@ -564,12 +674,20 @@ class CreateImplementationActionInput:
     title: str = strawberry.field(description="Short title.")
     description: str = strawberry.field(default="", description="What the action is.")
     lead_institution: InstitutionInput = strawberry.field(description="The national institution leading it.")
-    supporting_institutions: list[InstitutionInput] = strawberry.field(default_factory=list, description="Other institutions involved (at most 20).")
+    supporting_institutions: list[InstitutionInput] = strawberry.field(
+        default_factory=list, description="Other institutions involved (at most 20)."
+    )
     start_date: dt.date | None = strawberry.field(default=None, description="Planned start.")
     end_date: dt.date | None = strawberry.field(default=None, description="Planned end (not before the start).")
-    visibility: Visibility = strawberry.field(default=Visibility.PRIVATE, description="Who may see it; PRIVATE by default.")
-    recommendation_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="Recommendations to your State it implements (any response; at most 200).")
-    need_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="Your State's needs attached to it (at most 200).")
+    visibility: Visibility = strawberry.field(
+        default=Visibility.PRIVATE, description="Who may see it; PRIVATE by default."
+    )
+    recommendation_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Recommendations to your State it implements (any response; at most 200)."
+    )
+    need_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Your State's needs attached to it (at most 200)."
+    )
 
 
 @strawberry.input(description="Changes to an action; omitted fields stay as they are, lists are replaced whole.")
@@ -577,13 +695,21 @@ class UpdateImplementationActionInput:
     id: strawberry.ID = strawberry.field(description="ID of the action.")
     title: str | None = strawberry.field(default=strawberry.UNSET, description="Short title.")
     description: str | None = strawberry.field(default=strawberry.UNSET, description="What the action is.")
-    lead_institution: InstitutionInput | None = strawberry.field(default=strawberry.UNSET, description="The lead institution.")
-    supporting_institutions: list[InstitutionInput] | None = strawberry.field(default=strawberry.UNSET, description="Supporting institutions (replaces the list).")
+    lead_institution: InstitutionInput | None = strawberry.field(
+        default=strawberry.UNSET, description="The lead institution."
+    )
+    supporting_institutions: list[InstitutionInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Supporting institutions (replaces the list)."
+    )
     start_date: dt.date | None = strawberry.field(default=strawberry.UNSET, description="Planned start.")
     end_date: dt.date | None = strawberry.field(default=strawberry.UNSET, description="Planned end.")
     visibility: Visibility | None = strawberry.field(default=strawberry.UNSET, description="Who may see it.")
-    recommendation_ids: list[strawberry.ID] | None = strawberry.field(default=strawberry.UNSET, description="Recommendations implemented (replaces the list).")
-    need_ids: list[strawberry.ID] | None = strawberry.field(default=strawberry.UNSET, description="Needs attached (replaces the list).")
+    recommendation_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Recommendations implemented (replaces the list)."
+    )
+    need_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Needs attached (replaces the list)."
+    )
 
 
 def _action_fields(data: Any) -> service.ActionFields:
@@ -600,7 +726,10 @@ def _action_fields(data: Any) -> service.ActionFields:
         values.supporting_institutions = [
             _institution(s, f"input.supportingInstitutions.{i}.organizationId") for i, s in enumerate(supporting or [])
         ]
-    for name, type_name, argument in (("recommendation_ids", "Recommendation", "input.recommendationIds"), ("need_ids", "Need", "input.needIds")):
+    for name, type_name, argument in (
+        ("recommendation_ids", "Recommendation", "input.recommendationIds"),
+        ("need_ids", "Need", "input.needIds"),
+    ):
         ids = getattr(data, name, strawberry.UNSET)
         if ids is not strawberry.UNSET:
             setattr(values, name, [expect_int_id(i, type_name, argument=argument) for i in (ids or [])])
@@ -609,7 +738,9 @@ def _action_fields(data: Any) -> service.ActionFields:
 
 @strawberry.type(description="Result of a mutation on an action: the action, or what was wrong with the input.")
 class ImplementationActionPayload:
-    action: ImplementationAction | None = strawberry.field(description="The action after the change (null when userErrors is not empty).")
+    action: ImplementationAction | None = strawberry.field(
+        description="The action after the change (null when userErrors is not empty)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
@@ -644,7 +775,9 @@ def _indicator_fields(data: Any) -> service.IndicatorFields:
 
 @strawberry.type(description="Result of a mutation on an indicator.")
 class IndicatorPayload:
-    indicator: Indicator | None = strawberry.field(description="The indicator after the change (null when userErrors is not empty).")
+    indicator: Indicator | None = strawberry.field(
+        description="The indicator after the change (null when userErrors is not empty)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
@@ -660,20 +793,36 @@ class ReportProgressInput:
     reported_on: dt.date = strawberry.field(description="The date the report speaks for (not in the future).")
     status: ImplementationStatus = strawberry.field(description="Status of the action as of that date.")
     narrative: str = strawberry.field(default="", description="What was done, and what is left.")
-    evidence_links: list[str] = strawberry.field(default_factory=list, description="http(s) links to evidence (at most 20).")
-    indicator_values: list[IndicatorValueInput] = strawberry.field(default_factory=list, description="Values of the action's indicators as of that date.")
-    visibility: Visibility = strawberry.field(default=Visibility.PRIVATE, description="Who may see the report (never more than may see the action).")
+    evidence_links: list[str] = strawberry.field(
+        default_factory=list, description="http(s) links to evidence (at most 20)."
+    )
+    indicator_values: list[IndicatorValueInput] = strawberry.field(
+        default_factory=list, description="Values of the action's indicators as of that date."
+    )
+    visibility: Visibility = strawberry.field(
+        default=Visibility.PRIVATE, description="Who may see the report (never more than may see the action)."
+    )
 
 
 @strawberry.input(description="Changes to a progress report (e.g. publish it); omitted fields stay as they are.")
 class UpdateProgressReportInput:
     id: strawberry.ID = strawberry.field(description="ID of the report.")
-    reported_on: dt.date | None = strawberry.field(default=strawberry.UNSET, description="The date the report speaks for.")
-    status: ImplementationStatus | None = strawberry.field(default=strawberry.UNSET, description="Status as of that date.")
+    reported_on: dt.date | None = strawberry.field(
+        default=strawberry.UNSET, description="The date the report speaks for."
+    )
+    status: ImplementationStatus | None = strawberry.field(
+        default=strawberry.UNSET, description="Status as of that date."
+    )
     narrative: str | None = strawberry.field(default=strawberry.UNSET, description="What was done, and what is left.")
-    evidence_links: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Evidence links (replaces the list).")
-    indicator_values: list[IndicatorValueInput] | None = strawberry.field(default=strawberry.UNSET, description="Indicator values (replaces them).")
-    visibility: Visibility | None = strawberry.field(default=strawberry.UNSET, description="Who may see the report: PUBLIC publishes it.")
+    evidence_links: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Evidence links (replaces the list)."
+    )
+    indicator_values: list[IndicatorValueInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Indicator values (replaces them)."
+    )
+    visibility: Visibility | None = strawberry.field(
+        default=strawberry.UNSET, description="Who may see the report: PUBLIC publishes it."
+    )
 
 
 def _report_fields(data: Any) -> progress_service.ReportFields:
@@ -693,11 +842,15 @@ def _report_fields(data: Any) -> progress_service.ReportFields:
 
 @strawberry.type(description="Result of a mutation on a progress report.")
 class ProgressReportPayload:
-    progress_report: ProgressReport | None = strawberry.field(description="The report after the change (null when userErrors is not empty).")
+    progress_report: ProgressReport | None = strawberry.field(
+        description="The report after the change (null when userErrors is not empty)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Validation failures; empty on success.")
 
 
-@strawberry.input(description="A comment on a progress report you can see, from your NHRI or civil society organization.")
+@strawberry.input(
+    description="A comment on a progress report you can see, from your NHRI or civil society organization."
+)
 class AddProgressCommentInput:
     report_id: strawberry.ID = strawberry.field(description="ID of the progress report.")
     body: str = strawberry.field(description="Your comment.")
@@ -720,57 +873,95 @@ async def _write(info: Info, work: Callable[[Any], Awaitable[Any]]) -> tuple[Any
 @strawberry.type
 class TrackingMutation:
     @strawberry.mutation(description="Create an implementation action for your State (focal points only).")
-    async def create_implementation_action(self, info: Info, input: CreateImplementationActionInput) -> ImplementationActionPayload:
+    async def create_implementation_action(
+        self, info: Info, input: CreateImplementationActionInput
+    ) -> ImplementationActionPayload:
         values = _action_fields(input)
-        row, errors = await _write(info, lambda s: service.create_action(
-            session=s, principal=info.context.principal, state_iso3=input.state, values=values))
+        row, errors = await _write(
+            info,
+            lambda s: service.create_action(
+                session=s, principal=info.context.principal, state_iso3=input.state, values=values
+            ),
+        )
         return ImplementationActionPayload(action=ImplementationAction(row=row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Edit one of your State's implementation actions (e.g. its cluster, its visibility).")
-    async def update_implementation_action(self, info: Info, input: UpdateImplementationActionInput) -> ImplementationActionPayload:
+    @strawberry.mutation(
+        description="Edit one of your State's implementation actions (e.g. its cluster, its visibility)."
+    )
+    async def update_implementation_action(
+        self, info: Info, input: UpdateImplementationActionInput
+    ) -> ImplementationActionPayload:
         action_id = expect_int_id(input.id, "ImplementationAction", argument="input.id")
         values = _action_fields(input)
-        row, errors = await _write(info, lambda s: service.update_action(
-            session=s, principal=info.context.principal, action_id=action_id, values=values))
+        row, errors = await _write(
+            info,
+            lambda s: service.update_action(
+                session=s, principal=info.context.principal, action_id=action_id, values=values
+            ),
+        )
         return ImplementationActionPayload(action=ImplementationAction(row=row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Add an indicator to one of your State's actions.")
     async def create_indicator(self, info: Info, input: CreateIndicatorInput) -> IndicatorPayload:
         action_id = expect_int_id(input.action_id, "ImplementationAction", argument="input.actionId")
         values = _indicator_fields(input)
-        row, errors = await _write(info, lambda s: service.create_indicator(
-            session=s, principal=info.context.principal, action_id=action_id, values=values))
+        row, errors = await _write(
+            info,
+            lambda s: service.create_indicator(
+                session=s, principal=info.context.principal, action_id=action_id, values=values
+            ),
+        )
         return IndicatorPayload(indicator=Indicator(row=row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Edit an indicator of one of your State's actions.")
     async def update_indicator(self, info: Info, input: UpdateIndicatorInput) -> IndicatorPayload:
         indicator_id = expect_int_id(input.id, "Indicator", argument="input.id")
         values = _indicator_fields(input)
-        row, errors = await _write(info, lambda s: service.update_indicator(
-            session=s, principal=info.context.principal, indicator_id=indicator_id, values=values))
+        row, errors = await _write(
+            info,
+            lambda s: service.update_indicator(
+                session=s, principal=info.context.principal, indicator_id=indicator_id, values=values
+            ),
+        )
         return IndicatorPayload(indicator=Indicator(row=row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Report progress on one of your State's actions (PRIVATE unless you say otherwise).")
+    @strawberry.mutation(
+        description="Report progress on one of your State's actions (PRIVATE unless you say otherwise)."
+    )
     async def report_progress(self, info: Info, input: ReportProgressInput) -> ProgressReportPayload:
         action_id = expect_int_id(input.action_id, "ImplementationAction", argument="input.actionId")
         values = _report_fields(input)
-        row, errors = await _write(info, lambda s: progress_service.create_report(
-            session=s, principal=info.context.principal, action_id=action_id, values=values))
+        row, errors = await _write(
+            info,
+            lambda s: progress_service.create_report(
+                session=s, principal=info.context.principal, action_id=action_id, values=values
+            ),
+        )
         return ProgressReportPayload(progress_report=ProgressReport(row=row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Edit a progress report of your State, or publish it (visibility PUBLIC).")
     async def update_progress_report(self, info: Info, input: UpdateProgressReportInput) -> ProgressReportPayload:
         report_id = expect_int_id(input.id, "ProgressReport", argument="input.id")
         values = _report_fields(input)
-        row, errors = await _write(info, lambda s: progress_service.update_report(
-            session=s, principal=info.context.principal, report_id=report_id, values=values))
+        row, errors = await _write(
+            info,
+            lambda s: progress_service.update_report(
+                session=s, principal=info.context.principal, report_id=report_id, values=values
+            ),
+        )
         return ProgressReportPayload(progress_report=ProgressReport(row=row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Comment on a progress report you can see (NHRIs and civil society organizations).")
+    @strawberry.mutation(
+        description="Comment on a progress report you can see (NHRIs and civil society organizations)."
+    )
     async def add_progress_comment(self, info: Info, input: AddProgressCommentInput) -> ProgressCommentPayload:
         report_id = expect_int_id(input.report_id, "ProgressReport", argument="input.reportId")
-        row, errors = await _write(info, lambda s: progress_service.add_comment(
-            session=s, principal=info.context.principal, report_id=report_id, body=input.body))
+        row, errors = await _write(
+            info,
+            lambda s: progress_service.add_comment(
+                session=s, principal=info.context.principal, report_id=report_id, body=input.body
+            ),
+        )
         return ProgressCommentPayload(comment=ProgressComment(row=row) if row else None, user_errors=errors)
 
 
@@ -789,12 +980,16 @@ class TrackingQuery:
     ) -> Connection[ImplementationAction]:
         return await list_actions(info, filter, order_by, page_args(first, after, last, before))
 
-    @strawberry.field(description="A State's implementation figures for a UPR cycle, over the actions and reports you may see.")
+    @strawberry.field(
+        description="A State's implementation figures for a UPR cycle, over the actions and reports you may see."
+    )
     async def implementation_summary(
         self,
         info: Info,
         state: Annotated[str, strawberry.argument(description="ISO 3166 alpha-3 code, e.g. KEN.")],
         cycle: Annotated[int, strawberry.argument(description="UPR cycle (1 2008–11 … 4 2022–27).")],
-        as_of: Annotated[dt.date | None, strawberry.argument(description="End of the 12-month progress window (default today).")] = None,
+        as_of: Annotated[
+            dt.date | None, strawberry.argument(description="End of the 12-month progress window (default today).")
+        ] = None,
     ) -> ImplementationSummary:
         return await implementation_summary(info, state, cycle, as_of)

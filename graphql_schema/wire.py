@@ -39,10 +39,19 @@ class NextMessageEncoder:
         """The message as JSON text; None when it is not a `next` message this encoder
         handles (the caller then encodes it as usual)."""
         payload = message.get("payload")
-        if message.get("type") != "next" or not isinstance(payload, dict) or set(payload) - {"data", "errors", "extensions"}:
+        if (
+            message.get("type") != "next"
+            or not isinstance(payload, dict)
+            or set(payload) - {"data", "errors", "extensions"}
+        ):
             return None
         try:
-            parts = [b'{"id":', orjson.dumps(message["id"]), b',"type":"next","payload":{"data":', self._data(payload.get("data"))]
+            parts = [
+                b'{"id":',
+                orjson.dumps(message["id"]),
+                b',"type":"next","payload":{"data":',
+                self._data(payload.get("data")),
+            ]
             if "errors" in payload:
                 parts += [b',"errors":', orjson.dumps(payload["errors"])]
             if "extensions" in payload:
@@ -64,4 +73,3 @@ class NextMessageEncoder:
         if len(self._recent) > self.size:
             self._recent.popitem(last=False)
         return encoded
-

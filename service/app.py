@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, WebSocket
@@ -21,20 +22,20 @@ from graphql_schema.context import Context
 from graphql_schema.credentials import CredentialWatch
 from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.http import BodySizeLimit, GraphQLOverHTTP
-from graphql_schema.schema import build_schema
 from graphql_schema.live import LiveOperationHandler
+from graphql_schema.schema import build_schema
 from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
-from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.access.principals import ANONYMOUS, Principal
-from service.db.url import normalise_url
+from service.access.tokens import authenticate_jwt, looks_like_jwt
+from service.dashboard import mount_dashboard
 from service.db.engine import is_database_unavailable, make_engine, make_read_sessionmaker, make_sessionmaker
+from service.db.url import normalise_url
+from service.errors import ServiceUnavailable, TcgraphError, Unauthenticated
 from service.events.broker import Broker
 from service.events.feed import VisibilityCache
 from service.events.singleflight import SingleFlight
 from service.events.transport import ExposeTransport
-from service.dashboard import mount_dashboard
-from service.errors import ServiceUnavailable, TcgraphError, Unauthenticated
 from service.graphiql import graphiql_html, mount_graphiql_assets
 from service.observability import logs, metrics, tracing
 from service.observability.requests import RequestTracking, current_request_id
@@ -177,11 +178,15 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.replica_read_sessionmaker = None
         if settings.database_read_url:
             app.state.replica_engine = make_engine(
-                normalise_url(settings.database_read_url), pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+                normalise_url(settings.database_read_url),
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
             )
             app.state.replica_read_sessionmaker = make_read_sessionmaker(app.state.replica_engine)
             # Its statements count like the primary's; the pool gauges then cover both pools.
-            instrument_engine(app.state.replica_engine, pool_limit=2 * (settings.db_pool_size + settings.db_max_overflow))
+            instrument_engine(
+                app.state.replica_engine, pool_limit=2 * (settings.db_pool_size + settings.db_max_overflow)
+            )
         # One LISTEN task per worker process fans committed events out to its subscribers.
         app.state.broker = Broker(database_url, max_queue=settings.subscriber_queue_size)
         app.state.visibility_cache = VisibilityCache(app.state.sessionmaker)
@@ -231,8 +236,10 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         connection = request or websocket
         assert connection is not None
         # WebSocket: anonymous until `connection_init` authenticates (TcgraphRouter.on_ws_connect).
-        principal = ANONYMOUS if websocket is not None else await resolve_principal(
-            connection.app, connection.headers.get("authorization")
+        principal = (
+            ANONYMOUS
+            if websocket is not None
+            else await resolve_principal(connection.app, connection.headers.get("authorization"))
         )
         client = connection.client.host if connection.client else None
         state = connection.app.state
@@ -240,7 +247,9 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         # computed (TcgraphRouter.execute_operation), at the latest when the request ends.
         replica = state.replica_read_sessionmaker if websocket is None else None
         context = Context(
-            sessionmaker=state.sessionmaker, principal=principal, client_address=client,
+            sessionmaker=state.sessionmaker,
+            principal=principal,
+            client_address=client,
             lease_connection=websocket is None,
             read_sessionmaker=replica or state.read_sessionmaker,
             primary_read_sessionmaker=state.read_sessionmaker if replica is not None else None,
@@ -273,8 +282,19 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     async def domain_error(_: Request, exc: TcgraphError) -> JSONResponse:
         if isinstance(exc, ServiceUnavailable):
             return JSONResponse(
-                {"data": None, "errors": [{"message": exc.message, "extensions": {
-                    "code": exc.code, "retryAfterSeconds": exc.retry_after_seconds, "requestId": current_request_id()}}]},
+                {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": exc.message,
+                            "extensions": {
+                                "code": exc.code,
+                                "retryAfterSeconds": exc.retry_after_seconds,
+                                "requestId": current_request_id(),
+                            },
+                        }
+                    ],
+                },
                 status_code=503,
                 headers={"Retry-After": str(exc.retry_after_seconds)},
             )
@@ -344,13 +364,17 @@ def metrics_refusal(settings: Settings, authorization: str | None) -> Response |
 
     if settings.metrics_token is None:
         if settings.is_production:
-            return Response("Set METRICS_TOKEN to serve /metrics in production.\n", status_code=403, media_type="text/plain")
+            return Response(
+                "Set METRICS_TOKEN to serve /metrics in production.\n", status_code=403, media_type="text/plain"
+            )
         return None
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.metrics_token.encode()):
         return None
     return Response(
-        "Send `Authorization: Bearer <METRICS_TOKEN>`.\n", status_code=401, media_type="text/plain",
+        "Send `Authorization: Bearer <METRICS_TOKEN>`.\n",
+        status_code=401,
+        media_type="text/plain",
         headers={"WWW-Authenticate": "Bearer"},
     )
 

@@ -68,8 +68,8 @@ async def record(
 
 # -- reading (administrators only) -------------------------------------------------------------
 
+from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass as _dataclass  # noqa: E402
-from typing import Sequence  # noqa: E402
 
 import sqlalchemy as _sa  # noqa: E402
 
@@ -122,13 +122,19 @@ def audit_ordering(descending: bool = True) -> Ordering:
 
 
 async def list_audit_events(
-    *, session: AsyncSession, principal: Principal, audit_filter: AuditFilter | None = None,
-    descending: bool = True, page: PageArgs = PageArgs(),
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    audit_filter: AuditFilter | None = None,
+    descending: bool = True,
+    page: PageArgs = PageArgs(),
 ) -> Page[AuditEvent]:
     _require_admin(principal)
     return await paginate(session, _audit_select(audit_filter), audit_ordering(descending), page)
 
 
-async def count_audit_events(*, session: AsyncSession, principal: Principal, audit_filter: AuditFilter | None = None) -> int:
+async def count_audit_events(
+    *, session: AsyncSession, principal: Principal, audit_filter: AuditFilter | None = None
+) -> int:
     _require_admin(principal)
     return await count(session, _audit_select(audit_filter))

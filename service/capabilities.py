@@ -6,21 +6,21 @@ change a capability (the same rule as programmes, `programmes.require_offering_m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.events import record as event_log
-from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
 from service.access.principals import Principal
 from service.errors import Collector, InvalidInput, NotFound
+from service.events import record as event_log
+from service.matching import freshness
 from service.models import Capability, State
 from service.needs import UNSET, sector_codes_matching, validate_search
 from service.pagination import Ordering, Page, PageArgs, SortKey, count, paginate, paginate_per_parent
@@ -178,8 +178,13 @@ async def capabilities_per_organization(
 ) -> dict[int, Page[Capability]]:
     ordering = capability_ordering(order, _search_of(capability_filter))
     return await paginate_per_parent(
-        session, capabilities_select(capability_filter), Capability.organization_id, organization_ids,
-        ordering, page, Capability,
+        session,
+        capabilities_select(capability_filter),
+        Capability.organization_id,
+        organization_ids,
+        ordering,
+        page,
+        Capability,
     )
 
 
@@ -291,7 +296,11 @@ async def create_capability(*, session: AsyncSession, principal: Principal, valu
     await session.flush()
     await session.refresh(capability)
     await audit.record(
-        session, principal=principal, entity_type="Capability", entity_id=capability.id, action="create",
+        session,
+        principal=principal,
+        entity_type="Capability",
+        entity_id=capability.id,
+        action="create",
         after=audit.snapshot(capability),
     )
     event_log.capability_changed(session, capability, created=True)
@@ -317,8 +326,13 @@ async def update_capability(
     await session.flush()
     await session.refresh(capability)
     await audit.record(
-        session, principal=principal, entity_type="Capability", entity_id=capability.id, action="update",
-        before=before, after=audit.snapshot(capability),
+        session,
+        principal=principal,
+        entity_type="Capability",
+        entity_id=capability.id,
+        action="update",
+        before=before,
+        after=audit.snapshot(capability),
     )
     event_log.capability_changed(session, capability, created=False)
     await freshness.capability_changed(session, capability.id)

@@ -11,9 +11,9 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Iterator
 
 from service.settings import get_settings
 
@@ -280,14 +280,20 @@ def cmd_apikey(args: argparse.Namespace) -> int:
                 async def work(session):
                     org_id = await _organization_id(session, args.organization) if args.organization else None
                     return await create_api_key(
-                        session=session, actor=SYSTEM, role=role, label=args.label, state_iso3=args.state,
-                        organization_id=org_id, expires_at=expires,
+                        session=session,
+                        actor=SYSTEM,
+                        role=role,
+                        label=args.label,
+                        state_iso3=args.state,
+                        organization_id=org_id,
+                        expires_at=expires,
                     )
 
                 created = asyncio.run(_with_session(url, work))
                 eprint(f"created API key {created.row.id} ({created.row.role}, {created.row.label})")
                 print(created.key)
             elif args.action == "revoke":
+
                 async def revoke(session):
                     return await revoke_api_key(session=session, actor=SYSTEM, key_id=args.key_id)
 
@@ -298,7 +304,11 @@ def cmd_apikey(args: argparse.Namespace) -> int:
                 print(f"{'id':>4}  {'role':<18} {'bound to':<10} {'label':<30} {'last used':<25} status")
                 for r in rows:
                     bound = r.state_iso3 or (f"org {r.organization_id}" if r.organization_id else "-")
-                    status = "revoked" if r.revoked_at else ("expired" if r.expires_at and r.expires_at <= datetime.now(UTC) else "active")
+                    status = (
+                        "revoked"
+                        if r.revoked_at
+                        else ("expired" if r.expires_at and r.expires_at <= datetime.now(UTC) else "active")
+                    )
                     last = r.last_used_at.isoformat(timespec="seconds") if r.last_used_at else "never"
                     print(f"{r.id:>4}  {r.role:<18} {bound:<10} {r.label[:30]:<30} {last:<25} {status}")
         except ValidationFailed as failure:
@@ -325,7 +335,15 @@ async def _organization_id(session, value: str) -> int:
     )
     ids = list((await session.execute(stmt)).scalars().all())
     if len(ids) != 1:
-        raise ValidationFailed(errors=[FieldError("organization", f"{'No' if not ids else 'More than one'} organization matches {value!r}.", "NOT_FOUND")])
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "organization",
+                    f"{'No' if not ids else 'More than one'} organization matches {value!r}.",
+                    "NOT_FOUND",
+                )
+            ]
+        )
     return ids[0]
 
 
@@ -394,8 +412,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             progress = Progress(f"import {args.source}")
             try:
                 return await run_import(
-                    sessionmaker=make_sessionmaker(engine), principal=SYSTEM, source=args.source, files=files,
-                    dry_run=args.dry_run, allow_rejects=args.allow_rejects, progress=progress,
+                    sessionmaker=make_sessionmaker(engine),
+                    principal=SYSTEM,
+                    source=args.source,
+                    files=files,
+                    dry_run=args.dry_run,
+                    allow_rejects=args.allow_rejects,
+                    progress=progress,
                 )
             finally:
                 progress.close()
@@ -456,13 +479,21 @@ def cmd_export(args: argparse.Namespace) -> int:
                             from service.exports import export_midterm
 
                             count = await export_midterm(
-                                session=session, principal=principal, state_iso3=args.state, cycle=args.cycle,
-                                fmt=args.format, out=out,
+                                session=session,
+                                principal=principal,
+                                state_iso3=args.state,
+                                cycle=args.cycle,
+                                fmt=args.format,
+                                out=out,
                             )
                         else:
                             count = await export_entities(
-                                session=session, principal=principal, entity=args.entity, fmt=args.format,
-                                filters=args.filter or [], out=out,
+                                session=session,
+                                principal=principal,
+                                entity=args.entity,
+                                fmt=args.format,
+                                filters=args.filter or [],
+                                out=out,
                             )
                 finally:
                     if out is not sys.stdout:
@@ -514,8 +545,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                     if api_key:
                         principal = await authenticate_api_key(session, api_key)
                     report = await item10.item10_report(
-                        session=session, principal=principal, theme=args.theme, period_start=period[0],
-                        period_end=period[1], region=args.region,
+                        session=session,
+                        principal=principal,
+                        theme=args.theme,
+                        period_start=period[0],
+                        period_end=period[1],
+                        region=args.region,
                     )
             except TcgraphError as exc:
                 eprint(f"error: {exc.message}")
@@ -558,7 +593,11 @@ def cmd_fund(args: argparse.Namespace) -> int:
                     principal = await authenticate_api_key(session, api_key) if api_key else ANONYMOUS
                     found = await rounds.find_round(session=session, principal=principal, key=args.round)
                     report = await rounds.decision_report(session=session, principal=principal, fund_round=found)
-                render = {"markdown": fund_report.report_markdown, "json": fund_report.report_json, "csv": fund_report.report_csv}[args.format]
+                render = {
+                    "markdown": fund_report.report_markdown,
+                    "json": fund_report.report_json,
+                    "csv": fund_report.report_csv,
+                }[args.format]
                 text = render(report)
                 if args.output in (None, "-"):
                     sys.stdout.write(text)
@@ -645,10 +684,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?")
     migrate.add_argument("--down", action="store_true", help="downgrade to REVISION instead")
     migrate.set_defaults(func=cmd_migrate)
-    sub.add_parser("load-reference", help="load States, themes, SDGs, DAC sectors, IATI codelists").set_defaults(func=cmd_load_reference)
-    sub.add_parser("load-demo", help="load the demo needs, programmes and capabilities").set_defaults(func=cmd_load_demo)
+    sub.add_parser("load-reference", help="load States, themes, SDGs, DAC sectors, IATI codelists").set_defaults(
+        func=cmd_load_reference
+    )
+    sub.add_parser("load-demo", help="load the demo needs, programmes and capabilities").set_defaults(
+        func=cmd_load_demo
+    )
     rematch = sub.add_parser("rematch", help="recompute every match suggestion (all needs × all offers)")
-    rematch.add_argument("--weights", help="JSON file of new criteria weights to publish first (a new criteria version)")
+    rematch.add_argument(
+        "--weights", help="JSON file of new criteria weights to publish first (a new criteria version)"
+    )
     rematch.set_defaults(func=cmd_rematch)
     sub.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(func=cmd_export_schema)
     db = sub.add_parser("db", help="the embedded PostgreSQL of this checkout")
@@ -661,46 +706,72 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("source", choices=["upr-info", "iati", "uhri"])
     importer.add_argument("files", nargs="+", metavar="FILE")
     importer.add_argument("--dry-run", action="store_true", help="read and check everything, write nothing")
-    importer.add_argument("--allow-rejects", action="store_true", help="import the valid rows even if some are rejected")
+    importer.add_argument(
+        "--allow-rejects", action="store_true", help="import the valid rows even if some are rejected"
+    )
     importer.set_defaults(func=cmd_import)
 
-    export = sub.add_parser("export", help="export needs, recommendations or programmes (CSV or JSON), streaming; or a mid-term report")
+    export = sub.add_parser(
+        "export", help="export needs, recommendations or programmes (CSV or JSON), streaming; or a mid-term report"
+    )
     export.add_argument("entity", choices=["needs", "recommendations", "programmes", "midterm"])
     export.add_argument("--state", help="midterm: ISO 3166 alpha-3 code of the State, e.g. KEN")
     export.add_argument("--cycle", type=int, help="midterm: UPR cycle number (1-4)")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.add_argument("--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)")
-    export.add_argument("--filter", action="append", metavar="FIELD=VALUE[,VALUE]", help="the API's filters, e.g. states=KEN,UGA themes=JUSTICE")
+    export.add_argument(
+        "--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)"
+    )
+    export.add_argument(
+        "--filter",
+        action="append",
+        metavar="FIELD=VALUE[,VALUE]",
+        help="the API's filters, e.g. states=KEN,UGA themes=JUSTICE",
+    )
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_export)
 
     report = sub.add_parser("report", help="write a report (Markdown, CSV or JSON)")
     reports = report.add_subparsers(dest="report", required=True)
     item10_parser = reports.add_parser(
-        "item10", help="Item 10 report: engagements by agency and State, amounts, lessons, open needs and gaps for a theme and period"
+        "item10",
+        help="Item 10 report: engagements by agency and State, amounts, lessons, open needs and gaps for a theme and period",
     )
-    item10_parser.add_argument("--theme", required=True, help="theme code (JUSTICE) or theme cluster (ADMINISTRATION_OF_JUSTICE)")
-    item10_parser.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, e.g. 2026-01-01")
+    item10_parser.add_argument(
+        "--theme", required=True, help="theme code (JUSTICE) or theme cluster (ADMINISTRATION_OF_JUSTICE)"
+    )
+    item10_parser.add_argument(
+        "--from", dest="date_from", required=True, metavar="DATE", help="first day, e.g. 2026-01-01"
+    )
     item10_parser.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, e.g. 2026-12-31")
     item10_parser.add_argument("--region", help="UN M49 region code (e.g. 202) or UN regional group (e.g. AFRICAN)")
     item10_parser.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
-    item10_parser.add_argument("--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)")
+    item10_parser.add_argument(
+        "--api-key", help="run as this principal (default: anonymous, public data only; env TCGRAPH_API_KEY)"
+    )
     item10_parser.add_argument("--output", "-o", help="file to write (default: stdout)")
     item10_parser.set_defaults(func=cmd_report)
 
     fund = sub.add_parser("fund", help="the UPR Voluntary Fund")
     fund_actions = fund.add_subparsers(dest="action", required=True)
-    fund_report = fund_actions.add_parser("report", help="the decision report of a round: every decision with its scores")
+    fund_report = fund_actions.add_parser(
+        "report", help="the decision report of a round: every decision with its scores"
+    )
     fund_report.add_argument("round", metavar="ROUND", help="the round's ID number or exact name")
     fund_report.add_argument("--format", choices=["markdown", "json", "csv"], default="markdown")
-    fund_report.add_argument("--api-key", help="run as this principal (default: anonymous: allocated rounds only; env TCGRAPH_API_KEY)")
+    fund_report.add_argument(
+        "--api-key", help="run as this principal (default: anonymous: allocated rounds only; env TCGRAPH_API_KEY)"
+    )
     fund_report.add_argument("--output", "-o", help="file to write (default: stdout)")
     fund.set_defaults(func=cmd_fund)
 
     apikey = sub.add_parser("apikey", help="create, revoke and list API keys")
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; prints only the key on stdout")
-    create.add_argument("--role", required=True, help="administrator|admin|fund-administrator|state-focal-point|donor|agency|nhri|civil-society")
+    create.add_argument(
+        "--role",
+        required=True,
+        help="administrator|admin|fund-administrator|state-focal-point|donor|agency|nhri|civil-society",
+    )
     create.add_argument("--state", help="ISO3 code (state-focal-point)")
     create.add_argument("--organization", help="organization id, IATI identifier, acronym or name")
     create.add_argument("--label", required=True)
@@ -710,10 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="list keys with last-used times")
     apikey.set_defaults(func=cmd_apikey)
 
-    operations = sub.add_parser("operations", help="register the GraphQL documents partners may run (persisted queries)")
+    operations = sub.add_parser(
+        "operations", help="register the GraphQL documents partners may run (persisted queries)"
+    )
     actions = operations.add_subparsers(dest="action", required=True)
     register = actions.add_parser(
-        "register", help="register .graphql files (or directories of them), each checked against the schema; prints their SHA-256"
+        "register",
+        help="register .graphql files (or directories of them), each checked against the schema; prints their SHA-256",
     )
     register.add_argument("paths", nargs="+", metavar="PATH")
     operations.set_defaults(func=cmd_operations)

@@ -31,16 +31,18 @@ def content_security_policy(host: str | None) -> str:
     connect = ["'self'"]
     if host and _HOST.match(host):
         connect += [f"ws://{host}", f"wss://{host}"]
-    return "; ".join([
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        f"connect-src {' '.join(connect)}",
-        "base-uri 'none'",
-        "form-action 'none'",  # the sign-in form is handled in script; never submitted (the key in a URL)
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"connect-src {' '.join(connect)}",
+            "base-uri 'none'",
+            "form-action 'none'",  # the sign-in form is handled in script; never submitted (the key in a URL)
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def security_headers(host: str | None) -> dict[str, str]:

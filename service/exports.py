@@ -13,10 +13,11 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -76,7 +77,9 @@ def parse_filters(filter_cls: type, items: list[str]) -> Any:
         name = name.strip().replace("-", "_")
         name = "".join("_" + c.lower() if c.isupper() else c for c in name)  # camelCase too
         if not sep or name not in known:
-            raise InvalidInput(f"Unknown filter {item!r}; use one of: {', '.join(sorted(known))} (FIELD=VALUE[,VALUE]).")
+            raise InvalidInput(
+                f"Unknown filter {item!r}; use one of: {', '.join(sorted(known))} (FIELD=VALUE[,VALUE])."
+            )
         kind, element = _hint(hints[name])
         parts = [p.strip() for p in raw.split(",") if p.strip()]
         try:
@@ -136,7 +139,9 @@ def _codes(row: Any) -> dict[str, Any]:
     return {k: _plain(v) for k, v in row.items()}
 
 
-async def _stream(session: AsyncSession, stmt: sa.Select, writer: _Writer, shape: Callable[[Any], dict[str, Any]]) -> int:
+async def _stream(
+    session: AsyncSession, stmt: sa.Select, writer: _Writer, shape: Callable[[Any], dict[str, Any]]
+) -> int:
     result = await session.stream(stmt.execution_options(yield_per=BATCH))
     async for partition in result.mappings().partitions(BATCH):
         for row in partition:
@@ -168,23 +173,71 @@ async def export_needs(*, session: AsyncSession, principal: Principal, filters: 
         .lateral("top")
     )
     matches = (
-        sa.select(sa.func.coalesce(sa.func.jsonb_agg(sa.func.jsonb_build_object(
-            "id", top.c.id, "kind", top.c.offer_kind, "offer", sa.func.coalesce(top.c.programme_id, top.c.capability_id),
-            "score", top.c.score, "status", top.c.status,
-        )), sa.text("'[]'::jsonb")))
+        sa.select(
+            sa.func.coalesce(
+                sa.func.jsonb_agg(
+                    sa.func.jsonb_build_object(
+                        "id",
+                        top.c.id,
+                        "kind",
+                        top.c.offer_kind,
+                        "offer",
+                        sa.func.coalesce(top.c.programme_id, top.c.capability_id),
+                        "score",
+                        top.c.score,
+                        "status",
+                        top.c.status,
+                    )
+                ),
+                sa.text("'[]'::jsonb"),
+            )
+        )
         .select_from(top)
         .scalar_subquery()
     )
     stmt = sa.select(
-        need.id, need.state_iso3, need.title, need.description, need.status, need.visibility, need.themes,
-        need.sectors, need.sdg_targets, need.rights_dimensions, need.modalities, need.working_languages,
-        need.estimated_cost, need.currency, need.start_date, need.end_date, need.created_at, need.updated_at,
-        recommendation_ids.label("recommendation_ids"), matches.label("matches"),
+        need.id,
+        need.state_iso3,
+        need.title,
+        need.description,
+        need.status,
+        need.visibility,
+        need.themes,
+        need.sectors,
+        need.sdg_targets,
+        need.rights_dimensions,
+        need.modalities,
+        need.working_languages,
+        need.estimated_cost,
+        need.currency,
+        need.start_date,
+        need.end_date,
+        need.created_at,
+        need.updated_at,
+        recommendation_ids.label("recommendation_ids"),
+        matches.label("matches"),
     ).order_by(need.id)
     columns = [
-        "id", "state", "title", "description", "status", "visibility", "themes", "sectors", "sdg_targets",
-        "rights_dimensions", "modalities", "working_languages", "estimated_cost", "currency", "start_date",
-        "end_date", "created_at", "updated_at", "recommendation_ids", "matches",
+        "id",
+        "state",
+        "title",
+        "description",
+        "status",
+        "visibility",
+        "themes",
+        "sectors",
+        "sdg_targets",
+        "rights_dimensions",
+        "modalities",
+        "working_languages",
+        "estimated_cost",
+        "currency",
+        "start_date",
+        "end_date",
+        "created_at",
+        "updated_at",
+        "recommendation_ids",
+        "matches",
     ]
 
     def shape(row) -> dict[str, Any]:
@@ -199,7 +252,8 @@ async def export_needs(*, session: AsyncSession, principal: Principal, filters: 
             {
                 "id": global_id("Match", m["id"]),
                 "offer": global_id("Programme" if m["kind"] == "PROGRAMME" else "Capability", m["offer"]),
-                "score": m["score"], "status": m["status"],
+                "score": m["score"],
+                "status": m["status"],
             }
             for m in raw_matches or []
         ]
@@ -220,16 +274,46 @@ async def export_recommendations(*, session: AsyncSession, principal: Principal,
     )
     stmt = (
         sa.select(
-            rec.id, rec.state_iso3, rec.source, rec.body, rec.symbol, Review.session, Review.cycle, rec.text,
-            rec.response, rec.action_category, rec.themes, rec.sdg_targets, rec.affected_persons, rec.source_reference,
-            recommenders.label("recommending_states"), rec.other_recommenders, rec.uhri_annotation_id, rec.updated_at,
+            rec.id,
+            rec.state_iso3,
+            rec.source,
+            rec.body,
+            rec.symbol,
+            Review.session,
+            Review.cycle,
+            rec.text,
+            rec.response,
+            rec.action_category,
+            rec.themes,
+            rec.sdg_targets,
+            rec.affected_persons,
+            rec.source_reference,
+            recommenders.label("recommending_states"),
+            rec.other_recommenders,
+            rec.uhri_annotation_id,
+            rec.updated_at,
         )
         .outerjoin(Review, Review.id == rec.review_id)  # treaty bodies and special procedures have no review
         .order_by(rec.id)
     )
     columns = [
-        "id", "state", "source", "body", "symbol", "session", "cycle", "text", "response", "action_category", "themes",
-        "sdg_targets", "affected_persons", "source_reference", "recommending_states", "other_recommenders", "uhri_id",
+        "id",
+        "state",
+        "source",
+        "body",
+        "symbol",
+        "session",
+        "cycle",
+        "text",
+        "response",
+        "action_category",
+        "themes",
+        "sdg_targets",
+        "affected_persons",
+        "source_reference",
+        "recommending_states",
+        "other_recommenders",
+        "uhri_id",
         "updated_at",
     ]
 
@@ -247,7 +331,7 @@ async def export_recommendations(*, session: AsyncSession, principal: Principal,
 async def export_programmes(*, session: AsyncSession, principal: Principal, filters: list[str], writer_for) -> int:
     from service import programmes as programmes_service
 
-    select_fn = getattr(programmes_service, "programmes_select")
+    select_fn = programmes_service.programmes_select
     base = select_fn(parse_filters(programmes_service.ProgrammeFilter, filters)).subquery()
     prog = sa.orm.aliased(Programme, base)
     recipients = (
@@ -256,17 +340,50 @@ async def export_programmes(*, session: AsyncSession, principal: Principal, filt
         .scalar_subquery()
     )
     stmt = sa.select(
-        prog.id, prog.iati_identifier, prog.title, prog.description, prog.reporting_organization_id,
-        prog.activity_status, prog.start_date, prog.end_date, prog.currency, prog.budget_amount,
-        prog.committed_amount, prog.disbursed_amount, prog.open_to_requests, prog.is_global, prog.sectors,
-        prog.themes, prog.sdg_targets, prog.modalities, prog.languages, recipients.label("recipient_states"),
+        prog.id,
+        prog.iati_identifier,
+        prog.title,
+        prog.description,
+        prog.reporting_organization_id,
+        prog.activity_status,
+        prog.start_date,
+        prog.end_date,
+        prog.currency,
+        prog.budget_amount,
+        prog.committed_amount,
+        prog.disbursed_amount,
+        prog.open_to_requests,
+        prog.is_global,
+        prog.sectors,
+        prog.themes,
+        prog.sdg_targets,
+        prog.modalities,
+        prog.languages,
+        recipients.label("recipient_states"),
         prog.updated_at,
     ).order_by(prog.id)
     columns = [
-        "id", "iati_identifier", "title", "description", "reporting_organization_id", "activity_status",
-        "start_date", "end_date", "currency", "budget_amount", "committed_amount", "disbursed_amount",
-        "open_to_requests", "is_global", "sectors", "themes", "sdg_targets", "modalities", "languages",
-        "recipient_states", "updated_at",
+        "id",
+        "iati_identifier",
+        "title",
+        "description",
+        "reporting_organization_id",
+        "activity_status",
+        "start_date",
+        "end_date",
+        "currency",
+        "budget_amount",
+        "committed_amount",
+        "disbursed_amount",
+        "open_to_requests",
+        "is_global",
+        "sectors",
+        "themes",
+        "sdg_targets",
+        "modalities",
+        "languages",
+        "recipient_states",
+        "updated_at",
     ]
 
     def shape(row) -> dict[str, Any]:

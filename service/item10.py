@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -234,11 +234,15 @@ def _cluster_name(code: str) -> str:
 async def _theme_scope(session: AsyncSession, theme: str) -> tuple[str, str, tuple[str, ...]]:
     code = (theme or "").strip().upper()
     if not code:
-        raise InvalidInput("Name a theme: a theme code such as JUSTICE or a cluster such as ADMINISTRATION_OF_JUSTICE.", field="theme")
+        raise InvalidInput(
+            "Name a theme: a theme code such as JUSTICE or a cluster such as ADMINISTRATION_OF_JUSTICE.", field="theme"
+        )
     row = (await session.execute(sa.select(Theme.code, Theme.name).where(Theme.code == code))).first()
     if row is not None:
         return row.code, row.name, (row.code,)
-    members = (await session.execute(sa.select(Theme.code).where(Theme.cluster == code).order_by(Theme.code))).scalars().all()
+    members = (
+        (await session.execute(sa.select(Theme.code).where(Theme.cluster == code).order_by(Theme.code))).scalars().all()
+    )
     if members:
         return code, _cluster_name(code), tuple(members)
     clusters = (await session.execute(sa.select(Theme.cluster).distinct().order_by(Theme.cluster))).scalars().all()
@@ -355,9 +359,17 @@ async def _engagements(
     rows = (
         await session.execute(
             sa.select(
-                Match.id, Match.need_id, AssistanceNeed.title, AssistanceNeed.state_iso3, Match.organization_id,
-                Match.agreed_amount, Match.currency, Match.lessons_learned,
-                active_at.label("active_at"), completed_at.label("completed_at"), withdrawn_at.label("withdrawn_at"),
+                Match.id,
+                Match.need_id,
+                AssistanceNeed.title,
+                AssistanceNeed.state_iso3,
+                Match.organization_id,
+                Match.agreed_amount,
+                Match.currency,
+                Match.lessons_learned,
+                active_at.label("active_at"),
+                completed_at.label("completed_at"),
+                withdrawn_at.label("withdrawn_at"),
             )
             .select_from(Match)
             .join(AssistanceNeed, AssistanceNeed.id == Match.need_id)
@@ -382,11 +394,20 @@ async def _engagements(
             stage = Stage.ACTIVE
         else:
             stage = Stage.AGREED
-        engagements.append(_Engagement(
-            match_id=r.id, need_id=r.need_id, need_title=r.title, state_iso3=r.state_iso3,
-            organization_id=r.organization_id, stage=stage, agreed_amount=r.agreed_amount, currency=r.currency,
-            lessons=r.lessons_learned, completed_at=r.completed_at if stage is Stage.COMPLETED else None,
-        ))
+        engagements.append(
+            _Engagement(
+                match_id=r.id,
+                need_id=r.need_id,
+                need_title=r.title,
+                state_iso3=r.state_iso3,
+                organization_id=r.organization_id,
+                stage=stage,
+                agreed_amount=r.agreed_amount,
+                currency=r.currency,
+                lessons=r.lessons_learned,
+                completed_at=r.completed_at if stage is Stage.COMPLETED else None,
+            )
+        )
     return engagements
 
 
@@ -395,8 +416,10 @@ def _counts(engagements: Sequence[_Engagement]) -> StageCounts:
     for e in engagements:
         by_stage[e.stage] += 1
     return StageCounts(
-        agreed=by_stage[Stage.AGREED], active=by_stage[Stage.ACTIVE],
-        completed=by_stage[Stage.COMPLETED], withdrawn=by_stage[Stage.WITHDRAWN],
+        agreed=by_stage[Stage.AGREED],
+        active=by_stage[Stage.ACTIVE],
+        completed=by_stage[Stage.COMPLETED],
+        withdrawn=by_stage[Stage.WITHDRAWN],
     )
 
 
@@ -418,8 +441,12 @@ async def _open_needs(
     needs = (
         await session.execute(
             sa.select(
-                AssistanceNeed.id, AssistanceNeed.state_iso3, AssistanceNeed.title, AssistanceNeed.status,
-                AssistanceNeed.estimated_cost, AssistanceNeed.currency,
+                AssistanceNeed.id,
+                AssistanceNeed.state_iso3,
+                AssistanceNeed.title,
+                AssistanceNeed.status,
+                AssistanceNeed.estimated_cost,
+                AssistanceNeed.currency,
             )
             .where(
                 *_need_clauses(principal, scope),
@@ -459,13 +486,25 @@ async def _open_needs(
             else:
                 gap = Amount(max(requested.amount - covered, Decimal(0)).quantize(CENT), requested.currency)
                 gap_total.add(gap.amount, gap.currency)
-        rows.append(OpenNeed(
-            need_id=n.id, state_iso3=n.state_iso3, state_name=n.state_iso3, title=n.title, status=NeedStatus(n.status), requested=requested,
-            committed=sums.amounts(rates), gap=gap,
-        ))
+        rows.append(
+            OpenNeed(
+                need_id=n.id,
+                state_iso3=n.state_iso3,
+                state_name=n.state_iso3,
+                title=n.title,
+                status=NeedStatus(n.status),
+                requested=requested,
+                committed=sums.amounts(rates),
+                gap=gap,
+            )
+        )
     summary = FundingGapSummary(
-        open_needs=len(rows), requested=requested_total.amounts(rates), committed=committed_total.amounts(rates),
-        gap=gap_total.amounts(rates), needs_without_cost=without_cost, needs_without_gap=without_gap,
+        open_needs=len(rows),
+        requested=requested_total.amounts(rates),
+        committed=committed_total.amounts(rates),
+        gap=gap_total.amounts(rates),
+        needs_without_cost=without_cost,
+        needs_without_gap=without_gap,
     )
     return rows, summary
 
@@ -516,13 +555,20 @@ async def item10_report(
     open_needs, gap = await _open_needs(session, principal, scope, period_end, rates)
 
     org_ids = sorted({e.organization_id for e in engagements})
-    organizations = {
-        o.id: o for o in (await session.execute(sa.select(Organization).where(Organization.id.in_(org_ids)))).scalars()
-    } if org_ids else {}
+    organizations = (
+        {
+            o.id: o
+            for o in (await session.execute(sa.select(Organization).where(Organization.id.in_(org_ids)))).scalars()
+        }
+        if org_ids
+        else {}
+    )
     state_codes = sorted({e.state_iso3 for e in engagements} | {n.state_iso3 for n in open_needs})
-    state_names = dict(
-        (await session.execute(sa.select(State.iso3, State.name_en).where(State.iso3.in_(state_codes)))).all()
-    ) if state_codes else {}
+    state_names = (
+        dict((await session.execute(sa.select(State.iso3, State.name_en).where(State.iso3.in_(state_codes)))).all())
+        if state_codes
+        else {}
+    )
 
     per_org: dict[int, list[_Engagement]] = defaultdict(list)
     per_state: dict[str, list[_Engagement]] = defaultdict(list)
@@ -532,16 +578,22 @@ async def item10_report(
 
     by_organization = [
         OrganizationEngagements(
-            organization_id=org_id, name=organizations[org_id].name, acronym=organizations[org_id].acronym,
-            category=organizations[org_id].category.value, engagements=_counts(items),
-            committed=_committed(items).amounts(rates), states=tuple(sorted({e.state_iso3 for e in items})),
+            organization_id=org_id,
+            name=organizations[org_id].name,
+            acronym=organizations[org_id].acronym,
+            category=organizations[org_id].category.value,
+            engagements=_counts(items),
+            committed=_committed(items).amounts(rates),
+            states=tuple(sorted({e.state_iso3 for e in items})),
         )
         for org_id, items in per_org.items()
     ]
     by_organization.sort(key=lambda o: (-o.engagements.total, o.name, o.organization_id))
     by_state = [
         StateEngagements(
-            state_iso3=code, name=state_names.get(code, code), engagements=_counts(items),
+            state_iso3=code,
+            name=state_names.get(code, code),
+            engagements=_counts(items),
             committed=_committed(items).amounts(rates),
             organizations=tuple(sorted({organizations[e.organization_id].name for e in items})),
         )
@@ -551,9 +603,13 @@ async def item10_report(
     lessons = sorted(
         (
             Lesson(
-                match_id=e.match_id, need_id=e.need_id, need_title=e.need_title, state_iso3=e.state_iso3,
+                match_id=e.match_id,
+                need_id=e.need_id,
+                need_title=e.need_title,
+                state_iso3=e.state_iso3,
                 state_name=state_names.get(e.state_iso3, e.state_iso3),
-                organization_name=organizations[e.organization_id].name, completed_on=e.completed_at.date(),
+                organization_name=organizations[e.organization_id].name,
+                completed_on=e.completed_at.date(),
                 text=e.lessons,
             )
             for e in engagements
@@ -567,12 +623,21 @@ async def item10_report(
     used = {a.currency for a in _committed(engagements).amounts(rates).by_currency}
     used |= {a.currency for a in (*gap.requested.by_currency, *gap.committed.by_currency)}
     return Item10Report(
-        theme_code=theme_code, theme_name=theme_name, theme_codes=theme_codes,
-        period_start=period_start, period_end=period_end, region_code=region_code, region_name=region_name,
+        theme_code=theme_code,
+        theme_name=theme_name,
+        theme_codes=theme_codes,
+        period_start=period_start,
+        period_end=period_end,
+        region_code=region_code,
+        region_name=region_name,
         generated_at=datetime.now(UTC),
-        engagements=_counts(engagements), committed=_committed(engagements).amounts(rates),
-        by_organization=tuple(by_organization), by_state=tuple(by_state), lessons=tuple(lessons),
-        open_needs=tuple(open_needs), funding_gap=gap,
+        engagements=_counts(engagements),
+        committed=_committed(engagements).amounts(rates),
+        by_organization=tuple(by_organization),
+        by_state=tuple(by_state),
+        lessons=tuple(lessons),
+        open_needs=tuple(open_needs),
+        funding_gap=gap,
         exchange_rates=tuple(
             ExchangeRate(c, rates[c].usd_per_unit, rates[c].as_of) for c in sorted(used) if c in rates
         ),
@@ -580,6 +645,16 @@ async def item10_report(
 
 
 __all__ = [
-    "Amount", "Amounts", "ExchangeRate", "FundingGapSummary", "Item10Report", "Lesson", "OpenNeed",
-    "OrganizationEngagements", "Stage", "StageCounts", "StateEngagements", "item10_report",
+    "Amount",
+    "Amounts",
+    "ExchangeRate",
+    "FundingGapSummary",
+    "Item10Report",
+    "Lesson",
+    "OpenNeed",
+    "OrganizationEngagements",
+    "Stage",
+    "StageCounts",
+    "StateEngagements",
+    "item10_report",
 ]

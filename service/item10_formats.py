@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 from service.exports import global_id
 from service.item10 import Amount, Amounts, Item10Report, StageCounts
@@ -75,7 +76,9 @@ def render_markdown(report: Item10Report, *, audience: str | None = None) -> str
         "",
         "## Summary",
         "",
-        *_table(["", "Agreed", "Active", "Completed", "Withdrawn", "Total"], [["Engagements", *_counts(r.engagements)]]),
+        *_table(
+            ["", "Agreed", "Active", "Completed", "Withdrawn", "Total"], [["Engagements", *_counts(r.engagements)]]
+        ),
         "",
         f"Committed: {_amounts(r.committed)}",
         "",
@@ -86,8 +89,13 @@ def render_markdown(report: Item10Report, *, audience: str | None = None) -> str
         out += _table(
             ["Organization", "Category", "Agreed", "Active", "Completed", "Withdrawn", "Total", "Committed", "States"],
             [
-                [_organization_name(o.name, o.acronym), o.category.replace("_", " ").lower(),
-                 *_counts(o.engagements), _amounts(o.committed, usd=False), ", ".join(o.states)]
+                [
+                    _organization_name(o.name, o.acronym),
+                    o.category.replace("_", " ").lower(),
+                    *_counts(o.engagements),
+                    _amounts(o.committed, usd=False),
+                    ", ".join(o.states),
+                ]
                 for o in r.by_organization
             ],
         )
@@ -98,7 +106,12 @@ def render_markdown(report: Item10Report, *, audience: str | None = None) -> str
         out += _table(
             ["State", "Agreed", "Active", "Completed", "Withdrawn", "Total", "Committed", "Organizations"],
             [
-                [f"{s.name} ({s.state_iso3})", *_counts(s.engagements), _amounts(s.committed, usd=False), ", ".join(s.organizations)]
+                [
+                    f"{s.name} ({s.state_iso3})",
+                    *_counts(s.engagements),
+                    _amounts(s.committed, usd=False),
+                    ", ".join(s.organizations),
+                ]
                 for s in r.by_state
             ],
         )
@@ -138,9 +151,14 @@ def render_markdown(report: Item10Report, *, audience: str | None = None) -> str
         out += _table(
             ["State", "Need", "Status", "Requested", "Committed", "Gap"],
             [
-                [f"{n.state_name} ({n.state_iso3})", n.title, n.status.value,
-                 _money(n.requested.amount, n.requested.currency) if n.requested else "—",
-                 _amounts(n.committed, usd=False), _money(n.gap.amount, n.gap.currency) if n.gap else "—"]
+                [
+                    f"{n.state_name} ({n.state_iso3})",
+                    n.title,
+                    n.status.value,
+                    _money(n.requested.amount, n.requested.currency) if n.requested else "—",
+                    _amounts(n.committed, usd=False),
+                    _money(n.gap.amount, n.gap.currency) if n.gap else "—",
+                ]
                 for n in r.open_needs
             ],
         )
@@ -167,7 +185,9 @@ def _amount_rows(section: str, ident: str, code: str, name: str, measure: str, a
 
 
 def _stage_rows(section: str, ident: str, code: str, name: str, counts: StageCounts) -> list[tuple]:
-    return [(section, ident, code, name, f"engagements_{stage}", "", str(n)) for stage, n in zip(STAGES, _counts(counts))]
+    return [
+        (section, ident, code, name, f"engagements_{stage}", "", str(n)) for stage, n in zip(STAGES, _counts(counts))
+    ]
 
 
 def csv_rows(report: Item10Report) -> list[tuple]:
@@ -198,7 +218,17 @@ def csv_rows(report: Item10Report) -> list[tuple]:
         ident = global_id("Need", n.need_id)
         rows.append(("open_need", ident, n.state_iso3, n.title, "status", "", n.status.value))
         if n.requested:
-            rows.append(("open_need", ident, n.state_iso3, n.title, "requested", n.requested.currency, f"{n.requested.amount:.2f}"))
+            rows.append(
+                (
+                    "open_need",
+                    ident,
+                    n.state_iso3,
+                    n.title,
+                    "requested",
+                    n.requested.currency,
+                    f"{n.requested.amount:.2f}",
+                )
+            )
         rows += _amount_rows("open_need", ident, n.state_iso3, n.title, "committed", n.committed)
         if n.gap:
             rows.append(("open_need", ident, n.state_iso3, n.title, "gap", n.gap.currency, f"{n.gap.amount:.2f}"))
@@ -209,7 +239,9 @@ def csv_rows(report: Item10Report) -> list[tuple]:
     rows.append(("funding_gap", "", r.theme_code, r.theme_name, "needs_without_cost", "", str(g.needs_without_cost)))
     rows.append(("funding_gap", "", r.theme_code, r.theme_name, "needs_without_gap", "", str(g.needs_without_gap)))
     for x in r.exchange_rates:
-        rows.append(("exchange_rate", "", x.currency, x.currency, "usd_per_unit", "USD", f"{x.usd_per_unit.normalize():f}"))
+        rows.append(
+            ("exchange_rate", "", x.currency, x.currency, "usd_per_unit", "USD", f"{x.usd_per_unit.normalize():f}")
+        )
         rows.append(("exchange_rate", "", x.currency, x.currency, "as_of", "", x.as_of.isoformat()))
     return rows
 
@@ -230,7 +262,9 @@ def _amount_json(a: Amount | None) -> dict[str, str] | None:
 def _amounts_json(amounts: Amounts) -> dict[str, Any]:
     return {
         "amounts": [_amount_json(a) for a in amounts.by_currency],
-        "usdEquivalent": None if amounts.usd_equivalent is None else _amount_json(Amount(amounts.usd_equivalent, "USD")),
+        "usdEquivalent": None
+        if amounts.usd_equivalent is None
+        else _amount_json(Amount(amounts.usd_equivalent, "USD")),
         "currenciesWithoutRate": list(amounts.currencies_without_rate),
     }
 
@@ -243,36 +277,71 @@ def to_json(report: Item10Report) -> dict[str, Any]:
     """The report in the shape of the GraphQL `Item10Report` (IDs as global IDs)."""
     r = report
     return {
-        "theme": r.theme_code, "themeName": r.theme_name, "themes": list(r.theme_codes),
-        "periodFrom": r.period_start.isoformat(), "periodTo": r.period_end.isoformat(),
-        "region": r.region_code, "regionName": r.region_name, "generatedAt": r.generated_at.isoformat(),
-        "engagements": _counts_json(r.engagements), "committed": _amounts_json(r.committed),
+        "theme": r.theme_code,
+        "themeName": r.theme_name,
+        "themes": list(r.theme_codes),
+        "periodFrom": r.period_start.isoformat(),
+        "periodTo": r.period_end.isoformat(),
+        "region": r.region_code,
+        "regionName": r.region_name,
+        "generatedAt": r.generated_at.isoformat(),
+        "engagements": _counts_json(r.engagements),
+        "committed": _amounts_json(r.committed),
         "organizations": [
-            {"id": global_id("Organization", o.organization_id), "name": o.name, "acronym": o.acronym, "category": o.category,
-             "engagements": _counts_json(o.engagements), "committed": _amounts_json(o.committed), "states": list(o.states)}
+            {
+                "id": global_id("Organization", o.organization_id),
+                "name": o.name,
+                "acronym": o.acronym,
+                "category": o.category,
+                "engagements": _counts_json(o.engagements),
+                "committed": _amounts_json(o.committed),
+                "states": list(o.states),
+            }
             for o in r.by_organization
         ],
         "states": [
-            {"code": s.state_iso3, "name": s.name, "engagements": _counts_json(s.engagements),
-             "committed": _amounts_json(s.committed), "organizations": list(s.organizations)}
+            {
+                "code": s.state_iso3,
+                "name": s.name,
+                "engagements": _counts_json(s.engagements),
+                "committed": _amounts_json(s.committed),
+                "organizations": list(s.organizations),
+            }
             for s in r.by_state
         ],
         "lessons": [
-            {"engagementId": global_id("Match", x.match_id), "needId": global_id("Need", x.need_id), "needTitle": x.need_title,
-             "stateCode": x.state_iso3, "stateName": x.state_name, "organizationName": x.organization_name, "completedOn": x.completed_on.isoformat(),
-             "lessons": x.text}
+            {
+                "engagementId": global_id("Match", x.match_id),
+                "needId": global_id("Need", x.need_id),
+                "needTitle": x.need_title,
+                "stateCode": x.state_iso3,
+                "stateName": x.state_name,
+                "organizationName": x.organization_name,
+                "completedOn": x.completed_on.isoformat(),
+                "lessons": x.text,
+            }
             for x in r.lessons
         ],
         "openNeeds": [
-            {"id": global_id("Need", n.need_id), "title": n.title, "stateCode": n.state_iso3, "stateName": n.state_name,
-             "status": n.status.value, "requested": _amount_json(n.requested), "committed": _amounts_json(n.committed),
-             "gap": _amount_json(n.gap)}
+            {
+                "id": global_id("Need", n.need_id),
+                "title": n.title,
+                "stateCode": n.state_iso3,
+                "stateName": n.state_name,
+                "status": n.status.value,
+                "requested": _amount_json(n.requested),
+                "committed": _amounts_json(n.committed),
+                "gap": _amount_json(n.gap),
+            }
             for n in r.open_needs
         ],
         "fundingGap": {
-            "openNeeds": r.funding_gap.open_needs, "requested": _amounts_json(r.funding_gap.requested),
-            "committed": _amounts_json(r.funding_gap.committed), "gap": _amounts_json(r.funding_gap.gap),
-            "needsWithoutCost": r.funding_gap.needs_without_cost, "needsWithoutGap": r.funding_gap.needs_without_gap,
+            "openNeeds": r.funding_gap.open_needs,
+            "requested": _amounts_json(r.funding_gap.requested),
+            "committed": _amounts_json(r.funding_gap.committed),
+            "gap": _amounts_json(r.funding_gap.gap),
+            "needsWithoutCost": r.funding_gap.needs_without_cost,
+            "needsWithoutGap": r.funding_gap.needs_without_gap,
         },
         "exchangeRates": [
             {"currency": x.currency, "usdPerUnit": f"{x.usd_per_unit.normalize():f}", "asOf": x.as_of.isoformat()}

@@ -7,23 +7,23 @@ may change it (its State's focal points), what a valid need is, and how its stat
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.events import record as event_log
-from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
 from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.errors import Collector, Forbidden, InvalidInput, NotFound
+from service.events import record as event_log
+from service.matching import freshness
 from service.models import (
     AssistanceNeed,
     CurrencyRate,
@@ -125,7 +125,7 @@ def validate_search(search: str | None) -> str | None:
     if not re.search(r"\w", search):
         raise InvalidInput(
             "`search` has no words to search for; operators alone (such as & | ! : *) "
-            "are not a query. Use plain words, \"quoted phrases\", OR and -exclusions.",
+            'are not a query. Use plain words, "quoted phrases", OR and -exclusions.',
             field="search",
         )
     return search
@@ -138,11 +138,7 @@ def amount_parameter(amount: Decimal) -> ColumnElement:
 
 
 def _usd_value(amount: ColumnElement, currency: ColumnElement) -> ColumnElement:
-    rate = (
-        sa.select(CurrencyRate.usd_per_unit)
-        .where(CurrencyRate.currency == currency)
-        .scalar_subquery()
-    )
+    rate = sa.select(CurrencyRate.usd_per_unit).where(CurrencyRate.currency == currency).scalar_subquery()
     return amount * rate
 
 
@@ -224,9 +220,7 @@ def filter_clauses(need_filter: NeedFilter | None) -> list[ColumnElement[bool]]:
     if f.cost is not None:
         usd = _usd_value(AssistanceNeed.estimated_cost, AssistanceNeed.currency)
         per_unit = (
-            sa.select(CurrencyRate.usd_per_unit)
-            .where(CurrencyRate.currency == f.cost.currency)
-            .scalar_subquery()
+            sa.select(CurrencyRate.usd_per_unit).where(CurrencyRate.currency == f.cost.currency).scalar_subquery()
         )
         if f.cost.minimum is not None:
             clauses.append(usd >= amount_parameter(f.cost.minimum) * per_unit)
@@ -293,15 +287,11 @@ async def list_needs(
     return await paginate(session, stmt, ordering, page)
 
 
-async def count_needs(
-    *, session: AsyncSession, principal: Principal, need_filter: NeedFilter | None = None
-) -> int:
+async def count_needs(*, session: AsyncSession, principal: Principal, need_filter: NeedFilter | None = None) -> int:
     return await count(session, visible_needs_select(principal, need_filter))
 
 
-async def get_needs(
-    *, session: AsyncSession, principal: Principal, ids: Sequence[int]
-) -> dict[int, AssistanceNeed]:
+async def get_needs(*, session: AsyncSession, principal: Principal, ids: Sequence[int]) -> dict[int, AssistanceNeed]:
     """Needs by id; ids the principal may not see are simply absent (like missing ones)."""
     if not ids:
         return {}
@@ -372,9 +362,7 @@ async def count_needs_per_state(
     return {code: int(counts.get(code, 0)) for code in state_codes}
 
 
-async def stakeholders_of(
-    *, session: AsyncSession, need_ids: Sequence[int]
-) -> dict[int, list[NeedStakeholder]]:
+async def stakeholders_of(*, session: AsyncSession, need_ids: Sequence[int]) -> dict[int, list[NeedStakeholder]]:
     """Stakeholders of needs the caller already may see (callers pass visible need ids)."""
     stmt = (
         sa.select(NeedStakeholder)
@@ -451,9 +439,7 @@ def _dedupe(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-async def _validate(
-    session: AsyncSession, *, state_iso3: str, values: dict[str, Any], merged: dict[str, Any]
-) -> None:
+async def _validate(session: AsyncSession, *, state_iso3: str, values: dict[str, Any], merged: dict[str, Any]) -> None:
     """Check the given values, and the merged result for cross-field rules."""
     errors = Collector()
     if "title" in values:
@@ -500,9 +486,7 @@ async def _validate(
     ):
         ids = values.get(key)
         if ids:
-            rows = (
-                await session.execute(sa.select(model.id, model.state_iso3).where(model.id.in_(list(ids))))
-            ).all()
+            rows = (await session.execute(sa.select(model.id, model.state_iso3).where(model.id.in_(list(ids))))).all()
             found = dict(rows)
             missing = [i for i in ids if i not in found]
             foreign = [i for i in ids if i in found and found[i] != state_iso3]
@@ -540,9 +524,7 @@ def _require_focal_point(principal: Principal, state_iso3: str) -> None:
 
         raise Unauthenticated("Sign in with an API key of this State's focal point to change its needs.")
     if not principal.is_focal_point_of(state_iso3):
-        raise Forbidden(
-            f"Only focal points of {state_iso3} may create or change its needs."
-        )
+        raise Forbidden(f"Only focal points of {state_iso3} may create or change its needs.")
 
 
 async def _replace_links(session: AsyncSession, need_id: int, values: dict[str, Any]) -> None:
@@ -563,8 +545,19 @@ async def _replace_links(session: AsyncSession, need_id: int, values: dict[str, 
 
 
 COLUMN_FIELDS = (
-    "title", "description", "themes", "sectors", "sdg_targets", "rights_dimensions", "modalities",
-    "working_languages", "estimated_cost", "currency", "start_date", "end_date", "visibility",
+    "title",
+    "description",
+    "themes",
+    "sectors",
+    "sdg_targets",
+    "rights_dimensions",
+    "modalities",
+    "working_languages",
+    "estimated_cost",
+    "currency",
+    "start_date",
+    "end_date",
+    "visibility",
 )
 
 
@@ -573,9 +566,17 @@ async def create_need(
 ) -> AssistanceNeed:
     state_iso3 = state_iso3.strip().upper()
     if not await state_exists(session, state_iso3):
-        from service.errors import ValidationFailed, FieldError
+        from service.errors import FieldError, ValidationFailed
 
-        raise ValidationFailed(errors=[FieldError("state", f"Unknown State code {state_iso3!r}: use an ISO 3166 alpha-3 code such as KEN.", "UNKNOWN_CODE")])
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "state",
+                    f"Unknown State code {state_iso3!r}: use an ISO 3166 alpha-3 code such as KEN.",
+                    "UNKNOWN_CODE",
+                )
+            ]
+        )
     _require_focal_point(principal, state_iso3)
     given = _normalise(values.given())
     if "title" not in given:
@@ -601,14 +602,10 @@ async def create_need(
 
 async def _load_for_change(session: AsyncSession, principal: Principal, need_id: int) -> AssistanceNeed:
     """The need, locked for update; NOT_FOUND when the caller may not see it."""
-    stmt = (
-        sa.select(AssistanceNeed)
-        .where(AssistanceNeed.id == need_id, visible_needs(principal))
-        .with_for_update()
-    )
+    stmt = sa.select(AssistanceNeed).where(AssistanceNeed.id == need_id, visible_needs(principal)).with_for_update()
     need = (await session.execute(stmt)).scalar_one_or_none()
     if need is None:
-        raise NotFound(f"No need with this id.", field="id")
+        raise NotFound("No need with this id.", field="id")
     _require_focal_point(principal, need.state_iso3)
     return need
 
@@ -619,9 +616,7 @@ async def update_need(
     need = await _load_for_change(session, principal, need_id)
     given = _normalise(values.given())
     if need.status in (NeedStatus.COMPLETED, NeedStatus.WITHDRAWN):
-        raise InvalidInput(
-            f"A {need.status.value} need cannot be edited; reopen a withdrawn need first.", field="id"
-        )
+        raise InvalidInput(f"A {need.status.value} need cannot be edited; reopen a withdrawn need first.", field="id")
     before = audit.snapshot(need)
     merged = {k: getattr(need, k) for k in COLUMN_FIELDS} | given
     for required in ("title",):
@@ -630,7 +625,14 @@ async def update_need(
     await _validate(session, state_iso3=need.state_iso3, values=given, merged=merged)
     for key, value in given.items():
         if key in COLUMN_FIELDS:
-            if value is None and key in ("themes", "sectors", "sdg_targets", "rights_dimensions", "modalities", "working_languages"):
+            if value is None and key in (
+                "themes",
+                "sectors",
+                "sdg_targets",
+                "rights_dimensions",
+                "modalities",
+                "working_languages",
+            ):
                 value = []
             if value is None and key in ("description",):
                 value = ""
@@ -642,8 +644,13 @@ async def update_need(
     await session.flush()
     await session.refresh(need)
     await audit.record(
-        session, principal=principal, entity_type="Need", entity_id=need.id, action="update",
-        before=before, after=audit.snapshot(need),
+        session,
+        principal=principal,
+        entity_type="Need",
+        entity_id=need.id,
+        action="update",
+        before=before,
+        after=audit.snapshot(need),
     )
     event_log.need_updated(session, need, before_visibility=before["visibility"])
     await freshness.need_changed(session, need.id)
@@ -656,7 +663,7 @@ async def transition_need(
     need = await _load_for_change(session, principal, need_id)
     if to not in TRANSITIONS[need.status]:
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[need.status])) or "none"
-        from service.errors import ValidationFailed, FieldError
+        from service.errors import FieldError, ValidationFailed
 
         raise ValidationFailed(
             errors=[
@@ -682,8 +689,14 @@ async def transition_need(
     await session.flush()
     await session.refresh(need)
     await audit.record(
-        session, principal=principal, entity_type="Need", entity_id=need.id, action=f"status:{to.value}",
-        before=before, after=audit.snapshot(need), reason=reason,
+        session,
+        principal=principal,
+        entity_type="Need",
+        entity_id=need.id,
+        action=f"status:{to.value}",
+        before=before,
+        after=audit.snapshot(need),
+        reason=reason,
     )
     event_log.need_status_changed(session, need, previous=before["status"])
     await freshness.need_changed(session, need.id)
@@ -698,9 +711,13 @@ async def link_recommendations(
     if link:
         await _validate(session, state_iso3=need.state_iso3, values={"recommendation_ids": ids}, merged={})
         existing = set(
-            (await session.execute(
-                sa.select(NeedRecommendation.recommendation_id).where(NeedRecommendation.need_id == need.id)
-            )).scalars().all()
+            (
+                await session.execute(
+                    sa.select(NeedRecommendation.recommendation_id).where(NeedRecommendation.need_id == need.id)
+                )
+            )
+            .scalars()
+            .all()
         )
         for rid in ids:
             if rid not in existing:
@@ -715,7 +732,10 @@ async def link_recommendations(
     await session.flush()
     await session.refresh(need)
     await audit.record(
-        session, principal=principal, entity_type="Need", entity_id=need.id,
+        session,
+        principal=principal,
+        entity_type="Need",
+        entity_id=need.id,
         action="link_recommendations" if link else "unlink_recommendations",
         after={"recommendation_ids": ids},
     )

@@ -11,10 +11,11 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,9 +67,7 @@ class PageArgs:
         for name in ("first", "last"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
-                raise InvalidInput(
-                    f"`{name}` must be between 0 and {MAX_PAGE_SIZE}; got {value}.", field=name
-                )
+                raise InvalidInput(f"`{name}` must be between 0 and {MAX_PAGE_SIZE}; got {value}.", field=name)
         return self
 
     @property
@@ -99,6 +98,7 @@ class Page(Generic[T]):
 
 
 # -- cursor encoding --------------------------------------------------------------------
+
 
 def _dump(value: Any, kind: str) -> Any:
     if value is None:
@@ -258,18 +258,14 @@ async def paginate_per_parent(
         stmt = stmt.where(_after(ordering, decode_cursor(ordering, args.after, argument="after"), reverse=False))
     if args.before:
         stmt = stmt.where(_after(ordering, decode_cursor(ordering, args.before, argument="before"), reverse=True))
-    rank = sa.func.row_number().over(
-        partition_by=parent_column, order_by=ordering.order_by(reverse=args.backward)
-    )
+    rank = sa.func.row_number().over(partition_by=parent_column, order_by=ordering.order_by(reverse=args.backward))
     labelled = [key.column.label(f"pg_k{i}") for i, key in enumerate(ordering.keys)]
     inner = (
         stmt.where(parent_column.in_(list(parent_ids)))
         .add_columns(parent_column.label("pg_parent"), rank.label("pg_rank"), *labelled)
         .subquery()
     )
-    from sqlalchemy.orm import aliased
-
-    from sqlalchemy.orm import defer
+    from sqlalchemy.orm import aliased, defer
 
     alias = aliased(entity, inner)
     outer = (

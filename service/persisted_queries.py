@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -46,7 +46,9 @@ async def find(session: AsyncSession, sha256: str) -> Known | None:
 async def store(session: AsyncSession, sha256: str, document: str) -> None:
     """Keep a document a client sent with its hash (the caller checked that they agree)."""
     await session.execute(
-        insert(PersistedQuery).values(sha256=sha256, document=document).on_conflict_do_nothing(index_elements=["sha256"])
+        insert(PersistedQuery)
+        .values(sha256=sha256, document=document)
+        .on_conflict_do_nothing(index_elements=["sha256"])
     )
 
 

@@ -9,23 +9,23 @@ never NOT_FOUND.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.events import record as event_log
-from service.matching import freshness
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
 from service.access.principals import OFFERING_ROLES, Principal
 from service.errors import Collector, FieldError, Forbidden, InvalidInput, NotFound, Unauthenticated, ValidationFailed
+from service.events import record as event_log
+from service.matching import freshness
 from service.models import IatiCode, Organization, Programme, ProgrammeParticipant, ProgrammeRecipientState, State
 from service.models.enums import ParticipantRole
 from service.needs import (
@@ -372,8 +372,16 @@ FIELD_NAMES = {
 AMOUNT_FIELDS = ("budget", "committed", "disbursed")
 CODE_LISTS = ("sectors", "themes", "sdg_targets", "modalities", "languages")
 COLUMN_FIELDS = (
-    "iati_identifier", "title", "description", "activity_status", "start_date", "end_date",
-    "open_to_requests", "is_global", *CODE_LISTS, "parent_id",
+    "iati_identifier",
+    "title",
+    "description",
+    "activity_status",
+    "start_date",
+    "end_date",
+    "open_to_requests",
+    "is_global",
+    *CODE_LISTS,
+    "parent_id",
 )
 NOT_NULL = ("iati_identifier", "title", "open_to_requests", "is_global")
 
@@ -469,7 +477,11 @@ async def _validate(
     identifier = values.get("iati_identifier")
     if "iati_identifier" in values and identifier is not None:
         if not identifier:
-            errors.add("iatiIdentifier", "A programme needs its IATI activity identifier, e.g. XM-DAC-41128-GLOZ91.", "REQUIRED")
+            errors.add(
+                "iatiIdentifier",
+                "A programme needs its IATI activity identifier, e.g. XM-DAC-41128-GLOZ91.",
+                "REQUIRED",
+            )
         elif len(identifier) > MAX_IATI_IDENTIFIER_LENGTH or any(c.isspace() for c in identifier):
             errors.add(
                 "iatiIdentifier",
@@ -572,9 +584,7 @@ async def _validate_participants(
     if not participants:
         return
     ids = [p.organization_id for p in participants]
-    known = set(
-        (await session.execute(sa.select(Organization.id).where(Organization.id.in_(ids)))).scalars().all()
-    )
+    known = set((await session.execute(sa.select(Organization.id).where(Organization.id.in_(ids)))).scalars().all())
     for i, p in enumerate(participants):
         if p.organization_id not in known:
             errors.add(f"participants.{i}.organizationId", "No organization with this ID.", "NOT_FOUND")
@@ -655,7 +665,9 @@ async def _flush(session: AsyncSession) -> None:
     except IntegrityError as error:
         if "iati_identifier" in str(error.orig):
             raise ValidationFailed(
-                errors=[FieldError("iatiIdentifier", "Another programme already has this IATI identifier.", "DUPLICATE")]
+                errors=[
+                    FieldError("iatiIdentifier", "Another programme already has this IATI identifier.", "DUPLICATE")
+                ]
             ) from None
         raise
 
@@ -679,7 +691,11 @@ async def create_programme(*, session: AsyncSession, principal: Principal, value
     await _flush(session)
     await session.refresh(programme)
     await audit.record(
-        session, principal=principal, entity_type="Programme", entity_id=programme.id, action="create",
+        session,
+        principal=principal,
+        entity_type="Programme",
+        entity_id=programme.id,
+        action="create",
         after=await _snapshot(session, programme),
     )
     await event_log.programme_changed(session, programme, created=True)
@@ -716,8 +732,13 @@ async def update_programme(
     await _flush(session)
     await session.refresh(programme)
     await audit.record(
-        session, principal=principal, entity_type="Programme", entity_id=programme.id, action="update",
-        before=before, after=await _snapshot(session, programme),
+        session,
+        principal=principal,
+        entity_type="Programme",
+        entity_id=programme.id,
+        action="update",
+        before=before,
+        after=await _snapshot(session, programme),
     )
     await event_log.programme_changed(session, programme, created=False)
     await freshness.programme_changed(session, programme.id)
@@ -727,7 +748,9 @@ async def update_programme(
 # -- IATI details (budgets, transactions, recipient regions) ------------------------------------
 
 
-async def _grouped(session: AsyncSession, model: Any, programme_ids: Sequence[int], *order: Any) -> dict[int, list[Any]]:
+async def _grouped(
+    session: AsyncSession, model: Any, programme_ids: Sequence[int], *order: Any
+) -> dict[int, list[Any]]:
     stmt = sa.select(model).where(model.programme_id.in_(list(programme_ids))).order_by(model.programme_id, *order)
     grouped: dict[int, list[Any]] = {pid: [] for pid in programme_ids}
     for row in (await session.execute(stmt)).scalars():
@@ -750,4 +773,6 @@ async def budgets_of(*, session: AsyncSession, programme_ids: Sequence[int]) -> 
 async def transactions_of(*, session: AsyncSession, programme_ids: Sequence[int]) -> dict[int, list[Any]]:
     from service.models.programmes import ProgrammeTransaction
 
-    return await _grouped(session, ProgrammeTransaction, programme_ids, ProgrammeTransaction.value_date, ProgrammeTransaction.id)
+    return await _grouped(
+        session, ProgrammeTransaction, programme_ids, ProgrammeTransaction.value_date, ProgrammeTransaction.id
+    )

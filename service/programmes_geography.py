@@ -7,7 +7,7 @@ programme published for "789 Far East Asia, regional" covers Cambodia without na
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession

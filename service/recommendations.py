@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,14 +109,19 @@ def recommendations_select(f: RecommendationFilter | None) -> Select:
 
 
 async def list_recommendations(
-    *, session: AsyncSession, recommendation_filter: RecommendationFilter | None = None,
-    order: RecommendationOrder | None = None, page: PageArgs = PageArgs(),
+    *,
+    session: AsyncSession,
+    recommendation_filter: RecommendationFilter | None = None,
+    order: RecommendationOrder | None = None,
+    page: PageArgs = PageArgs(),
 ) -> Page[Recommendation]:
     ordering = _ordering(order, recommendation_filter.search if recommendation_filter else None)
     return await paginate(session, recommendations_select(recommendation_filter), ordering, page)
 
 
-async def count_recommendations(*, session: AsyncSession, recommendation_filter: RecommendationFilter | None = None) -> int:
+async def count_recommendations(
+    *, session: AsyncSession, recommendation_filter: RecommendationFilter | None = None
+) -> int:
     return await count(session, recommendations_select(recommendation_filter))
 
 
@@ -126,8 +131,12 @@ async def get_recommendations(*, session: AsyncSession, ids: Sequence[int]) -> d
 
 
 async def recommendations_per_need(
-    *, session: AsyncSession, need_ids: Sequence[int], recommendation_filter: RecommendationFilter | None,
-    order: RecommendationOrder | None, page: PageArgs,
+    *,
+    session: AsyncSession,
+    need_ids: Sequence[int],
+    recommendation_filter: RecommendationFilter | None,
+    order: RecommendationOrder | None,
+    page: PageArgs,
 ) -> dict[int, Page[Recommendation]]:
     """Callers pass only need ids the principal may see."""
     stmt = recommendations_select(recommendation_filter).join(
@@ -153,13 +162,22 @@ async def count_recommendations_per_need(
 
 
 async def recommendations_per_state(
-    *, session: AsyncSession, state_codes: Sequence[str], recommendation_filter: RecommendationFilter | None,
-    order: RecommendationOrder | None, page: PageArgs,
+    *,
+    session: AsyncSession,
+    state_codes: Sequence[str],
+    recommendation_filter: RecommendationFilter | None,
+    order: RecommendationOrder | None,
+    page: PageArgs,
 ) -> dict[str, Page[Recommendation]]:
     ordering = _ordering(order, recommendation_filter.search if recommendation_filter else None)
     return await paginate_per_parent(
-        session, recommendations_select(recommendation_filter), Recommendation.state_iso3, state_codes,
-        ordering, page, Recommendation,
+        session,
+        recommendations_select(recommendation_filter),
+        Recommendation.state_iso3,
+        state_codes,
+        ordering,
+        page,
+        Recommendation,
     )
 
 
@@ -202,7 +220,11 @@ def pledge_ordering(descending: bool = True) -> Ordering:
 
 
 async def list_pledges(
-    *, session: AsyncSession, pledge_filter: PledgeFilter | None = None, descending: bool = True, page: PageArgs = PageArgs()
+    *,
+    session: AsyncSession,
+    pledge_filter: PledgeFilter | None = None,
+    descending: bool = True,
+    page: PageArgs = PageArgs(),
 ) -> Page[Pledge]:
     return await paginate(session, pledges_select(pledge_filter), pledge_ordering(descending), page)
 
@@ -216,6 +238,8 @@ async def get_pledges(*, session: AsyncSession, ids: Sequence[int]) -> dict[int,
     return {p.id: p for p in rows}
 
 
-async def pledges_per_need(*, session: AsyncSession, need_ids: Sequence[int], page: PageArgs) -> dict[int, Page[Pledge]]:
+async def pledges_per_need(
+    *, session: AsyncSession, need_ids: Sequence[int], page: PageArgs
+) -> dict[int, Page[Pledge]]:
     stmt = sa.select(Pledge).join(NeedPledge, NeedPledge.pledge_id == Pledge.id)
     return await paginate_per_parent(session, stmt, NeedPledge.need_id, need_ids, pledge_ordering(), page, Pledge)

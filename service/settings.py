@@ -13,9 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str | None = Field(
         default=None,
@@ -41,7 +39,8 @@ class Settings(BaseSettings):
     graphiql: bool | None = Field(default=None, description="Defaults to on outside production.")
     introspection: bool | None = Field(default=None, description="Defaults to on outside production.")
     dashboard: bool = Field(
-        default=True, description="Serve the reference dashboard at /dashboard (static files; it calls only the public API)."
+        default=True,
+        description="Serve the reference dashboard at /dashboard (static files; it calls only the public API).",
     )
     cors_origins: list[str] = Field(default_factory=list)
     forwarded_allow_ips: str = Field(
@@ -71,13 +70,16 @@ class Settings(BaseSettings):
     max_aliases: int = 50
     max_tokens: int = 5000
     max_query_cost: int = 25_000
-    max_request_body_bytes: int = Field(default=1_048_576, description="Larger request bodies are refused with 413 before being read.")
+    max_request_body_bytes: int = Field(
+        default=1_048_576, description="Larger request bodies are refused with 413 before being read."
+    )
     rate_limit_capacity: float = Field(default=50_000, description="Cost points a principal may spend in a burst.")
     rate_limit_restore_rate: float = Field(default=500, description="Cost points restored per second.")
     anonymous_rate_limit_capacity: float = 10_000
     anonymous_rate_limit_restore_rate: float = 100
     automatic_persisted_queries: bool = Field(
-        default=True, description="Apollo's automatic persisted queries: clients may send a stored document's SHA-256 instead of its text."
+        default=True,
+        description="Apollo's automatic persisted queries: clients may send a stored document's SHA-256 instead of its text.",
     )
     persisted_queries_only: bool = Field(
         default=False, description="Run registered documents only (`tcgraph operations register`), by hash or by text."
@@ -91,16 +93,22 @@ class Settings(BaseSettings):
     )
 
     # Live updates.
-    event_retention_days: float = Field(default=30, description="Events older than this are pruned (the audit trail never is).")
+    event_retention_days: float = Field(
+        default=30, description="Events older than this are pruned (the audit trail never is)."
+    )
     max_subscriptions_per_connection: int = 20
     ws_connection_init_timeout_seconds: float = 10
     ws_ping_interval_seconds: float = 20
     ws_credential_check_seconds: float = Field(
-        default=30, description="How often open WebSockets' API keys are checked; a revoked or expired one closes its connection (4403)."
+        default=30,
+        description="How often open WebSockets' API keys are checked; a revoked or expired one closes its connection (4403).",
     )
-    subscriber_queue_size: int = Field(default=1000, description="Events queued per subscriber before it is closed as too slow.")
+    subscriber_queue_size: int = Field(
+        default=1000, description="Events queued per subscriber before it is closed as too slow."
+    )
     slow_consumer_cutoff_seconds: float = Field(
-        default=10, description="A subscriber closed as too slow that is still stuck sending after this long has its connection reset."
+        default=10,
+        description="A subscriber closed as too slow that is still stuck sending after this long has its connection reset.",
     )
 
     # Optional OpenID Connect JWT bearer tokens (besides API keys).

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
-from service.events import record as event_log
 from service.access.principals import Principal, Role
 from service.access.visibility import visible_needs
 from service.errors import Collector, Forbidden, NotFound, Unauthenticated
+from service.events import record as event_log
 from service.models import AssistanceNeed, StakeholderInput
 from service.pagination import Ordering, Page, PageArgs, SortKey, paginate_per_parent
 
@@ -38,12 +38,18 @@ async def add_stakeholder_input(
     elif len(text) > MAX_BODY:
         errors.add("body", f"Keep the input under {MAX_BODY} characters.", "TOO_LONG")
     errors.raise_if_any()
-    row = StakeholderInput(need_id=need_id, organization_id=principal.organization_id, author=principal.actor, body=text)
+    row = StakeholderInput(
+        need_id=need_id, organization_id=principal.organization_id, author=principal.actor, body=text
+    )
     session.add(row)
     await session.flush()
     await session.refresh(row)
     await audit.record(
-        session, principal=principal, entity_type="StakeholderInput", entity_id=row.id, action="create",
+        session,
+        principal=principal,
+        entity_type="StakeholderInput",
+        entity_id=row.id,
+        action="create",
         after={"need_id": need_id, "organization_id": row.organization_id, "body": text},
     )
     event_log.need_input_added(session, need, row.id, row.organization_id)
@@ -53,7 +59,10 @@ async def add_stakeholder_input(
 def _ordering() -> Ordering:
     return Ordering(
         "stakeholder-input:ASC",
-        (SortKey("created_at", StakeholderInput.created_at, False, "datetime"), SortKey("id", StakeholderInput.id, False, "int")),
+        (
+            SortKey("created_at", StakeholderInput.created_at, False, "datetime"),
+            SortKey("id", StakeholderInput.id, False, "int"),
+        ),
     )
 
 
@@ -61,11 +70,19 @@ async def inputs_per_need(
     *, session: AsyncSession, principal: Principal, need_ids: Sequence[int], page: PageArgs
 ) -> dict[int, Page[StakeholderInput]]:
     """Input on needs the principal may see (the join applies the need's visibility)."""
-    stmt = sa.select(StakeholderInput).join(AssistanceNeed, AssistanceNeed.id == StakeholderInput.need_id).where(visible_needs(principal))
-    return await paginate_per_parent(session, stmt, StakeholderInput.need_id, need_ids, _ordering(), page, StakeholderInput)
+    stmt = (
+        sa.select(StakeholderInput)
+        .join(AssistanceNeed, AssistanceNeed.id == StakeholderInput.need_id)
+        .where(visible_needs(principal))
+    )
+    return await paginate_per_parent(
+        session, stmt, StakeholderInput.need_id, need_ids, _ordering(), page, StakeholderInput
+    )
 
 
-async def count_inputs_per_need(*, session: AsyncSession, principal: Principal, need_ids: Sequence[int]) -> dict[int, int]:
+async def count_inputs_per_need(
+    *, session: AsyncSession, principal: Principal, need_ids: Sequence[int]
+) -> dict[int, int]:
     stmt = (
         sa.select(StakeholderInput.need_id, sa.func.count())
         .join(AssistanceNeed, AssistanceNeed.id == StakeholderInput.need_id)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,8 +76,11 @@ def state_ordering(field: StateOrderField = StateOrderField.NAME, descending: bo
 
 
 async def list_states(
-    *, session: AsyncSession, state_filter: StateFilter | None = None,
-    order: tuple[StateOrderField, bool] = (StateOrderField.NAME, False), page: PageArgs = PageArgs(),
+    *,
+    session: AsyncSession,
+    state_filter: StateFilter | None = None,
+    order: tuple[StateOrderField, bool] = (StateOrderField.NAME, False),
+    page: PageArgs = PageArgs(),
 ) -> Page[State]:
     return await paginate(session, states_select(state_filter), state_ordering(*order), page)
 
@@ -92,13 +95,21 @@ async def get_states(*, session: AsyncSession, codes: Sequence[str]) -> dict[str
 
 
 async def recommending_states_per_recommendation(
-    *, session: AsyncSession, recommendation_ids: Sequence[int], page: PageArgs,
+    *,
+    session: AsyncSession,
+    recommendation_ids: Sequence[int],
+    page: PageArgs,
     order: tuple[StateOrderField, bool] = (StateOrderField.NAME, False),
 ) -> dict[int, Page[State]]:
     stmt = sa.select(State).join(RecommendationRecommender, RecommendationRecommender.state_iso3 == State.iso3)
     return await paginate_per_parent(
-        session, stmt, RecommendationRecommender.recommendation_id, recommendation_ids,
-        state_ordering(*order), page, State,
+        session,
+        stmt,
+        RecommendationRecommender.recommendation_id,
+        recommendation_ids,
+        state_ordering(*order),
+        page,
+        State,
     )
 
 
@@ -113,7 +124,10 @@ async def count_recommending_states(*, session: AsyncSession, recommendation_ids
 
 
 async def recipient_states_per_programme(
-    *, session: AsyncSession, programme_ids: Sequence[int], page: PageArgs,
+    *,
+    session: AsyncSession,
+    programme_ids: Sequence[int],
+    page: PageArgs,
 ) -> dict[int, Page[tuple[State, object]]]:
     """Recipient States of programmes, with their percentage, one page per programme."""
     stmt = sa.select(State).join(ProgrammeRecipientState, ProgrammeRecipientState.state_iso3 == State.iso3)

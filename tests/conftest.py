@@ -38,9 +38,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -150,8 +151,7 @@ async def template_database(pg_server: PgServer) -> AsyncIterator[TemplateDataba
             await engine.dispose()
         # Cloning fails while anyone is connected to the template.
         await pg_server.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity "
-            "where datname = $1 and pid <> pg_backend_pid()",
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
             name,
         )
         yield TemplateDatabase(name=name, url=url, revision=head_revision(), reference_counts=counts)
@@ -237,9 +237,7 @@ async def app(database_url: str, app_settings: Any) -> AsyncIterator[Any]:
 
 @pytest_asyncio.fixture
 async def app_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
 
 

@@ -22,10 +22,15 @@ def test_compose_runs_the_service_on_postgresql_16_with_workers_behind_one_port(
     url = make_url(api["environment"]["DATABASE_URL"])
     db_env = services["db"]["environment"]
     assert (url.host, url.username, url.password, url.database) == (
-        "db", db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"], db_env["POSTGRES_DB"]
+        "db",
+        db_env["POSTGRES_USER"],
+        db_env["POSTGRES_PASSWORD"],
+        db_env["POSTGRES_DB"],
     )
     assert api["depends_on"]["db"]["condition"] == "service_healthy"
     replica = services["db-replica"]
-    assert replica["profiles"] == ["replica"] and "pg_basebackup -h db -U " + db_env["POSTGRES_USER"] in replica["command"]
+    assert (
+        replica["profiles"] == ["replica"] and "pg_basebackup -h db -U " + db_env["POSTGRES_USER"] in replica["command"]
+    )
     mounted = [volume.split(":")[0] for volume in services["db"]["volumes"]]
     assert all((ROOT / path).exists() for path in mounted if path.startswith("./"))

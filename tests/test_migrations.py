@@ -63,8 +63,7 @@ async def _catalog(conn: AsyncConnection) -> dict[str, set[str]]:
             "where n.nspname = 'public' and t.typelem = 0 and (c.oid is null or c.relkind = 'c')"
         ),
         "functions": await names(
-            "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-            "where n.nspname = 'public'"
+            "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public'"
         ),
         "extensions": await names("select extname from pg_extension where extname <> 'plpgsql'"),
     }
@@ -107,9 +106,7 @@ async def test_upgrade_downgrade_upgrade_round_trip(empty_database_url: str) -> 
 
 def _compare(sync_conn: sa.Connection) -> list:
     # Same options as migrations/env.py, so "no drift" means autogenerate would write nothing.
-    context = MigrationContext.configure(
-        sync_conn, opts={"compare_type": True, "compare_server_default": False}
-    )
+    context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "compare_server_default": False})
     return compare_metadata(context, metadata)
 
 
@@ -150,9 +147,7 @@ def _expected_reference_counts() -> dict[type, int]:
 async def _counts(session: AsyncSession) -> dict[type, int]:
     result = {}
     for model in _expected_reference_counts():
-        result[model] = (
-            await session.execute(sa.select(sa.func.count()).select_from(model))
-        ).scalar_one()
+        result[model] = (await session.execute(sa.select(sa.func.count()).select_from(model))).scalar_one()
     return result
 
 
@@ -164,9 +159,7 @@ async def test_reference_data_is_in_the_template(session: AsyncSession) -> None:
     assert counts[SdgGoal] == 17
     assert counts[SdgTarget] == 169
     members = (
-        await session.execute(
-            sa.select(sa.func.count()).select_from(State).where(State.un_membership == "MEMBER")
-        )
+        await session.execute(sa.select(sa.func.count()).select_from(State).where(State.un_membership == "MEMBER"))
     ).scalar_one()
     assert members == 193
 
@@ -180,9 +173,7 @@ async def test_loading_reference_data_again_is_idempotent(session: AsyncSession)
     assert loaded["theme"] == before[Theme]
 
 
-async def test_each_test_gets_its_own_database(
-    session: AsyncSession, database_url: str, template_database
-) -> None:
+async def test_each_test_gets_its_own_database(session: AsyncSession, database_url: str, template_database) -> None:
     """Writes in a test's database reach neither the template nor other tests."""
     assert database_url != template_database.url
     await session.execute(sa.delete(SdgTarget))

@@ -38,19 +38,20 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
-from bench.common import admin, dev_server_url  # noqa: E402
-
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench.common import admin, dev_server_url  # noqa: E402
 
 EVAL_SET = HERE / "eval_set.json"
 WEIGHTS_FILE = PROJECT_ROOT / "service" / "matching" / "weights.json"
@@ -130,8 +131,12 @@ async def load_eval_set(session, data: dict) -> Loaded:
     orgs: dict[str, int] = {}
     for o in data["organizations"]:
         row = Organization(
-            name=o["name"], acronym=o.get("acronym"), category=OrganizationCategory(o["category"]),
-            organisation_type=o.get("organisationType"), iati_identifier=o.get("iatiIdentifier"), state_iso3=o.get("state"),
+            name=o["name"],
+            acronym=o.get("acronym"),
+            category=OrganizationCategory(o["category"]),
+            organisation_type=o.get("organisationType"),
+            iati_identifier=o.get("iatiIdentifier"),
+            state_iso3=o.get("state"),
         )
         session.add(row)
         await session.flush()
@@ -139,11 +144,20 @@ async def load_eval_set(session, data: dict) -> Loaded:
     need_ids: dict[str, int] = {}
     for n in data["needs"]:
         row = AssistanceNeed(
-            state_iso3=n["state"], title=n["title"], description=n.get("description", ""), themes=n.get("themes", []),
-            sectors=n.get("sectors", []), sdg_targets=n.get("sdgTargets", []), rights_dimensions=n.get("rightsDimensions", []),
-            modalities=n.get("modalities", []), working_languages=n.get("workingLanguages", []),
-            estimated_cost=_money(n.get("estimatedCost")), currency=n.get("currency") if n.get("estimatedCost") else None,
-            start_date=_date(n.get("startDate")), end_date=_date(n.get("endDate")), status=NeedStatus(n["status"]),
+            state_iso3=n["state"],
+            title=n["title"],
+            description=n.get("description", ""),
+            themes=n.get("themes", []),
+            sectors=n.get("sectors", []),
+            sdg_targets=n.get("sdgTargets", []),
+            rights_dimensions=n.get("rightsDimensions", []),
+            modalities=n.get("modalities", []),
+            working_languages=n.get("workingLanguages", []),
+            estimated_cost=_money(n.get("estimatedCost")),
+            currency=n.get("currency") if n.get("estimatedCost") else None,
+            start_date=_date(n.get("startDate")),
+            end_date=_date(n.get("endDate")),
+            status=NeedStatus(n["status"]),
             visibility=Visibility(n["visibility"]),
         )
         session.add(row)
@@ -153,13 +167,23 @@ async def load_eval_set(session, data: dict) -> Loaded:
     for p in data["programmes"]:
         budget = p.get("budget") or {}
         row = Programme(
-            iati_identifier=p["iatiIdentifier"], title=p["title"], description=p.get("description", ""),
-            reporting_organization_id=orgs[p["reportingOrganization"]], activity_status=p.get("activityStatus"),
-            start_date=_date(p.get("startDate")), end_date=_date(p.get("endDate")), currency=budget.get("currency"),
-            budget_amount=_money(budget.get("amount")), committed_amount=_money(p.get("committedAmount")),
-            open_to_requests=p.get("openToRequests", True), is_global=p.get("isGlobal", False),
-            sectors=p.get("sectors", []), themes=p.get("themes", []), sdg_targets=p.get("sdgTargets", []),
-            modalities=p.get("modalities", []), languages=p.get("languages", []),
+            iati_identifier=p["iatiIdentifier"],
+            title=p["title"],
+            description=p.get("description", ""),
+            reporting_organization_id=orgs[p["reportingOrganization"]],
+            activity_status=p.get("activityStatus"),
+            start_date=_date(p.get("startDate")),
+            end_date=_date(p.get("endDate")),
+            currency=budget.get("currency"),
+            budget_amount=_money(budget.get("amount")),
+            committed_amount=_money(p.get("committedAmount")),
+            open_to_requests=p.get("openToRequests", True),
+            is_global=p.get("isGlobal", False),
+            sectors=p.get("sectors", []),
+            themes=p.get("themes", []),
+            sdg_targets=p.get("sdgTargets", []),
+            modalities=p.get("modalities", []),
+            languages=p.get("languages", []),
             # As the IATI importer stores them (programmes imported from IATI carry no themes,
             # modalities or languages: those are curated by the programme's owner).
             sector_categories=p.get("sectorCategories", sorted({x[:3] for x in p.get("sectors", [])})),
@@ -169,13 +193,22 @@ async def load_eval_set(session, data: dict) -> Loaded:
         session.add(row)
         await session.flush()
         for rs in p.get("recipientStates", []):
-            session.add(ProgrammeRecipientState(programme_id=row.id, state_iso3=rs["state"], percentage=_money(rs.get("percentage"))))
+            session.add(
+                ProgrammeRecipientState(
+                    programme_id=row.id, state_iso3=rs["state"], percentage=_money(rs.get("percentage"))
+                )
+            )
         offer_keys[("PROGRAMME", row.id)] = p["key"]
     for c in data["capabilities"]:
         row = Capability(
-            organization_id=orgs[c["organization"]], title=c["title"], description=c.get("description", ""),
-            themes=c.get("themes", []), sectors=c.get("sectors", []), modalities=c.get("modalities", []),
-            regions_served=c.get("regionsServed", []), languages=c.get("languages", []),
+            organization_id=orgs[c["organization"]],
+            title=c["title"],
+            description=c.get("description", ""),
+            themes=c.get("themes", []),
+            sectors=c.get("sectors", []),
+            modalities=c.get("modalities", []),
+            regions_served=c.get("regionsServed", []),
+            languages=c.get("languages", []),
         )
         session.add(row)
         await session.flush()
@@ -219,7 +252,12 @@ class Figures:
     _k: int = 20
 
 
-def evaluate(rankings: dict[str, list[str]], judged: dict[str, dict[str, bool]], needs: Sequence[str] | None = None, k_recall: int = 20) -> Figures:
+def evaluate(
+    rankings: dict[str, list[str]],
+    judged: dict[str, dict[str, bool]],
+    needs: Sequence[str] | None = None,
+    k_recall: int = 20,
+) -> Figures:
     """P@5 over needs with >=1 judged pair; nDCG@10 and recall@K over those with >=1 relevant pair."""
     keys = [n for n in (needs if needs is not None else judged) if judged.get(n)]
     p_sum = ideal_sum = ndcg_sum = recall_sum = 0.0
@@ -242,9 +280,13 @@ def evaluate(rankings: dict[str, list[str]], judged: dict[str, dict[str, bool]],
             n_ndcg += 1
         per_need[need] = (p5, ndcg)
     f = Figures(
-        p5=p_sum / len(keys) if keys else 0.0, ndcg10=ndcg_sum / n_ndcg if n_ndcg else 0.0,
-        recall_k=recall_sum / n_ndcg if n_ndcg else 0.0, ideal_p5=ideal_sum / len(keys) if keys else 0.0,
-        needs_p=len(keys), needs_ndcg=n_ndcg, per_need=per_need,
+        p5=p_sum / len(keys) if keys else 0.0,
+        ndcg10=ndcg_sum / n_ndcg if n_ndcg else 0.0,
+        recall_k=recall_sum / n_ndcg if n_ndcg else 0.0,
+        ideal_p5=ideal_sum / len(keys) if keys else 0.0,
+        needs_p=len(keys),
+        needs_ndcg=n_ndcg,
+        per_need=per_need,
     )
     f._k = k_recall
     return f
@@ -253,7 +295,9 @@ def evaluate(rankings: dict[str, list[str]], judged: dict[str, dict[str, bool]],
 # ----------------------------------------------------------------------------- runs through the engine
 
 
-async def rematch_and_read(session, loaded: Loaded, weights: dict[str, float] | None, note: str) -> tuple[dict[str, list[str]], dict[str, list[float]], Any, int]:
+async def rematch_and_read(
+    session, loaded: Loaded, weights: dict[str, float] | None, note: str
+) -> tuple[dict[str, list[str]], dict[str, list[float]], Any, int]:
     """Publish the weights (None: the service default, weights.json), rematch every need, and
     read the suggestions back best first. Returns rankings, scores, run stats, criteria version."""
     from service.matching.engine import current_criteria, publish_weights, rematch_needs
@@ -266,8 +310,14 @@ async def rematch_and_read(session, loaded: Loaded, weights: dict[str, float] | 
     stats = await rematch_needs(session)
     rows = (
         await session.execute(
-            sa.select(Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id, Match.score, Match.criteria_version)
-            .order_by(Match.need_id, Match.score.desc(), Match.id)
+            sa.select(
+                Match.need_id,
+                Match.offer_kind,
+                Match.programme_id,
+                Match.capability_id,
+                Match.score,
+                Match.criteria_version,
+            ).order_by(Match.need_id, Match.score.desc(), Match.id)
         )
     ).all()
     rankings: dict[str, list[str]] = {k: [] for k in loaded.need_ids}
@@ -374,11 +424,23 @@ def criterion_report(replica: Replica, judged: dict[str, dict[str, bool]], weigh
         neutral = sum(1 for v in replica.pair_vectors.values() if v[i] == 0.5) / max(len(replica.pair_vectors), 1)
         mp, mn = sum(pos) / len(pos), sum(neg) / len(neg)
         w = weights.get(c, 0.0) / total
-        lines.append(f"  {c:<10} {w:>6.3f} {mp:>9.3f} {mn:>9.3f} {mp - mn:>6.3f} {auc(pos, neg):>5.2f} {neutral:>15.0%} {w * (mp - mn):>7.3f}")
+        lines.append(
+            f"  {c:<10} {w:>6.3f} {mp:>9.3f} {mn:>9.3f} {mp - mn:>6.3f} {auc(pos, neg):>5.2f} {neutral:>15.0%} {w * (mp - mn):>7.3f}"
+        )
     # The weighted total itself, for reference.
-    pos = [sum(weights.get(c, 0) * v[i] for i, c in enumerate(replica.criteria)) / total for (n, o), v in replica.pair_vectors.items() if judged[n][o]]
-    neg = [sum(weights.get(c, 0) * v[i] for i, c in enumerate(replica.criteria)) / total for (n, o), v in replica.pair_vectors.items() if not judged[n][o]]
-    lines.append(f"  {'(total)':<10} {1.0:>6.3f} {sum(pos) / len(pos):>9.3f} {sum(neg) / len(neg):>9.3f} {sum(pos) / len(pos) - sum(neg) / len(neg):>6.3f} {auc(pos, neg):>5.2f}")
+    pos = [
+        sum(weights.get(c, 0) * v[i] for i, c in enumerate(replica.criteria)) / total
+        for (n, o), v in replica.pair_vectors.items()
+        if judged[n][o]
+    ]
+    neg = [
+        sum(weights.get(c, 0) * v[i] for i, c in enumerate(replica.criteria)) / total
+        for (n, o), v in replica.pair_vectors.items()
+        if not judged[n][o]
+    ]
+    lines.append(
+        f"  {'(total)':<10} {1.0:>6.3f} {sum(pos) / len(pos):>9.3f} {sum(neg) / len(neg):>9.3f} {sum(pos) / len(pos) - sum(neg) / len(neg):>6.3f} {auc(pos, neg):>5.2f}"
+    )
     flags = replica.pair_flags
     not_eligible = [p for p, (e, _) in flags.items() if not e]
     filtered_rel = [p for p, (e, r) in flags.items() if e and not r and judged[p[0]][p[1]]]
@@ -414,7 +476,9 @@ def with_weight(weights: dict[str, float], criterion: str, value: float, criteri
     return out
 
 
-def objective(replica: Replica, judged, needs: Sequence[str], weights: dict[str, float], default: dict[str, float]) -> tuple:
+def objective(
+    replica: Replica, judged, needs: Sequence[str], weights: dict[str, float], default: dict[str, float]
+) -> tuple:
     f = evaluate(replica.rank(weights, needs), judged, needs, replica.top_k)
     distance = sum(abs(weights[c] - default.get(c, 0.0)) for c in replica.criteria)
     # nDCG@10 first, then P@5, then the smaller change from the current weights.
@@ -430,7 +494,15 @@ def unfloored(w: dict[str, float], floor: float, criteria: Sequence[str]) -> dic
     return normalise({c: max(w.get(c, 0.0) - floor, 0.0) + 1e-9 for c in criteria}, criteria)
 
 
-def coordinate_ascent(replica: Replica, judged, needs: Sequence[str], start: dict[str, float], default: dict[str, float], floor: float, max_rounds: int = 8) -> tuple[dict[str, float], tuple]:
+def coordinate_ascent(
+    replica: Replica,
+    judged,
+    needs: Sequence[str],
+    start: dict[str, float],
+    default: dict[str, float],
+    floor: float,
+    max_rounds: int = 8,
+) -> tuple[dict[str, float], tuple]:
     """Ascent over the simplex point v behind the weights floored(v) (one coordinate at a time)."""
     criteria = replica.criteria
     best = normalise(start, criteria)
@@ -448,7 +520,15 @@ def coordinate_ascent(replica: Replica, judged, needs: Sequence[str], start: dic
     return floored(best, floor, criteria), best_value
 
 
-def tune(replica: Replica, judged, needs: Sequence[str], default: dict[str, float], restarts: int, floor: float = 0.0, seed: int = 21) -> dict[str, float]:
+def tune(
+    replica: Replica,
+    judged,
+    needs: Sequence[str],
+    default: dict[str, float],
+    restarts: int,
+    floor: float = 0.0,
+    seed: int = 21,
+) -> dict[str, float]:
     criteria = replica.criteria
     rng = random.Random(seed)
     starts = [unfloored(normalise(default, criteria), floor, criteria), {c: 1.0 for c in criteria}]
@@ -517,7 +597,9 @@ async def run(args, url: str, data: dict) -> int:
         async with sm() as session, session.begin():
             replica = await build_replica(session, loaded, judged)
         mean_cands = sum(len(c) for c in replica.candidates.values()) / len(replica.candidates)
-        print(f"candidates per need after geography and the pre-filter: {mean_cands:.1f} on average (TOP_K {replica.top_k})")
+        print(
+            f"candidates per need after geography and the pre-filter: {mean_cands:.1f} on average (TOP_K {replica.top_k})"
+        )
 
         used = weights or default
         label = f"weights from {args.weights}" if args.weights else "default weights (service/matching/weights.json)"
@@ -526,7 +608,9 @@ async def run(args, url: str, data: dict) -> int:
         figures = evaluate(rankings, judged, k_recall=replica.top_k)
         agree = sum(1 for n in rankings if rankings[n] == replica.rank(used, [n])[n])
         print(f"\n== {label}: {fmt_weights(normalise(used, replica.criteria))}")
-        print(f"   rematch_needs: {stats.needs} needs, {stats.offers} offers, {stats.pairs_scored} pairs scored, {stats.suggestions} suggestions, {stats.seconds:.2f} s (criteria version {version})")
+        print(
+            f"   rematch_needs: {stats.needs} needs, {stats.offers} offers, {stats.pairs_scored} pairs scored, {stats.suggestions} suggestions, {stats.seconds:.2f} s (criteria version {version})"
+        )
         print(f"   {figures.line()}")
         print(f"   in-memory replica agrees with rematch_needs on {agree}/{len(rankings)} needs")
         print()
@@ -539,9 +623,15 @@ async def run(args, url: str, data: dict) -> int:
         if not args.tune:
             return 0
 
-        print("\n== tuning (coordinate ascent on the simplex, one weight at a time over 0, 0.05 … 0.5, others rescaled;")
-        print(f"   objective: nDCG@10, then P@5, then the smaller L1 change from the default; {args.restarts} random starts + default + uniform;")
-        print(f"   every criterion keeps a weight of at least {args.min_weight:.2f}: a published criterion the set cannot judge is not switched off)")
+        print(
+            "\n== tuning (coordinate ascent on the simplex, one weight at a time over 0, 0.05 … 0.5, others rescaled;"
+        )
+        print(
+            f"   objective: nDCG@10, then P@5, then the smaller L1 change from the default; {args.restarts} random starts + default + uniform;"
+        )
+        print(
+            f"   every criterion keeps a weight of at least {args.min_weight:.2f}: a published criterion the set cannot judge is not switched off)"
+        )
         needs = [n["key"] for n in data["needs"] if judged.get(n["key"])]
         base = normalise(default, replica.criteria)
         started = time.perf_counter()
@@ -551,20 +641,34 @@ async def run(args, url: str, data: dict) -> int:
             return {c: (1 - lam) * base[c] + lam * w[c] for c in replica.criteria}
 
         even, odd = needs[0::2], needs[1::2]
-        print("   2-fold split (needs in eval_set.json order); held-out figures for shrinkage lam toward the default (0 = default, 1 = tuned):")
+        print(
+            "   2-fold split (needs in eval_set.json order); held-out figures for shrinkage lam toward the default (0 = default, 1 = tuned):"
+        )
         held: dict[str, dict[float, Figures]] = {}
-        for name, train, test in (("tune on even, report on odd", even, odd), ("tune on odd, report on even", odd, even)):
+        for name, train, test in (
+            ("tune on even, report on odd", even, odd),
+            ("tune on odd, report on even", odd, even),
+        ):
             w = tune(replica, judged, train, default, args.restarts, args.min_weight)
             tr0 = evaluate(replica.rank(base, train), judged, train, replica.top_k)
             tr1 = evaluate(replica.rank(w, train), judged, train, replica.top_k)
-            held[name] = {lam: evaluate(replica.rank(shrink(w, lam), test), judged, test, replica.top_k) for lam in SHRINK}
+            held[name] = {
+                lam: evaluate(replica.rank(shrink(w, lam), test), judged, test, replica.top_k) for lam in SHRINK
+            }
             print(f"   - {name}: {fmt_weights(w)}")
-            print(f"       train: default nDCG@10 {tr0.ndcg10:.3f} P@5 {tr0.p5:.3f} -> tuned nDCG@10 {tr1.ndcg10:.3f} P@5 {tr1.p5:.3f}")
-            print("       held-out: " + "  ".join(f"lam {lam:.2f}: nDCG@10 {f.ndcg10:.3f} P@5 {f.p5:.3f}" for lam, f in held[name].items()))
+            print(
+                f"       train: default nDCG@10 {tr0.ndcg10:.3f} P@5 {tr0.p5:.3f} -> tuned nDCG@10 {tr1.ndcg10:.3f} P@5 {tr1.p5:.3f}"
+            )
+            print(
+                "       held-out: "
+                + "  ".join(f"lam {lam:.2f}: nDCG@10 {f.ndcg10:.3f} P@5 {f.p5:.3f}" for lam, f in held[name].items())
+            )
         # Leave one need out: tune on the others, rank the one left out.
         loo_weights = []
         for i, need in enumerate(needs):
-            loo_weights.append(tune(replica, judged, needs[:i] + needs[i + 1:], default, max(args.restarts // 4, 0), args.min_weight))
+            loo_weights.append(
+                tune(replica, judged, needs[:i] + needs[i + 1 :], default, max(args.restarts // 4, 0), args.min_weight)
+            )
         loo: dict[float, Figures] = {}
         for lam in SHRINK:
             ranked = {need: replica.rank(shrink(w, lam), [need])[need] for need, w in zip(needs, loo_weights)}
@@ -572,14 +676,21 @@ async def run(args, url: str, data: dict) -> int:
         print(f"   leave-one-need-out ({len(needs)} folds: tune on the other needs, rank the one left out):")
         print("       " + "  ".join(f"lam {lam:.2f}: nDCG@10 {f.ndcg10:.3f} P@5 {f.p5:.3f}" for lam, f in loo.items()))
         spread = {c: (min(w[c] for w in loo_weights), max(w[c] for w in loo_weights)) for c in replica.criteria}
-        print("       weight range across the folds: " + ", ".join(f"{c} {lo:.2f}–{hi:.2f}" for c, (lo, hi) in spread.items()))
+        print(
+            "       weight range across the folds: "
+            + ", ".join(f"{c} {lo:.2f}–{hi:.2f}" for c, (lo, hi) in spread.items())
+        )
         # The shrinkage that generalises best (leave-one-out nDCG@10, then P@5, then the smaller change).
         best_lam = max(SHRINK, key=lambda lam: (round(loo[lam].ndcg10, 4), round(loo[lam].p5, 4), -lam))
         tuned = tune(replica, judged, needs, default, args.restarts, args.min_weight)
         recommended = snap(shrink(tuned, best_lam), replica.criteria)
         in_sample = evaluate(replica.rank(tuned, needs), judged, needs, replica.top_k)
-        print(f"   tuned on all {len(needs)} needs: {fmt_weights(tuned)}  (in-sample nDCG@10 {in_sample.ndcg10:.3f} P@5 {in_sample.p5:.3f})")
-        print(f"   chosen shrinkage lam {best_lam:.2f} (best leave-one-out nDCG@10) -> recommended: {fmt_weights(recommended)}")
+        print(
+            f"   tuned on all {len(needs)} needs: {fmt_weights(tuned)}  (in-sample nDCG@10 {in_sample.ndcg10:.3f} P@5 {in_sample.p5:.3f})"
+        )
+        print(
+            f"   chosen shrinkage lam {best_lam:.2f} (best leave-one-out nDCG@10) -> recommended: {fmt_weights(recommended)}"
+        )
         print(f"   (search took {time.perf_counter() - started:.1f} s)")
 
         # Through the real engine: the fully tuned and the recommended weights.
@@ -620,13 +731,21 @@ async def run(args, url: str, data: dict) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", help="weights JSON file (format of service/matching/weights.json); default: weights.json")
+    parser.add_argument(
+        "--weights", help="weights JSON file (format of service/matching/weights.json); default: weights.json"
+    )
     parser.add_argument("--tune", action="store_true", help="search weights and report held-out figures")
     parser.add_argument("--restarts", type=int, default=8, help="random starts of the weight search (default 8)")
-    parser.add_argument("--min-weight", type=float, default=0.03, help="smallest weight a criterion may get when tuning (default 0.03)")
-    parser.add_argument("--write", help=f"where --tune writes its weights (default {TUNED_FILE.relative_to(PROJECT_ROOT)})")
+    parser.add_argument(
+        "--min-weight", type=float, default=0.03, help="smallest weight a criterion may get when tuning (default 0.03)"
+    )
+    parser.add_argument(
+        "--write", help=f"where --tune writes its weights (default {TUNED_FILE.relative_to(PROJECT_ROOT)})"
+    )
     parser.add_argument("--eval-set", default=str(EVAL_SET))
-    parser.add_argument("--server-url", help="maintenance URL of the PostgreSQL server (default: from `tcgraph db url`)")
+    parser.add_argument(
+        "--server-url", help="maintenance URL of the PostgreSQL server (default: from `tcgraph db url`)"
+    )
     parser.add_argument("--revision", default="head", help="Alembic revision for the scratch database (default head)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch database")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the top 5 of every need")

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 import orjson
 from graphql import GraphQLObjectType
@@ -83,7 +84,8 @@ def _driver_statement(statement: Any, dialect: Any) -> tuple[str, tuple[Any, ...
     processors = state.processors
     names = tuple(state.positiontup or ())
     parameters = tuple(
-        processors[name](value) if name in processors else value for name, value in zip(names, state.positional_parameters)
+        processors[name](value) if name in processors else value
+        for name, value in zip(names, state.positional_parameters)
     )
     return state.statement, parameters, names
 
@@ -92,12 +94,24 @@ class CompiledExecution(SharedEventExecution):
     plans = PlanCache()
 
     def execute_root_grouped_field_set(
-        self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, serially: bool, position_context: Any
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        position_context: Any,
     ) -> Any:
         context = self.context_value
         principal = getattr(context, "principal", None)
-        if serially or root_type is not self.schema.query_type or not hasattr(context, "read_session") or principal is None:
-            return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
+        if (
+            serially
+            or root_type is not self.schema.query_type
+            or not hasattr(context, "read_session")
+            or principal is None
+        ):
+            return super().execute_root_grouped_field_set(
+                root_type, root_value, grouped_field_set, serially, position_context
+            )
         variables = self.variable_values.coerced
         shape_key, full_key = self._plan_keys(principal, grouped_field_set)
         plan = None
@@ -111,16 +125,22 @@ class CompiledExecution(SharedEventExecution):
             if key is not None:
                 self.plans.put(key, plan)
         if plan.sql is None:
-            return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
+            return super().execute_root_grouped_field_set(
+                root_type, root_value, grouped_field_set, serially, position_context
+            )
         rest = {key: details for key, details in grouped_field_set.items() if key not in plan.compiled_keys}
-        return self._execute(root_type, root_value, grouped_field_set, rest, plan.sql, plan.parameters_for(variables), position_context)
+        return self._execute(
+            root_type, root_value, grouped_field_set, rest, plan.sql, plan.parameters_for(variables), position_context
+        )
 
     def _id_variables(self) -> list[str]:
         """Variables of type ID or ID! (what `node(id:)` takes)."""
         names = []
         for definition in self.operation.variable_definitions or ():
             graphql_type = definition.type
-            graphql_type = getattr(graphql_type, "type", graphql_type) if graphql_type.kind == "non_null_type" else graphql_type
+            graphql_type = (
+                getattr(graphql_type, "type", graphql_type) if graphql_type.kind == "non_null_type" else graphql_type
+            )
             if graphql_type.kind == "named_type" and graphql_type.name.value == "ID":
                 names.append(definition.variable.name.value)
         return names
@@ -130,7 +150,13 @@ class CompiledExecution(SharedEventExecution):
         ID variables' values (None when they cannot be a key), one with only their shape (type,
         valid) for plans that read them as parameters."""
         variables = self.variable_values.coerced
-        caller = (id(self.operation), tuple(grouped_field_set), principal.role, principal.state_iso3, principal.organization_id)
+        caller = (
+            id(self.operation),
+            tuple(grouped_field_set),
+            principal.role,
+            principal.state_iso3,
+            principal.organization_id,
+        )
         try:
             full = orjson.dumps(variables, default=_plain, option=orjson.OPT_SORT_KEYS)
             shaped = dict(variables)
@@ -161,12 +187,20 @@ class CompiledExecution(SharedEventExecution):
         slots: tuple[tuple[int, str], ...] = ()
         if not build.ids_baked:
             slots = tuple(
-                (position, name.removeprefix("id_slot_")) for position, name in enumerate(names) if name.startswith("id_slot_")
+                (position, name.removeprefix("id_slot_"))
+                for position, name in enumerate(names)
+                if name.startswith("id_slot_")
             )
         return Plan(self.operation, frozenset(compiled), text, parameters, slots)
 
     async def _execute(
-        self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: Any, rest: Any, text: str, parameters: tuple[Any, ...],
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        rest: Any,
+        text: str,
+        parameters: tuple[Any, ...],
         position_context: Any,
     ) -> dict[str, Any]:
         try:
@@ -176,7 +210,9 @@ class CompiledExecution(SharedEventExecution):
         except Exception:  # noqa: BLE001
             # Whatever failed (a database error the resolvers would meet too), they report it.
             log.warning("compiled read failed; answering with the resolvers", exc_info=True)
-            result = super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, False, position_context)
+            result = super().execute_root_grouped_field_set(
+                root_type, root_value, grouped_field_set, False, position_context
+            )
             return await result if self.is_awaitable(result) else result
         values: dict[str, Any] = orjson.loads(raw)
         if rest:

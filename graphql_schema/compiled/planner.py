@@ -40,7 +40,9 @@ def _strawberry_schema(executor: Any) -> Any:
     return executor.schema.extensions["strawberry-definition"]
 
 
-def plan_field(executor: Any, parent_type: GraphQLObjectType, key: str, details: FieldDetailsList, compilers: dict) -> Selection:
+def plan_field(
+    executor: Any, parent_type: GraphQLObjectType, key: str, details: FieldDetailsList, compilers: dict
+) -> Selection:
     """The selection tree of one field, or NotCompilable."""
     node = details[0].node
     name = node.name.value
@@ -58,8 +60,10 @@ def plan_field(executor: Any, parent_type: GraphQLObjectType, key: str, details:
             raise NotCompilable(f"{parent_type.name}.{name} has no strawberry definition")
         strawberry_schema = _strawberry_schema(executor)
         arguments = convert_arguments(
-            raw, definition.arguments,
-            scalar_registry=strawberry_schema.schema_converter.scalar_registry, config=strawberry_schema.config,
+            raw,
+            definition.arguments,
+            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+            config=strawberry_schema.config,
         )
     variables = {a.name.value: a.value.name.value for a in node.arguments or () if isinstance(a.value, VariableNode)}
     named = get_named_type(field_def.type)
@@ -75,11 +79,19 @@ def plan_field(executor: Any, parent_type: GraphQLObjectType, key: str, details:
                 except NotCompilable:
                     pass
     return Selection(
-        key=key, name=name, type_name=named.name, arguments=arguments, children=children, by_type=by_type, variables=variables,
+        key=key,
+        name=name,
+        type_name=named.name,
+        arguments=arguments,
+        children=children,
+        by_type=by_type,
+        variables=variables,
     )
 
 
-def _children(executor: Any, object_type: GraphQLObjectType, details: FieldDetailsList, compilers: dict) -> tuple[Selection, ...]:
+def _children(
+    executor: Any, object_type: GraphQLObjectType, details: FieldDetailsList, compilers: dict
+) -> tuple[Selection, ...]:
     collected = executor.collect_subfields(object_type, details)
     if collected.new_defer_usages:
         raise NotCompilable("@defer")

@@ -16,8 +16,9 @@ text sort keys: `json.dumps` escapes non-ASCII, PostgreSQL does not).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -27,14 +28,22 @@ from sqlalchemy.sql import ColumnElement, Select
 from graphql_schema.compiled.planner import NotCompilable, Selection
 from graphql_schema.relay import int_key, page_args, parse_global_id
 from service import needs as needs_service
+from service import recommendations as recommendations_service
 from service.access.principals import Principal
 from service.access.visibility import visible_needs
-from service import recommendations as recommendations_service
 from service.matching import lifecycle
 from service.matching import queries as matching_queries
-from service.models import AssistanceNeed, Capability, NeedRecommendation, Organization, Programme, Recommendation, State
-from service.models.matching import Match
+from service.models import (
+    AssistanceNeed,
+    Capability,
+    NeedRecommendation,
+    Organization,
+    Programme,
+    Recommendation,
+    State,
+)
 from service.models.enums import NeedStatus
+from service.models.matching import Match
 from service.pagination import Ordering, PageArgs, apply_keyset, count_select
 
 MAX_NODES = 100  # as `Query.nodes`; more is an error the resolver raises
@@ -87,7 +96,9 @@ def json_object(type_name: str, selections: tuple[Selection, ...], build: Build,
 def base64url(text: ColumnElement) -> ColumnElement:
     """`base64.urlsafe_b64encode(text).rstrip("=")` (PostgreSQL breaks lines every 76 characters)."""
     encoded = sa.func.encode(sa.func.convert_to(text, const("UTF8")), const("base64"))
-    return sa.func.rtrim(sa.func.translate(sa.func.replace(encoded, sa.func.chr(10), const("")), const("+/"), const("-_")), const("="))
+    return sa.func.rtrim(
+        sa.func.translate(sa.func.replace(encoded, sa.func.chr(10), const("")), const("+/"), const("-_")), const("=")
+    )
 
 
 def global_id(type_name: str, key: ColumnElement) -> ColumnElement:
@@ -99,7 +110,9 @@ def iso_datetime(column: ColumnElement) -> ColumnElement:
     """`datetime.isoformat()` of a timestamptz as asyncpg returns it (UTC): microseconds only
     when there are some, `+00:00`."""
     utc = sa.func.timezone(const("UTC"), column)
-    fraction = sa.case((sa.func.date_trunc(const("second"), column) == column, const("")), else_=sa.func.to_char(utc, const(".US")))
+    fraction = sa.case(
+        (sa.func.date_trunc(const("second"), column) == column, const("")), else_=sa.func.to_char(utc, const(".US"))
+    )
     return sa.func.to_char(utc, const('YYYY-MM-DD"T"HH24:MI:SS')).concat(fraction).concat(const("+00:00"))
 
 
@@ -125,7 +138,9 @@ def _cursor_value(column: ColumnElement, kind: str) -> ColumnElement:
         double = sa.cast(column, sa.Float(precision=53))
         text = sa.cast(double, sa.Text)
         # repr(1.0) is "1.0" where PostgreSQL writes "1"
-        text = sa.case((sa.and_(double == sa.func.trunc(double), sa.func.abs(double) < 1e15), text.concat(const(".0"))), else_=text)
+        text = sa.case(
+            (sa.and_(double == sa.func.trunc(double), sa.func.abs(double) < 1e15), text.concat(const(".0"))), else_=text
+        )
     else:  # "str": json.dumps escapes non-ASCII, PostgreSQL's JSON does not
         raise NotCompilable(f"cursor over a {kind} sort key")
     return sa.func.coalesce(text, const("null"))
@@ -157,7 +172,9 @@ def json_float(column: ColumnElement) -> ColumnElement:
     return sa.cast(sa.case((integral, text.concat(const(".0"))), else_=text), sa.JSON)
 
 
-def by_key(type_name: str, entity: Any, key: ColumnElement, selections: tuple[Selection, ...], build: "Build") -> ColumnElement:
+def by_key(
+    type_name: str, entity: Any, key: ColumnElement, selections: tuple[Selection, ...], build: "Build"
+) -> ColumnElement:
     """One row of `entity` by primary key as `type_name`'s JSON (null when there is none)."""
     row = aliased(entity)
     return sa.select(json_object(type_name, selections, build, row)).where(row.id == key).scalar_subquery()
@@ -188,8 +205,10 @@ def connection(
         stmt = stmt.correlate(parent)
     limit = page.limit
     needs_cursor = any(
-        c.name == "edges" and any(e.name == "cursor" for e in c.children)
-        or c.name == "pageInfo" and any(p.name in ("startCursor", "endCursor") for p in c.children)
+        c.name == "edges"
+        and any(e.name == "cursor" for e in c.children)
+        or c.name == "pageInfo"
+        and any(p.name in ("startCursor", "endCursor") for p in c.children)
         for c in selection.children
     )
     rank = sa.func.row_number().over(order_by=ordering.order_by(reverse=page.backward)).label("rn")
@@ -213,12 +232,16 @@ def connection(
                 value = const(connection_type.removesuffix("Connection") + "Edge")
             pairs += [const(part.key), value]
         edge = sa.func.json_build_object(*pairs, type_=sa.Text)
-        aggregates.append(sa.func.coalesce(
-            sa.func.json_agg(aggregate_order_by(edge, order)).filter(in_page), sa.literal_column("'[]'::json")
-        ).label(f"edges_{i}"))
+        aggregates.append(
+            sa.func.coalesce(
+                sa.func.json_agg(aggregate_order_by(edge, order)).filter(in_page), sa.literal_column("'[]'::json")
+            ).label(f"edges_{i}")
+        )
     if needs_cursor:
         aggregates.append(
-            sa.func.array_agg(aggregate_order_by(inner.c.cursor, inner.c.rn), type_=ARRAY(sa.Text)).filter(in_page).label("cursors")
+            sa.func.array_agg(aggregate_order_by(inner.c.cursor, inner.c.rn), type_=ARRAY(sa.Text))
+            .filter(in_page)
+            .label("cursors")
         )
     totals_from = inner.join(row, row.id == inner.c.pk) if edge_selections else inner
     totals = sa.select(*aggregates).select_from(totals_from).subquery("totals")
@@ -236,10 +259,11 @@ def connection(
         elif part.name == "pageInfo":
             first, last = (cursors[1], cursors[sa.func.cardinality(cursors)]) if cursors is not None else (None, None)
             info = {
+                # Called in this iteration only (below), so the loop's first/last are the right ones.
                 "hasNextPage": lambda: sa.literal(page.before is not None) if page.backward else more,
                 "hasPreviousPage": lambda: more if page.backward else sa.literal(page.after is not None),
-                "startCursor": lambda: last if page.backward else first,
-                "endCursor": lambda: first if page.backward else last,
+                "startCursor": lambda: last if page.backward else first,  # noqa: B023
+                "endCursor": lambda: first if page.backward else last,  # noqa: B023
                 "__typename": lambda: const("PageInfo"),
             }
             page_pairs: list[ColumnElement] = []
@@ -265,24 +289,26 @@ def _enum_text(column: str) -> FieldCompiler:
     return lambda build, row, selection: sa.cast(getattr(row, column), sa.Text)
 
 
-COMPILERS["State"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("State", row.iso3),
-    "code": _state_field("iso3"),
-    "iso2": _state_field("iso2"),
-    "m49": _state_field("m49"),
-    "name": lambda build, row, selection: getattr(row, f"name_{selection.arguments['language'].value}"),
-    "regionCode": _state_field("region_code"),
-    "regionName": _state_field("region_name"),
-    "subRegionCode": _state_field("sub_region_code"),
-    "subRegionName": _state_field("sub_region_name"),
-    "intermediateRegionCode": _state_field("intermediate_region_code"),
-    "intermediateRegionName": _state_field("intermediate_region_name"),
-    "regionalGroup": _enum_text("regional_group"),
-    "membership": _enum_text("un_membership"),
-    "isLdc": _state_field("is_ldc"),
-    "isLldc": _state_field("is_lldc"),
-    "isSids": _state_field("is_sids"),
-})
+COMPILERS["State"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("State", row.iso3),
+        "code": _state_field("iso3"),
+        "iso2": _state_field("iso2"),
+        "m49": _state_field("m49"),
+        "name": lambda build, row, selection: getattr(row, f"name_{selection.arguments['language'].value}"),
+        "regionCode": _state_field("region_code"),
+        "regionName": _state_field("region_name"),
+        "subRegionCode": _state_field("sub_region_code"),
+        "subRegionName": _state_field("sub_region_name"),
+        "intermediateRegionCode": _state_field("intermediate_region_code"),
+        "intermediateRegionName": _state_field("intermediate_region_name"),
+        "regionalGroup": _enum_text("regional_group"),
+        "membership": _enum_text("un_membership"),
+        "isLdc": _state_field("is_ldc"),
+        "isLldc": _state_field("is_lldc"),
+        "isSids": _state_field("is_sids"),
+    }
+)
 
 
 def state_by_code(build: Build, code: ColumnElement | str, selections: tuple[Selection, ...]) -> ColumnElement:
@@ -307,15 +333,19 @@ def _money(amount: ColumnElement, currency: ColumnElement, selection: Selection)
     pairs: list[ColumnElement] = []
     for item in selection.children:
         pairs += [const(item.key), parts[item.name]]
-    return sa.case((sa.or_(amount.is_(None), currency.is_(None)), None), else_=sa.func.json_build_object(*pairs, type_=sa.Text))
+    return sa.case(
+        (sa.or_(amount.is_(None), currency.is_(None)), None), else_=sa.func.json_build_object(*pairs, type_=sa.Text)
+    )
 
 
 def _allowed_transitions(build: Build, row: Any, selection: Selection) -> ColumnElement:
     """needs.allowed_transitions, in the enum's order (as `Need.allowedTransitions`)."""
     order = list(NeedStatus)
     whens = [
-        (sa.cast(row.status, sa.Text) == const(status.value),
-         sa.literal_column("'" + json.dumps([s.value for s in sorted(targets, key=order.index)]) + "'::json"))
+        (
+            sa.cast(row.status, sa.Text) == const(status.value),
+            sa.literal_column("'" + json.dumps([s.value for s in sorted(targets, key=order.index)]) + "'::json"),
+        )
         for status, targets in needs_service.TRANSITIONS.items()
     ]
     return sa.case(*whens)
@@ -325,29 +355,33 @@ def _optional_datetime(column: str) -> FieldCompiler:
     return lambda build, row, selection: iso_datetime(getattr(row, column))
 
 
-COMPILERS["Need"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("Need", row.id),
-    "title": _need_field("title"),
-    "description": _need_field("description"),
-    "state": lambda build, row, selection: state_by_code(build, row.state_iso3, selection.children),
-    "themes": _need_list("themes"),
-    "sectors": _need_list("sectors"),
-    "sdgTargets": _need_list("sdg_targets"),
-    "rightsDimensions": _need_list("rights_dimensions"),
-    "modalities": _need_list("modalities"),
-    "workingLanguages": _need_list("working_languages"),
-    "estimatedCost": lambda build, row, selection: _money(row.estimated_cost, row.currency, selection),
-    "startDate": lambda build, row, selection: iso_date(row.start_date),
-    "endDate": lambda build, row, selection: iso_date(row.end_date),
-    "status": _enum_text("status"),
-    "allowedTransitions": _allowed_transitions,
-    "visibility": _enum_text("visibility"),
-    "submittedAt": _optional_datetime("submitted_at"),
-    "createdAt": _optional_datetime("created_at"),
-    "updatedAt": _optional_datetime("updated_at"),
-    "recommendations": lambda build, row, selection: _need_recommendations(build, row, selection),
-    "matches": lambda build, row, selection: _need_matches(build, row, selection),
-})
+COMPILERS["Need"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Need", row.id),
+        "title": _need_field("title"),
+        "description": _need_field("description"),
+        "state": lambda build, row, selection: state_by_code(build, row.state_iso3, selection.children),
+        "themes": _need_list("themes"),
+        "sectors": _need_list("sectors"),
+        "sdgTargets": _need_list("sdg_targets"),
+        "rightsDimensions": _need_list("rights_dimensions"),
+        "modalities": _need_list("modalities"),
+        "workingLanguages": _need_list("working_languages"),
+        "estimatedCost": lambda build, row, selection: _money(row.estimated_cost, row.currency, selection),
+        "startDate": lambda build, row, selection: iso_date(row.start_date),
+        "endDate": lambda build, row, selection: iso_date(row.end_date),
+        "status": _enum_text("status"),
+        "allowedTransitions": _allowed_transitions,
+        "visibility": _enum_text("visibility"),
+        "submittedAt": _optional_datetime("submitted_at"),
+        "createdAt": _optional_datetime("created_at"),
+        "updatedAt": _optional_datetime("updated_at"),
+        "recommendations": lambda build, row, selection: _need_recommendations(build, row, selection),
+        "matches": lambda build, row, selection: _need_matches(build, row, selection),
+    }
+)
+
+
 def built_by_parent(*names: str) -> TypeCompiler:
     """A type whose fields its parent builds (Money by `_money`, connections, edges and page
     info by `connection`): listed so that the planner knows which of them compile."""
@@ -368,7 +402,9 @@ def needs_connection(build: Build, selection: Selection) -> ColumnElement:
     need_filter = arguments.get("filter")
     domain_filter = need_filter.to_domain() if need_filter else None
     order_by = arguments.get("order_by")
-    ordering = needs_service.need_ordering(order_by.to_domain() if order_by else None, domain_filter.search if domain_filter else None)
+    ordering = needs_service.need_ordering(
+        order_by.to_domain() if order_by else None, domain_filter.search if domain_filter else None
+    )
     stmt = needs_service.visible_needs_select(build.principal, domain_filter)
     return connection("NeedConnection", "Need", selection, build, stmt, ordering, page, AssistanceNeed)
 
@@ -396,7 +432,17 @@ def _need_recommendations(build: Build, row: Any, selection: Selection) -> Colum
         .join(NeedRecommendation, NeedRecommendation.recommendation_id == Recommendation.id)
         .where(NeedRecommendation.need_id == row.id)
     )
-    return connection("RecommendationConnection", "Recommendation", selection, build, stmt, ordering, _page(selection), Recommendation, parent=row)
+    return connection(
+        "RecommendationConnection",
+        "Recommendation",
+        selection,
+        build,
+        stmt,
+        ordering,
+        _page(selection),
+        Recommendation,
+        parent=row,
+    )
 
 
 def _need_matches(build: Build, row: Any, selection: Selection) -> ColumnElement:
@@ -405,60 +451,90 @@ def _need_matches(build: Build, row: Any, selection: Selection) -> ColumnElement
     if min_score is not None and not 0 <= min_score <= 1:
         raise NotCompilable("minScore out of range (the resolver raises its error)")
     statuses = selection.arguments.get("statuses")
-    stmt = matching_queries.visible_matches(build.principal, min_score=min_score, statuses=statuses).where(Match.need_id == row.id)
-    return connection("MatchConnection", "Match", selection, build, stmt, matching_queries.match_ordering(), _page(selection), Match, parent=row)
+    stmt = matching_queries.visible_matches(build.principal, min_score=min_score, statuses=statuses).where(
+        Match.need_id == row.id
+    )
+    return connection(
+        "MatchConnection",
+        "Match",
+        selection,
+        build,
+        stmt,
+        matching_queries.match_ordering(),
+        _page(selection),
+        Match,
+        parent=row,
+    )
 
 
-COMPILERS["Recommendation"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("Recommendation", row.id),
-    "text": _need_field("text"),
-    "state": lambda build, row, selection: state_by_code(build, row.state_iso3, selection.children),
-    "response": _enum_text("response"),
-    "actionCategory": _need_field("action_category"),
-    "themes": _need_list("themes"),
-    "sdgTargets": _need_list("sdg_targets"),
-    "affectedPersons": _need_list("affected_persons"),
-    "sourceReference": _need_field("source_reference"),
-    "otherRecommenders": _need_list("other_recommenders"),
-})
+COMPILERS["Recommendation"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Recommendation", row.id),
+        "text": _need_field("text"),
+        "state": lambda build, row, selection: state_by_code(build, row.state_iso3, selection.children),
+        "response": _enum_text("response"),
+        "actionCategory": _need_field("action_category"),
+        "themes": _need_list("themes"),
+        "sdgTargets": _need_list("sdg_targets"),
+        "affectedPersons": _need_list("affected_persons"),
+        "sourceReference": _need_field("source_reference"),
+        "otherRecommenders": _need_list("other_recommenders"),
+    }
+)
 
 
 def _match_transitions(build: Build, row: Any, selection: Selection) -> ColumnElement:
     """`Match.allowedTransitions`: lifecycle.TRANSITIONS, in its order."""
     whens = [
-        (sa.cast(row.status, sa.Text) == const(status.value),
-         sa.literal_column("'" + json.dumps([step.to.value for step in steps]) + "'::json"))
+        (
+            sa.cast(row.status, sa.Text) == const(status.value),
+            sa.literal_column("'" + json.dumps([step.to.value for step in steps]) + "'::json"),
+        )
         for status, steps in lifecycle.TRANSITIONS.items()
     ]
     return sa.case(*whens)
 
 
-COMPILERS["Match"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("Match", row.id),
-    "score": lambda build, row, selection: json_float(row.score),
-    "criteriaVersion": _need_field("criteria_version"),
-    "status": _enum_text("status"),
-    "allowedTransitions": _match_transitions,
-    "offerKind": _enum_text("offer_kind"),
-    "message": _need_field("message"),
-    "need": lambda build, row, selection: _need_by_id(build, row.need_id, selection.children),
-    "programme": lambda build, row, selection: by_key("Programme", Programme, row.programme_id, selection.children, build),
-    "capability": lambda build, row, selection: by_key("Capability", Capability, row.capability_id, selection.children, build),
-    "organization": lambda build, row, selection: by_key("Organization", Organization, row.organization_id, selection.children, build),
-})
-COMPILERS["Programme"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("Programme", row.id),
-    "title": _need_field("title"),
-})
-COMPILERS["Capability"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("Capability", row.id),
-    "title": _need_field("title"),
-})
-COMPILERS["Organization"] = TypeCompiler({
-    "id": lambda build, row, selection: global_id("Organization", row.id),
-    "name": _need_field("name"),
-    "acronym": _need_field("acronym"),
-})
+COMPILERS["Match"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Match", row.id),
+        "score": lambda build, row, selection: json_float(row.score),
+        "criteriaVersion": _need_field("criteria_version"),
+        "status": _enum_text("status"),
+        "allowedTransitions": _match_transitions,
+        "offerKind": _enum_text("offer_kind"),
+        "message": _need_field("message"),
+        "need": lambda build, row, selection: _need_by_id(build, row.need_id, selection.children),
+        "programme": lambda build, row, selection: by_key(
+            "Programme", Programme, row.programme_id, selection.children, build
+        ),
+        "capability": lambda build, row, selection: by_key(
+            "Capability", Capability, row.capability_id, selection.children, build
+        ),
+        "organization": lambda build, row, selection: by_key(
+            "Organization", Organization, row.organization_id, selection.children, build
+        ),
+    }
+)
+COMPILERS["Programme"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Programme", row.id),
+        "title": _need_field("title"),
+    }
+)
+COMPILERS["Capability"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Capability", row.id),
+        "title": _need_field("title"),
+    }
+)
+COMPILERS["Organization"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Organization", row.id),
+        "name": _need_field("name"),
+        "acronym": _need_field("acronym"),
+    }
+)
 for _connection, _edge in (("RecommendationConnection", "RecommendationEdge"), ("MatchConnection", "MatchEdge")):
     COMPILERS[_connection] = COMPILERS["NeedConnection"]
     COMPILERS[_edge] = COMPILERS["NeedEdge"]
@@ -497,7 +573,9 @@ def id_key(global_id_value: str) -> Any:
     return int(key) if type_name in nodes._INT_KEYED else key
 
 
-def node(build: Build, selection: Selection, global_id_value: str, argument: str, variable: str | None = None) -> ColumnElement:
+def node(
+    build: Build, selection: Selection, global_id_value: str, argument: str, variable: str | None = None
+) -> ColumnElement:
     """graphql_schema.nodes.resolve_node: a bad ID raises (the resolvers report it); an
     unknown type is null; the types compiled here are looked up in SQL."""
     from graphql_schema import nodes
@@ -522,7 +600,12 @@ def node(build: Build, selection: Selection, global_id_value: str, argument: str
         return _need_by_id(build, parameter, selections)
     if type_name == "State":
         return state_by_code(build, parameter, selections)
-    public = {"Recommendation": Recommendation, "Programme": Programme, "Capability": Capability, "Organization": Organization}
+    public = {
+        "Recommendation": Recommendation,
+        "Programme": Programme,
+        "Capability": Capability,
+        "Organization": Organization,
+    }
     if type_name in public:  # public data: get_recommendations / get_programmes / … by id
         return by_key(type_name, public[type_name], parameter, selections, build)
     raise NotCompilable(f"node of type {type_name}")
@@ -547,12 +630,14 @@ def _state(build: Build, row: Any, selection: Selection) -> ColumnElement:
     return state_by_code(build, sa.literal(selection.arguments["code"].strip().upper(), sa.Text), selection.children)
 
 
-COMPILERS["Query"] = TypeCompiler({
-    "needs": lambda build, row, selection: needs_connection(build, selection),
-    "node": _node,
-    "nodes": _nodes,
-    "state": _state,
-})
+COMPILERS["Query"] = TypeCompiler(
+    {
+        "needs": lambda build, row, selection: needs_connection(build, selection),
+        "node": _node,
+        "nodes": _nodes,
+        "state": _state,
+    }
+)
 
 
 def root_value(build: Build, selection: Selection) -> ColumnElement:

@@ -8,21 +8,22 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 19:00:00
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0010'
-down_revision: Union[str, None] = '0009'
+revision: str = "0010"
+down_revision: Union[str, None] = "0009"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_assistance_need_created_at_id', 'assistance_need', ['created_at', 'id'], unique=False)
+    op.create_index("ix_assistance_need_created_at_id", "assistance_need", ["created_at", "id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_assistance_need_created_at_id', table_name='assistance_need')
+    op.drop_index("ix_assistance_need_created_at_id", table_name="assistance_need")

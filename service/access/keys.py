@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,7 +79,11 @@ async def create_api_key(
         if state_iso3:
             errors.add("state", "Only State focal point keys are bound to a State.", "INVALID")
     elif state_iso3 or organization_id is not None:
-        errors.add("role", "Administrator and Fund administrator keys are bound to neither a State nor an organization.", "INVALID")
+        errors.add(
+            "role",
+            "Administrator and Fund administrator keys are bound to neither a State nor an organization.",
+            "INVALID",
+        )
     if expires_at is not None and expires_at <= datetime.now(UTC):
         errors.add("expires", "The expiry date is in the past.", "INVALID")
     errors.raise_if_any()
@@ -98,7 +102,11 @@ async def create_api_key(
     session.add(row)
     await session.flush()
     await audit.record(
-        session, principal=actor, entity_type="ApiKey", entity_id=row.id, action="create",
+        session,
+        principal=actor,
+        entity_type="ApiKey",
+        entity_id=row.id,
+        action="create",
         after={"role": row.role, "state": row.state_iso3, "organization_id": row.organization_id, "label": row.label},
     )
     return CreatedKey(key=key, row=row)
@@ -128,7 +136,7 @@ async def authenticate_api_key(session: AsyncSession, key: str) -> Principal:
     refused = Unauthenticated("The API key is unknown, revoked or expired.")
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
         raise refused
-    prefix = key[len(KEY_PREFIX):].split("_", 1)[0]
+    prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
     row = (
         await session.execute(sa.select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.secret_hash == _hash(key)))
     ).scalar_one_or_none()
@@ -155,10 +163,15 @@ async def live_api_key_ids(session: AsyncSession, key_ids: Collection[int]) -> s
     if not key_ids:
         return set()
     stmt = sa.select(ApiKey.id).where(
-        ApiKey.id.in_(list(key_ids)), ApiKey.revoked_at.is_(None),
+        ApiKey.id.in_(list(key_ids)),
+        ApiKey.revoked_at.is_(None),
         sa.or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > sa.func.now()),
     )
     return set((await session.execute(stmt)).scalars())
 
 
-AGENCY_CATEGORIES = {OrganizationCategory.UN_AGENCY, OrganizationCategory.UN_FUND, OrganizationCategory.REGIONAL_ORGANIZATION}
+AGENCY_CATEGORIES = {
+    OrganizationCategory.UN_AGENCY,
+    OrganizationCategory.UN_FUND,
+    OrganizationCategory.REGIONAL_ORGANIZATION,
+}

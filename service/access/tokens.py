@@ -21,7 +21,6 @@ from service.errors import Unauthenticated
 from service.models import Organization, State
 from service.settings import Settings
 
-
 # Clock skew allowed between the issuer and this service: a token is accepted (and an open
 # WebSocket kept) until this long after its `exp`.
 LEEWAY_SECONDS = 30
@@ -119,10 +118,14 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
         raise Unauthenticated("The token's `sub` claim is missing or malformed.")
     if role is Role.STATE_FOCAL_POINT:
         if not state or not (state.isascii() and state.isalpha() and len(state) == 3):
-            raise Unauthenticated(f"A focal point token needs a `{settings.jwt_state_claim}` claim: an ISO 3166-1 alpha-3 code.")
+            raise Unauthenticated(
+                f"A focal point token needs a `{settings.jwt_state_claim}` claim: an ISO 3166-1 alpha-3 code."
+            )
         state = state.upper()
         if (await session.execute(sa.select(State.iso3).where(State.iso3 == state))).scalar_one_or_none() is None:
-            raise Unauthenticated(f"The token's `{settings.jwt_state_claim}` claim names no State known to this service.")
+            raise Unauthenticated(
+                f"The token's `{settings.jwt_state_claim}` claim names no State known to this service."
+            )
     if role in (Role.DONOR, Role.AGENCY, Role.NHRI, Role.CIVIL_SOCIETY):
         if organization_ref is None:
             raise Unauthenticated(f"This role needs a `{settings.jwt_organization_claim}` claim.")

@@ -18,10 +18,10 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,8 @@ class EmbeddedPostgres:
             self._prepare_for_root()
         result = self._run(
             "initdb",
-            "-D", str(self.pgdata),
+            "-D",
+            str(self.pgdata),
             "--auth=trust",
             "--username=postgres",
             "--encoding=UTF8",
@@ -161,11 +162,15 @@ class EmbeddedPostgres:
                 self._prepare_for_root()
             result = self._run(
                 "pg_ctl",
-                "-D", str(self.pgdata),
-                "-l", str(self.logfile),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.logfile),
                 "-w",
-                "-t", str(int(wait_seconds)),
-                "-o", f"-p {port} -h 127.0.0.1 -c unix_socket_directories='' "
+                "-t",
+                str(int(wait_seconds)),
+                "-o",
+                f"-p {port} -h 127.0.0.1 -c unix_socket_directories='' "
                 "-c max_connections=200"
                 + ("" if durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"),
                 "start",
@@ -191,8 +196,18 @@ class EmbeddedPostgres:
                     self._prepare_for_root()
                 os.chmod(self.pgdata, 0o700)
                 result = self._run(
-                    "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-                    "-D", str(self.pgdata), "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast",
+                    "pg_basebackup",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(primary.port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(self.pgdata),
+                    "--write-recovery-conf",
+                    "--wal-method=stream",
+                    "--checkpoint=fast",
                     timeout=300,
                 )
                 if result.returncode != 0:
@@ -206,8 +221,18 @@ class EmbeddedPostgres:
         """Restart in place (same port and options), e.g. to test reconnection."""
         with self._lock():
             result = self._run(
-                "pg_ctl", "-D", str(self.pgdata), "-l", str(self.logfile), "-m", "fast", "-w",
-                "-t", str(int(wait_seconds)), "restart", timeout=wait_seconds + 10,
+                "pg_ctl",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.logfile),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(wait_seconds)),
+                "restart",
+                timeout=wait_seconds + 10,
             )
             if result.returncode != 0:
                 raise RuntimeError(f"embedded PostgreSQL did not restart:\n{result.stderr}")

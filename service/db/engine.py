@@ -44,15 +44,18 @@ def is_database_unavailable(error: BaseException | None) -> bool:
             return False
         if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
             return True
-        if isinstance(error, (
-            asyncpg.exceptions.ConnectionDoesNotExistError,
-            asyncpg.exceptions.CannotConnectNowError,
-            asyncpg.exceptions.TooManyConnectionsError,
-            asyncpg.exceptions.AdminShutdownError,
-            ConnectionError,
-            TimeoutError,
-            socket.gaierror,
-        )):
+        if isinstance(
+            error,
+            (
+                asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.CannotConnectNowError,
+                asyncpg.exceptions.TooManyConnectionsError,
+                asyncpg.exceptions.AdminShutdownError,
+                ConnectionError,
+                TimeoutError,
+                socket.gaierror,
+            ),
+        ):
             return True
         if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED):
             return True

@@ -39,9 +39,7 @@ async def current_revision(url: str) -> str | None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
-            )
+            return await conn.run_sync(lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision())
     finally:
         await engine.dispose()
 
@@ -63,6 +61,3 @@ def run_upgrade_in_thread(url: str) -> None:
     thread.join()
     if errors:
         raise errors[0]
-
-
-

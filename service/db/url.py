@@ -17,7 +17,7 @@ def normalise_url(url: str) -> str:
     """Accept postgres://, postgresql:// and postgresql+asyncpg:// alike."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
 
 

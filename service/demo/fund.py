@@ -36,30 +36,61 @@ async def load_fund_demo(session: AsyncSession, path: Path = FUND_FILE) -> int:
 
 def _fields(r: dict) -> rounds.RoundFields:
     return rounds.RoundFields(
-        name=r["name"], description=r["description"], budget=Decimal(r["budget"]), currency=r["currency"],
-        opens_on=date.fromisoformat(r["opensOn"]), closes_on=date.fromisoformat(r["closesOn"]),
+        name=r["name"],
+        description=r["description"],
+        budget=Decimal(r["budget"]),
+        currency=r["currency"],
+        opens_on=date.fromisoformat(r["opensOn"]),
+        closes_on=date.fromisoformat(r["closesOn"]),
         min_partial_share=Decimal(r["minPartialShare"]),
     )
 
 
 async def _allocated_round(session: AsyncSession, data: dict) -> None:
-    fund_round = await rounds.create_round(session=session, principal=DEMO_FUND_ADMINISTRATOR, values=_fields(data["round"]))
+    fund_round = await rounds.create_round(
+        session=session, principal=DEMO_FUND_ADMINISTRATOR, values=_fields(data["round"])
+    )
     # The window is in the past: the applications are written as they were made then.
     fund_round.status = FundRoundStatus.OPEN
     for a in data["applications"]:
-        application = FundApplication(round_id=fund_round.id, state_iso3=a["state"], title=a["title"], requested_amount=Decimal(a["requested"]),
-                                      co_financing=Decimal(a["coFinancing"]), currency=fund_round.currency)
+        application = FundApplication(
+            round_id=fund_round.id,
+            state_iso3=a["state"],
+            title=a["title"],
+            requested_amount=Decimal(a["requested"]),
+            co_financing=Decimal(a["coFinancing"]),
+            currency=fund_round.currency,
+        )
         session.add(application)
         await session.flush()
-        need_ids = (await session.execute(sa.select(AssistanceNeed.id).where(
-            AssistanceNeed.state_iso3 == a["state"], AssistanceNeed.title.in_(a["needs"])))).scalars().all()
+        need_ids = (
+            (
+                await session.execute(
+                    sa.select(AssistanceNeed.id).where(
+                        AssistanceNeed.state_iso3 == a["state"], AssistanceNeed.title.in_(a["needs"])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         for need_id in need_ids:
             session.add(FundApplicationNeed(application_id=application.id, need_id=need_id))
     fund_round.status = FundRoundStatus.CLOSED
     await session.flush()
     await rounds.rescore(session=session, fund_round=fund_round, version=fund_round.criteria_version)
     for version in data["criteriaVersions"]:
-        await rounds.set_weights(session=session, principal=DEMO_FUND_ADMINISTRATOR, round_id=fund_round.id,
-                                 weights=version["weights"], note=version["note"])
-    await rounds.approve_allocation(session=session, principal=DEMO_FUND_ADMINISTRATOR, round_id=fund_round.id,
-                                    criteria_version=fund_round.criteria_version, note=data["approvalNote"])
+        await rounds.set_weights(
+            session=session,
+            principal=DEMO_FUND_ADMINISTRATOR,
+            round_id=fund_round.id,
+            weights=version["weights"],
+            note=version["note"],
+        )
+    await rounds.approve_allocation(
+        session=session,
+        principal=DEMO_FUND_ADMINISTRATOR,
+        round_id=fund_round.id,
+        criteria_version=fund_round.criteria_version,
+        note=data["approvalNote"],
+    )

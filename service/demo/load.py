@@ -43,6 +43,7 @@ from service.models.recommendations import upr_cycle_of_session
 
 DEMO_FILE = Path(__file__).parent / "demo_data.json"
 
+
 # Year of each UPR Working Group session (three sessions a year since 2008).
 def session_year(session: int) -> int:
     return 2008 + (session - 1) // 3
@@ -62,15 +63,21 @@ async def _first(session: AsyncSession, stmt) -> Any:
 
 async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, int]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    created = {k: 0 for k in ("organizations", "recommendations", "pledges", "needs", "programmes", "capabilities", "engagements")}
+    created = {
+        k: 0
+        for k in ("organizations", "recommendations", "pledges", "needs", "programmes", "capabilities", "engagements")
+    }
 
     orgs: dict[str, int] = {}
     for o in data["organizations"]:
         row = await _first(session, sa.select(Organization).where(Organization.name == o["name"]))
         if row is None:
             row = Organization(
-                name=o["name"], acronym=o.get("acronym"), category=OrganizationCategory(o["category"]),
-                organisation_type=o.get("organisationType"), iati_identifier=o.get("iatiIdentifier"),
+                name=o["name"],
+                acronym=o.get("acronym"),
+                category=OrganizationCategory(o["category"]),
+                organisation_type=o.get("organisationType"),
+                iati_identifier=o.get("iatiIdentifier"),
                 state_iso3=o.get("state"),
             )
             session.add(row)
@@ -83,9 +90,16 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
     async def review_id(state: str, upr_session: int) -> int:
         key = (state, upr_session)
         if key not in reviews:
-            row = await _first(session, sa.select(Review).where(Review.state_iso3 == state, Review.session == upr_session))
+            row = await _first(
+                session, sa.select(Review).where(Review.state_iso3 == state, Review.session == upr_session)
+            )
             if row is None:
-                row = Review(state_iso3=state, session=upr_session, cycle=upr_cycle_of_session(upr_session), year=session_year(upr_session))
+                row = Review(
+                    state_iso3=state,
+                    session=upr_session,
+                    cycle=upr_cycle_of_session(upr_session),
+                    year=session_year(upr_session),
+                )
                 session.add(row)
                 await session.flush()
             reviews[key] = row.id
@@ -94,13 +108,19 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
     recs: dict[str, int] = {}
     for r in data["recommendations"]:
         rid = await review_id(r["state"], r["session"])
-        row = await _first(session, sa.select(Recommendation).where(Recommendation.review_id == rid, Recommendation.text == r["text"]))
+        row = await _first(
+            session, sa.select(Recommendation).where(Recommendation.review_id == rid, Recommendation.text == r["text"])
+        )
         if row is None:
             row = Recommendation(
-                review_id=rid, state_iso3=r["state"], text=r["text"],
+                review_id=rid,
+                state_iso3=r["state"],
+                text=r["text"],
                 response=RecommendationResponse(r["response"]) if r.get("response") else None,
-                action_category=r.get("actionCategory"), themes=r.get("themes", []),
-                sdg_targets=r.get("sdgTargets", []), affected_persons=r.get("affectedPersons", []),
+                action_category=r.get("actionCategory"),
+                themes=r.get("themes", []),
+                sdg_targets=r.get("sdgTargets", []),
+                affected_persons=r.get("affectedPersons", []),
                 source_reference=r.get("sourceReference"),
             )
             session.add(row)
@@ -114,26 +134,40 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
     for p in data["pledges"]:
         row = await _first(session, sa.select(Pledge).where(Pledge.state_iso3 == p["state"], Pledge.text == p["text"]))
         if row is None:
-            row = Pledge(state_iso3=p["state"], text=p["text"], made_on=_date(p.get("madeOn")), themes=p.get("themes", []))
+            row = Pledge(
+                state_iso3=p["state"], text=p["text"], made_on=_date(p.get("madeOn")), themes=p.get("themes", [])
+            )
             session.add(row)
             await session.flush()
             created["pledges"] += 1
         pledges[p["key"]] = row.id
 
     for n in data["needs"]:
-        row = await _first(session, sa.select(AssistanceNeed).where(AssistanceNeed.state_iso3 == n["state"], AssistanceNeed.title == n["title"]))
+        row = await _first(
+            session,
+            sa.select(AssistanceNeed).where(
+                AssistanceNeed.state_iso3 == n["state"], AssistanceNeed.title == n["title"]
+            ),
+        )
         if row is not None:
             continue
         status = NeedStatus(n["status"])
         row = AssistanceNeed(
-            state_iso3=n["state"], title=n["title"], description=n.get("description", ""),
-            themes=n.get("themes", []), sectors=n.get("sectors", []), sdg_targets=n.get("sdgTargets", []),
-            rights_dimensions=n.get("rightsDimensions", []), modalities=n.get("modalities", []),
+            state_iso3=n["state"],
+            title=n["title"],
+            description=n.get("description", ""),
+            themes=n.get("themes", []),
+            sectors=n.get("sectors", []),
+            sdg_targets=n.get("sdgTargets", []),
+            rights_dimensions=n.get("rightsDimensions", []),
+            modalities=n.get("modalities", []),
             working_languages=n.get("workingLanguages", []),
             estimated_cost=_money(n.get("estimatedCost")),
             currency=n.get("currency") if n.get("estimatedCost") is not None else None,
-            start_date=_date(n.get("startDate")), end_date=_date(n.get("endDate")),
-            status=status, visibility=Visibility(n["visibility"]),
+            start_date=_date(n.get("startDate")),
+            end_date=_date(n.get("endDate")),
+            status=status,
+            visibility=Visibility(n["visibility"]),
             submitted_at=sa.func.now() if status is not NeedStatus.DRAFT else None,
         )
         session.add(row)
@@ -153,14 +187,23 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
         if row is None:
             budget = p.get("budget") or {}
             row = Programme(
-                iati_identifier=p["iatiIdentifier"], title=p["title"], description=p.get("description", ""),
+                iati_identifier=p["iatiIdentifier"],
+                title=p["title"],
+                description=p.get("description", ""),
                 reporting_organization_id=orgs[p["reportingOrganization"]],
-                activity_status=p.get("activityStatus"), start_date=_date(p.get("startDate")),
-                end_date=_date(p.get("endDate")), currency=budget.get("currency"),
-                budget_amount=_money(budget.get("amount")), committed_amount=_money(p.get("committedAmount")),
-                disbursed_amount=_money(p.get("disbursedAmount")), open_to_requests=p.get("openToRequests", True),
-                is_global=p.get("isGlobal", False), sectors=p.get("sectors", []), themes=p.get("themes", []),
-                sdg_targets=p.get("sdgTargets", []), modalities=p.get("modalities", []),
+                activity_status=p.get("activityStatus"),
+                start_date=_date(p.get("startDate")),
+                end_date=_date(p.get("endDate")),
+                currency=budget.get("currency"),
+                budget_amount=_money(budget.get("amount")),
+                committed_amount=_money(p.get("committedAmount")),
+                disbursed_amount=_money(p.get("disbursedAmount")),
+                open_to_requests=p.get("openToRequests", True),
+                is_global=p.get("isGlobal", False),
+                sectors=p.get("sectors", []),
+                themes=p.get("themes", []),
+                sdg_targets=p.get("sdgTargets", []),
+                modalities=p.get("modalities", []),
                 languages=p.get("languages", []),
             )
             session.add(row)
@@ -170,25 +213,40 @@ async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> dict[str, 
                 key = (orgs[part["organization"]], part["role"])
                 if key not in seen:
                     seen.add(key)
-                    session.add(ProgrammeParticipant(programme_id=row.id, organization_id=key[0], role=ParticipantRole(key[1])))
+                    session.add(
+                        ProgrammeParticipant(programme_id=row.id, organization_id=key[0], role=ParticipantRole(key[1]))
+                    )
             for rs in p.get("recipientStates", []):
-                session.add(ProgrammeRecipientState(programme_id=row.id, state_iso3=rs["state"], percentage=_money(rs.get("percentage"))))
+                session.add(
+                    ProgrammeRecipientState(
+                        programme_id=row.id, state_iso3=rs["state"], percentage=_money(rs.get("percentage"))
+                    )
+                )
             if p.get("parent"):
                 parents.append((row.id, p["parent"]))
             created["programmes"] += 1
         programme_ids[p["key"]] = row.id
     for child_id, parent_key in parents:
-        await session.execute(sa.update(Programme).where(Programme.id == child_id).values(parent_id=programme_ids[parent_key]))
+        await session.execute(
+            sa.update(Programme).where(Programme.id == child_id).values(parent_id=programme_ids[parent_key])
+        )
 
     for c in data["capabilities"]:
         org_id = orgs[c["organization"]]
-        row = await _first(session, sa.select(Capability).where(Capability.organization_id == org_id, Capability.title == c["title"]))
+        row = await _first(
+            session, sa.select(Capability).where(Capability.organization_id == org_id, Capability.title == c["title"])
+        )
         if row is None:
             session.add(
                 Capability(
-                    organization_id=org_id, title=c["title"], description=c.get("description", ""),
-                    themes=c.get("themes", []), sectors=c.get("sectors", []), modalities=c.get("modalities", []),
-                    regions_served=c.get("regionsServed", []), languages=c.get("languages", []),
+                    organization_id=org_id,
+                    title=c["title"],
+                    description=c.get("description", ""),
+                    themes=c.get("themes", []),
+                    sectors=c.get("sectors", []),
+                    modalities=c.get("modalities", []),
+                    regions_served=c.get("regionsServed", []),
+                    languages=c.get("languages", []),
                 )
             )
             created["capabilities"] += 1
@@ -215,14 +273,27 @@ async def _load_engagements(session: AsyncSession, engagements: list[dict[str, A
 
     created = 0
     for e in engagements:
-        need = await _first(session, sa.select(AssistanceNeed).where(
-            AssistanceNeed.state_iso3 == e["need"]["state"], AssistanceNeed.title == e["need"]["title"]))
+        need = await _first(
+            session,
+            sa.select(AssistanceNeed).where(
+                AssistanceNeed.state_iso3 == e["need"]["state"], AssistanceNeed.title == e["need"]["title"]
+            ),
+        )
         if "programme" in e:
-            offer = Match.programme_id == (await _first(session, sa.select(Programme.id).where(Programme.iati_identifier == e["programme"])))
+            offer = Match.programme_id == (
+                await _first(session, sa.select(Programme.id).where(Programme.iati_identifier == e["programme"]))
+            )
         else:
             capability = e["capability"]
-            offer = Match.capability_id == (await _first(session, sa.select(Capability.id).where(
-                Capability.organization_id == orgs[capability["organization"]], Capability.title == capability["title"])))
+            offer = Match.capability_id == (
+                await _first(
+                    session,
+                    sa.select(Capability.id).where(
+                        Capability.organization_id == orgs[capability["organization"]],
+                        Capability.title == capability["title"],
+                    ),
+                )
+            )
         find = sa.select(Match).where(Match.need_id == need.id, offer)
         match = await _first(session, find)
         if match is None:
@@ -233,15 +304,24 @@ async def _load_engagements(session: AsyncSession, engagements: list[dict[str, A
         if match.status is not MatchStatus.SUGGESTED:
             continue
         organization = await session.get(Organization, match.organization_id)
-        proposer_role = "AGENCY" if organization.category in (OrganizationCategory.UN_AGENCY, OrganizationCategory.UN_FUND) else "DONOR"
+        proposer_role = (
+            "AGENCY"
+            if organization.category in (OrganizationCategory.UN_AGENCY, OrganizationCategory.UN_FUND)
+            else "DONOR"
+        )
         previous = MatchStatus.SUGGESTED
         for status, day in e["history"].items():
             to = MatchStatus(status)
-            session.add(MatchTransition(
-                match_id=match.id, from_status=previous, to_status=to, actor="demo",
-                actor_role="STATE_FOCAL_POINT" if to is MatchStatus.ENDORSED else proposer_role,
-                occurred_at=datetime.fromisoformat(day).replace(tzinfo=UTC),
-            ))
+            session.add(
+                MatchTransition(
+                    match_id=match.id,
+                    from_status=previous,
+                    to_status=to,
+                    actor="demo",
+                    actor_role="STATE_FOCAL_POINT" if to is MatchStatus.ENDORSED else proposer_role,
+                    occurred_at=datetime.fromisoformat(day).replace(tzinfo=UTC),
+                )
+            )
             previous = to
         amount = _money(e.get("amount"))
         match.status = previous

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -51,10 +52,16 @@ def to_row(record: Any) -> EventRow:
     if isinstance(payload, str):
         payload = json.loads(payload)
     return EventRow(
-        sequence=record["sequence"], kind=record["kind"], entity_type=record["entity_type"],
-        entity_id=record["entity_id"], need_id=record["need_id"], states=tuple(record["states"] or ()),
-        themes=tuple(record["themes"] or ()), organization_ids=tuple(record["organization_ids"] or ()),
-        payload=payload or {}, occurred_at=record["occurred_at"],
+        sequence=record["sequence"],
+        kind=record["kind"],
+        entity_type=record["entity_type"],
+        entity_id=record["entity_id"],
+        need_id=record["need_id"],
+        states=tuple(record["states"] or ()),
+        themes=tuple(record["themes"] or ()),
+        organization_ids=tuple(record["organization_ids"] or ()),
+        payload=payload or {},
+        occurred_at=record["occurred_at"],
     )
 
 
@@ -204,10 +211,12 @@ async def read_after(session: Any, after: int, limit: int) -> list[EventRow]:
 
 async def count_after(session: Any, after: int, *, limit: int) -> int:
     """How many events follow `after`, counting no further than `limit`."""
-    return (await session.execute(
-        sa.text("select count(*) from (select 1 from event where sequence > :after limit :limit) as later"),
-        {"after": after, "limit": limit},
-    )).scalar_one()
+    return (
+        await session.execute(
+            sa.text("select count(*) from (select 1 from event where sequence > :after limit :limit) as later"),
+            {"after": after, "limit": limit},
+        )
+    ).scalar_one()
 
 
 async def retained_range(session: Any) -> tuple[int, int]:

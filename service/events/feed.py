@@ -14,9 +14,9 @@ kind cost one query per event.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -64,8 +64,13 @@ class EventFilter:
 
 
 async def build_filter(
-    session: AsyncSession, *, kinds: Sequence[str] | None, states: Sequence[str] | None,
-    regions: Sequence[str] | None, themes: Sequence[str] | None, organization_ids: Sequence[int] | None,
+    session: AsyncSession,
+    *,
+    kinds: Sequence[str] | None,
+    states: Sequence[str] | None,
+    regions: Sequence[str] | None,
+    themes: Sequence[str] | None,
+    organization_ids: Sequence[int] | None,
 ) -> EventFilter:
     unknown = sorted(set(kinds or ()) - set(Kind.all()) - {REMOVED})
     if unknown:
@@ -108,7 +113,9 @@ class VisibilityCache:
 
     async def seen(self, principal: Principal, row: EventRow) -> Seen:
         if row.need_id is None and SCOPE_VISIBILITY in row.payload:
-            return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask_scoped(principal, row))
+            return await self._answers.get(
+                (row.sequence, visibility_class(principal)), lambda: self._ask_scoped(principal, row)
+            )
         if row.need_id is None:
             return PUBLIC_ENTITY
         return await self._answers.get((row.sequence, visibility_class(principal)), lambda: self._ask(principal, row))
@@ -144,7 +151,9 @@ def visibility_around(row: EventRow) -> tuple[str | None, str | None] | None:
     if row.entity_type != "Need" or "visibility" not in row.payload:
         return None
     after = row.payload["visibility"]
-    return (row.payload.get("previous_visibility"), after) if row.kind == Kind.NEED_VISIBILITY_CHANGED else (after, after)
+    return (
+        (row.payload.get("previous_visibility"), after) if row.kind == Kind.NEED_VISIBILITY_CHANGED else (after, after)
+    )
 
 
 async def need_visibility_at(session: AsyncSession, need_id: int, sequence: int) -> str | None:
@@ -156,7 +165,8 @@ async def need_visibility_at(session: AsyncSession, need_id: int, sequence: int)
     next_change = (
         sa.select(Event.payload["previous_visibility"].astext)
         .where(Event.need_id == need_id, Event.kind == Kind.NEED_VISIBILITY_CHANGED, Event.sequence > sequence)
-        .order_by(Event.sequence).limit(1)
+        .order_by(Event.sequence)
+        .limit(1)
     )
     now = sa.select(sa.cast(AssistanceNeed.visibility, sa.String)).where(AssistanceNeed.id == need_id)
     stmt = sa.select(sa.func.coalesce(next_change.scalar_subquery(), now.scalar_subquery()))
@@ -216,8 +226,18 @@ async def check_after(session: AsyncSession, after: int, argument: str = "after"
 # -- changes (polling) -------------------------------------------------------------------------
 
 ENTITY_OF_EVENT = {
-    "Need", "Match", "Programme", "Capability", "Recommendation", "Pledge", "Organization", "StakeholderInput",
-    "FundRound", "ImplementationAction", "ProgressReport", "ProgressComment",
+    "Need",
+    "Match",
+    "Programme",
+    "Capability",
+    "Recommendation",
+    "Pledge",
+    "Organization",
+    "StakeholderInput",
+    "FundRound",
+    "ImplementationAction",
+    "ProgressReport",
+    "ProgressComment",
 }
 CHANGES_DEFAULT_PAGE = 100
 # Events examined per request at most (all its `changes` fields together), visible or not:
@@ -250,9 +270,19 @@ def _change_statement(principal: Principal, start: int, limit: int, scan: int) -
     examined, the last one examined, and whether the log goes on after it."""
     event = Event.__table__
     scanned = (
-        sa.select(event.c.sequence, event.c.kind, event.c.entity_type, event.c.entity_id, event.c.need_id,
-                  event.c.states, event.c.payload)
-        .where(event.c.sequence > start).order_by(event.c.sequence).limit(scan).cte("scanned")
+        sa.select(
+            event.c.sequence,
+            event.c.kind,
+            event.c.entity_type,
+            event.c.entity_id,
+            event.c.need_id,
+            event.c.states,
+            event.c.payload,
+        )
+        .where(event.c.sequence > start)
+        .order_by(event.c.sequence)
+        .limit(scan)
+        .cte("scanned")
     )
     need = AssistanceNeed.__table__.alias("need")
     then = sa.case(
@@ -266,29 +296,46 @@ def _change_statement(principal: Principal, start: int, limit: int, scan: int) -
         visibility=sa.type_coerce(scanned.c.payload[SCOPE_VISIBILITY].astext, need.c.visibility.type),
     )
     operation = sa.case(
-        (scoped, sa.case(
-            (visible_needs(principal, need=scoped_past),
-             sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED")),
-            else_=sa.null(),
-        )),
-        (sa.or_(scanned.c.need_id.is_(None), need.c.id.is_not(None)),
-         sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED")),
+        (
+            scoped,
+            sa.case(
+                (
+                    visible_needs(principal, need=scoped_past),
+                    sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED"),
+                ),
+                else_=sa.null(),
+            ),
+        ),
+        (
+            sa.or_(scanned.c.need_id.is_(None), need.c.id.is_not(None)),
+            sa.case((scanned.c.kind.endswith("_CREATED", autoescape=True), "CREATED"), else_="UPDATED"),
+        ),
         (sa.and_(scanned.c.entity_type == "Need", then.is_not(None), visible_needs(principal, need=past)), "REMOVED"),
     ).label("operation")
     decided = (
         sa.select(scanned.c.sequence, scanned.c.kind, scanned.c.entity_type, scanned.c.entity_id, operation)
-        .select_from(scanned.outerjoin(need, sa.and_(need.c.id == scanned.c.need_id, visible_needs(principal, need=need.c))))
+        .select_from(
+            scanned.outerjoin(need, sa.and_(need.c.id == scanned.c.need_id, visible_needs(principal, need=need.c)))
+        )
         .subquery("decided")
     )
     kept = (
-        sa.select(decided).where(decided.c.operation.is_not(None)).order_by(decided.c.sequence).limit(limit + 1)
+        sa.select(decided)
+        .where(decided.c.operation.is_not(None))
+        .order_by(decided.c.sequence)
+        .limit(limit + 1)
         .lateral("kept")
     )
     last_examined = sa.func.coalesce(sa.select(sa.func.max(scanned.c.sequence)).scalar_subquery(), start)
-    examined = sa.select(
-        sa.func.count().label("examined"), sa.func.max(scanned.c.sequence).label("last_examined"),
-        sa.exists(sa.select(event.c.sequence).where(event.c.sequence > last_examined)).label("more"),
-    ).select_from(scanned).subquery("examined")
+    examined = (
+        sa.select(
+            sa.func.count().label("examined"),
+            sa.func.max(scanned.c.sequence).label("last_examined"),
+            sa.exists(sa.select(event.c.sequence).where(event.c.sequence > last_examined)).label("more"),
+        )
+        .select_from(scanned)
+        .subquery("examined")
+    )
     return (
         sa.select(examined, kept.c.sequence, kept.c.kind, kept.c.entity_type, kept.c.entity_id, kept.c.operation)
         .select_from(examined.outerjoin(kept, sa.true()))
@@ -297,7 +344,12 @@ def _change_statement(principal: Principal, start: int, limit: int, scan: int) -
 
 
 async def changes(
-    *, session: AsyncSession, principal: Principal, since: int, first: int | None, after: str | None,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    since: int,
+    first: int | None,
+    after: str | None,
     scan: int = CHANGES_SCAN_LIMIT,
 ) -> ChangesPage:
     """Changes after `since` under the caller's visibility, examining at most `scan` events."""
@@ -318,7 +370,9 @@ async def changes(
         return ChangesPage([], start < newest, start, 0)
     rows = (await session.execute(_change_statement(principal, start, limit, scan))).all()
     examined, last_examined, more = rows[0].examined, rows[0].last_examined, rows[0].more
-    found = [Change(r.sequence, r.entity_type, r.entity_id, r.operation, r.kind) for r in rows if r.sequence is not None]
+    found = [
+        Change(r.sequence, r.entity_type, r.entity_id, r.operation, r.kind) for r in rows if r.sequence is not None
+    ]
     if len(found) > limit:
         page = found[:limit]
         return ChangesPage(page, True, page[-1].sequence if page else start, examined)
@@ -327,4 +381,3 @@ async def changes(
 
 def changes_cursor(sequence: int) -> str:
     return base64.urlsafe_b64encode(f"changes:{sequence}".encode()).decode().rstrip("=")
-

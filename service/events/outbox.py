@@ -10,8 +10,9 @@ never miss an event that commits later with a number ≤ N.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -65,8 +66,12 @@ class Kind:
 
 
 MATCH_KINDS = {
-    "PROPOSED": Kind.MATCH_PROPOSED, "ENDORSED": Kind.MATCH_ENDORSED, "DECLINED": Kind.MATCH_DECLINED,
-    "AGREED": Kind.MATCH_AGREED, "ACTIVE": Kind.MATCH_ACTIVATED, "COMPLETED": Kind.MATCH_COMPLETED,
+    "PROPOSED": Kind.MATCH_PROPOSED,
+    "ENDORSED": Kind.MATCH_ENDORSED,
+    "DECLINED": Kind.MATCH_DECLINED,
+    "AGREED": Kind.MATCH_AGREED,
+    "ACTIVE": Kind.MATCH_ACTIVATED,
+    "COMPLETED": Kind.MATCH_COMPLETED,
     "WITHDRAWN": Kind.MATCH_WITHDRAWN,
 }
 
@@ -99,8 +104,13 @@ def emit(
     sync_session = getattr(session, "sync_session", session)
     sync_session.info.setdefault(PENDING, []).append(
         PendingEvent(
-            kind=kind, entity_type=entity_type, entity_id=str(entity_id), need_id=need_id,
-            states=list(states), themes=list(themes), organization_ids=list(organization_ids),
+            kind=kind,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            need_id=need_id,
+            states=list(states),
+            themes=list(themes),
+            organization_ids=list(organization_ids),
             payload=payload or {},
         )
     )
@@ -108,7 +118,13 @@ def emit(
 
 def emit_need(session: Any, kind: str, need: Any, **payload: Any) -> None:
     emit(
-        session, kind, "Need", need.id, need_id=need.id, states=[need.state_iso3], themes=need.themes,
+        session,
+        kind,
+        "Need",
+        need.id,
+        need_id=need.id,
+        states=[need.state_iso3],
+        themes=need.themes,
         payload={"visibility": getattr(need.visibility, "value", need.visibility), **payload},
     )
 
@@ -119,11 +135,26 @@ def emit_need(session: Any, kind: str, need: Any, **payload: Any) -> None:
 SCOPE_VISIBILITY = "scope_visibility"
 
 
-def emit_scoped(session: Any, kind: str, entity_type: str, entity_id: Any, *, state: str, visibility: Any,
-                themes: Iterable[str] = (), organization_ids: Iterable[int] = ()) -> None:
+def emit_scoped(
+    session: Any,
+    kind: str,
+    entity_type: str,
+    entity_id: Any,
+    *,
+    state: str,
+    visibility: Any,
+    themes: Iterable[str] = (),
+    organization_ids: Iterable[int] = (),
+) -> None:
     """Queue an event about an entity under a State's consent rule (not a need)."""
     emit(
-        session, kind, entity_type, entity_id, states=[state], themes=themes, organization_ids=organization_ids,
+        session,
+        kind,
+        entity_type,
+        entity_id,
+        states=[state],
+        themes=themes,
+        organization_ids=organization_ids,
         payload={SCOPE_VISIBILITY: getattr(visibility, "value", visibility)},
     )
 
@@ -148,10 +179,7 @@ def _write_pending_events(session: Session) -> None:
     pending: list[PendingEvent] = session.info.pop(PENDING, [])
     if not pending:
         return
-    rows = [
-        {"ord": i, **{k: v for k, v in e.__dict__.items()}}
-        for i, e in enumerate(pending)
-    ]
+    rows = [{"ord": i, **{k: v for k, v in e.__dict__.items()}} for i, e in enumerate(pending)]
     connection = session.connection()
     connection.execute(sa.text("select pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     sequences = connection.execute(_INSERT, {"events": json.dumps(rows, default=str)}).scalars().all()

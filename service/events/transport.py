@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-from typing import Any, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any
 
 SCOPE_KEY = "tcgraph.transport"
 

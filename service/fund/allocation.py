@@ -11,9 +11,9 @@ beyond the budget.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
 
 from service.models.fund import FundDecision
 
@@ -40,22 +40,56 @@ def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c.score, c.application_id))
 
 
-def allocate(candidates: Sequence[Candidate], *, budget: Decimal, min_partial_share: Decimal, currency: str) -> list[Allocation]:
+def allocate(
+    candidates: Sequence[Candidate], *, budget: Decimal, min_partial_share: Decimal, currency: str
+) -> list[Allocation]:
     remaining = budget
     result: list[Allocation] = []
     for position, c in enumerate(rank(candidates), start=1):
         if c.requested <= remaining:
             remaining -= c.requested
-            result.append(Allocation(c.application_id, position, c.score, c.requested, FundDecision.FUNDED, c.requested,
-                                     f"funded in full; {currency} {remaining:,.2f} of the budget remains"))
+            result.append(
+                Allocation(
+                    c.application_id,
+                    position,
+                    c.score,
+                    c.requested,
+                    FundDecision.FUNDED,
+                    c.requested,
+                    f"funded in full; {currency} {remaining:,.2f} of the budget remains",
+                )
+            )
         elif remaining > 0 and remaining >= c.requested * min_partial_share:
             amount, remaining = remaining, Decimal(0)
-            result.append(Allocation(c.application_id, position, c.score, c.requested, FundDecision.PARTIALLY_FUNDED, amount,
-                                     f"partially funded with the remaining {currency} {amount:,.2f} "
-                                     f"({amount / c.requested:.0%} of the request, at least {min_partial_share:.0%} required)"))
+            result.append(
+                Allocation(
+                    c.application_id,
+                    position,
+                    c.score,
+                    c.requested,
+                    FundDecision.PARTIALLY_FUNDED,
+                    amount,
+                    f"partially funded with the remaining {currency} {amount:,.2f} "
+                    f"({amount / c.requested:.0%} of the request, at least {min_partial_share:.0%} required)",
+                )
+            )
         else:
-            why = "the budget is exhausted" if remaining <= 0 else (
-                f"the remaining {currency} {remaining:,.2f} covers less than {min_partial_share:.0%} of the request")
-            result.append(Allocation(c.application_id, position, c.score, c.requested, FundDecision.NOT_FUNDED, Decimal(0),
-                                     f"not funded: {why}"))
+            why = (
+                "the budget is exhausted"
+                if remaining <= 0
+                else (
+                    f"the remaining {currency} {remaining:,.2f} covers less than {min_partial_share:.0%} of the request"
+                )
+            )
+            result.append(
+                Allocation(
+                    c.application_id,
+                    position,
+                    c.score,
+                    c.requested,
+                    FundDecision.NOT_FUNDED,
+                    Decimal(0),
+                    f"not funded: {why}",
+                )
+            )
     return result

@@ -9,10 +9,10 @@ it, so the breakdown adds up to the score exactly.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 # Co-financing of this share of the whole project (request + co-financing) or more scores 1.
@@ -49,11 +49,17 @@ class CriterionResult:
 
 
 def ldc_sids(f: ApplicationFacts) -> CriterionResult:
-    groups = [name for flag, name in ((f.is_ldc, "a Least Developed Country"), (f.is_sids, "a Small Island Developing State")) if flag]
+    groups = [
+        name
+        for flag, name in ((f.is_ldc, "a Least Developed Country"), (f.is_sids, "a Small Island Developing State"))
+        if flag
+    ]
     if groups:
         return CriterionResult(1.0, "FLAG", 1.0, f"{f.state_name} is " + " and ".join(groups))
     if f.is_lldc:
-        return CriterionResult(0.5, "FLAG", 0.5, f"{f.state_name} is a Landlocked Developing Country (neither LDC nor SIDS)")
+        return CriterionResult(
+            0.5, "FLAG", 0.5, f"{f.state_name} is a Landlocked Developing Country (neither LDC nor SIDS)"
+        )
     return CriterionResult(0.0, "FLAG", 0.0, f"{f.state_name} is on neither the LDC nor the SIDS list")
 
 
@@ -62,18 +68,26 @@ def unsupported_recommendations(f: ApplicationFacts) -> CriterionResult:
         return CriterionResult(0.0, "SHARE", 0.0, "no accepted recommendations on record")
     share = f.unsupported_recommendations / f.accepted_recommendations
     return CriterionResult(
-        round(share, 4), "SHARE", round(share, 4),
+        round(share, 4),
+        "SHARE",
+        round(share, 4),
         f"{f.unsupported_recommendations} of {f.accepted_recommendations} accepted recommendations have no funded support",
     )
 
 
 def funding_gap(f: ApplicationFacts) -> CriterionResult:
-    hidden = f"; {f.needs_not_counted} linked need(s) not counted (private or without a cost estimate)" if f.needs_not_counted else ""
+    hidden = (
+        f"; {f.needs_not_counted} linked need(s) not counted (private or without a cost estimate)"
+        if f.needs_not_counted
+        else ""
+    )
     if f.needs_counted == 0 or f.linked_cost_usd <= 0:
         return CriterionResult(0.0, "USD", 0.0, "no linked need visible to partners with a cost estimate" + hidden)
     share = float(min(f.linked_gap_usd / f.linked_cost_usd, Decimal(1)))
     return CriterionResult(
-        float(round(f.linked_gap_usd, 2)), "USD", round(share, 4),
+        float(round(f.linked_gap_usd, 2)),
+        "USD",
+        round(share, 4),
         f"about USD {f.linked_gap_usd:,.0f} of the USD {f.linked_cost_usd:,.0f} cost of {f.needs_counted} linked need(s) "
         f"is unfunded ({share:.0%})" + hidden,
     )
@@ -84,7 +98,9 @@ def prior_support(f: ApplicationFacts) -> CriterionResult:
         return CriterionResult(0.0, "USD", 1.0, "no allocation from earlier rounds")
     used = float(min(f.prior_support_usd / f.round_budget_usd, Decimal(1))) if f.round_budget_usd > 0 else 1.0
     return CriterionResult(
-        float(round(f.prior_support_usd, 2)), "USD", round(1.0 - used, 4),
+        float(round(f.prior_support_usd, 2)),
+        "USD",
+        round(1.0 - used, 4),
         f"received about USD {f.prior_support_usd:,.0f} in earlier rounds ({used:.0%} of this round's budget)",
     )
 
@@ -96,7 +112,9 @@ def co_financing(f: ApplicationFacts) -> CriterionResult:
         return CriterionResult(0.0, "SHARE", 0.0, "no co-financing")
     normalised = min(share / FULL_CO_FINANCING_SHARE, 1.0)
     return CriterionResult(
-        round(share, 4), "SHARE", round(normalised, 4),
+        round(share, 4),
+        "SHARE",
+        round(normalised, 4),
         f"co-financing of {f.currency} {f.co_financing:,.0f} is {share:.0%} of the project",
     )
 
@@ -110,21 +128,36 @@ class Criterion:
 
 
 CRITERIA: tuple[Criterion, ...] = (
-    Criterion("ldc_sids", "LDC / SIDS status",
-              "1 for a Least Developed Country or Small Island Developing State (UN-OHRLLS lists), 0.5 for a Landlocked Developing Country, else 0.",
-              ldc_sids),
-    Criterion("unsupported_recommendations", "Accepted recommendations without support",
-              "Share of the State's accepted (SUPPORTED) recommendations not linked to any need visible to partners with agreed funding.",
-              unsupported_recommendations),
-    Criterion("funding_gap", "Funding gap",
-              "Unfunded share of the estimated cost of the linked needs visible to partners (in USD through the rate table); private needs are not counted.",
-              funding_gap),
-    Criterion("prior_support", "Prior support received",
-              "1 minus the State's allocations from earlier allocated rounds (opening before this one) as a share of this round's budget (in USD), floored at 0.",
-              prior_support),
-    Criterion("co_financing", "Co-financing",
-              f"Co-financing as a share of the whole project (request + co-financing); {FULL_CO_FINANCING_SHARE:.0%} or more scores 1.",
-              co_financing),
+    Criterion(
+        "ldc_sids",
+        "LDC / SIDS status",
+        "1 for a Least Developed Country or Small Island Developing State (UN-OHRLLS lists), 0.5 for a Landlocked Developing Country, else 0.",
+        ldc_sids,
+    ),
+    Criterion(
+        "unsupported_recommendations",
+        "Accepted recommendations without support",
+        "Share of the State's accepted (SUPPORTED) recommendations not linked to any need visible to partners with agreed funding.",
+        unsupported_recommendations,
+    ),
+    Criterion(
+        "funding_gap",
+        "Funding gap",
+        "Unfunded share of the estimated cost of the linked needs visible to partners (in USD through the rate table); private needs are not counted.",
+        funding_gap,
+    ),
+    Criterion(
+        "prior_support",
+        "Prior support received",
+        "1 minus the State's allocations from earlier allocated rounds (opening before this one) as a share of this round's budget (in USD), floored at 0.",
+        prior_support,
+    ),
+    Criterion(
+        "co_financing",
+        "Co-financing",
+        f"Co-financing as a share of the whole project (request + co-financing); {FULL_CO_FINANCING_SHARE:.0%} or more scores 1.",
+        co_financing,
+    ),
 )
 CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
 
@@ -142,11 +175,17 @@ def score_application(facts: ApplicationFacts, weights: dict[str, float]) -> tup
         result = criterion.score(facts)
         weight = float(weights.get(criterion.key, 0.0))
         contribution = round(weight * result.normalised / weight_sum, 4) if weight_sum else 0.0
-        breakdown.append({
-            "criterion": criterion.key, "raw_value": result.raw_value, "unit": result.unit,
-            "normalised": result.normalised, "weight": weight, "contribution": contribution,
-            "explanation": result.explanation,
-        })
+        breakdown.append(
+            {
+                "criterion": criterion.key,
+                "raw_value": result.raw_value,
+                "unit": result.unit,
+                "normalised": result.normalised,
+                "weight": weight,
+                "contribution": contribution,
+                "explanation": result.explanation,
+            }
+        )
     total = round(sum(item["contribution"] for item in breakdown), 4)
     if total > 1.0:  # rounding up every contribution of a perfect score: take the excess off the largest
         largest = max(breakdown, key=lambda item: item["contribution"])

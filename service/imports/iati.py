@@ -26,11 +26,12 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -285,8 +286,11 @@ class ActivityReader:
         if default_currency is None and (budgets or transactions):
             self.warn(
                 "no default-currency; "
-                + (f"amounts taken as {currency} (the first currency given on a value)" if currency
-                   else "the amounts have no currency")
+                + (
+                    f"amounts taken as {currency} (the first currency given on a value)"
+                    if currency
+                    else "the amounts have no currency"
+                )
             )
         start, end = self._dates()
         states, regions = self._recipients()
@@ -490,8 +494,8 @@ class ActivityReader:
 
     def _sdg(self, code: str, goals: list[str], targets: list[str], *, goal: bool) -> None:
         code = code.lower().removeprefix("sdg").strip(" .")  # tolerate "SDG 16"
-        pattern, known, into = (SDG_GOAL, self.reference.sdg_goals, goals) if goal else (
-            SDG_TARGET, self.reference.sdg_targets, targets
+        pattern, known, into = (
+            (SDG_GOAL, self.reference.sdg_goals, goals) if goal else (SDG_TARGET, self.reference.sdg_targets, targets)
         )
         if goal and code.isdigit():
             code = str(int(code))
@@ -600,11 +604,13 @@ class ActivityReader:
         budget = self._sum((converted(r["amount"], r["currency"]) for r in periods.values()), "budgets", bool(budgets))
         committed = self._sum(
             (converted(r["value"], r["currency"]) for r in transactions if r["type"] == COMMITMENT),
-            "commitments", any(r["type"] == COMMITMENT for r in transactions),
+            "commitments",
+            any(r["type"] == COMMITMENT for r in transactions),
         )
         disbursed = self._sum(
             (converted(r["value"], r["currency"]) for r in transactions if r["type"] in (DISBURSEMENT, EXPENDITURE)),
-            "disbursements and expenditure", any(r["type"] in (DISBURSEMENT, EXPENDITURE) for r in transactions),
+            "disbursements and expenditure",
+            any(r["type"] in (DISBURSEMENT, EXPENDITURE) for r in transactions),
         )
         return budget, committed, disbursed
 
@@ -693,7 +699,7 @@ def count_activities(path: Path) -> int:
         while chunk := f.read(1 << 20):
             data = carry + chunk
             count += data.count(pattern)
-            carry = data[-(len(pattern) - 1):]
+            carry = data[-(len(pattern) - 1) :]
     return count
 
 
@@ -846,11 +852,19 @@ class _Importer:
         if new:
             columns = [c for c in table.c if c.key != "search_vector"]
             rows = (
-                await self.session.execute(
-                    sa.insert(table).returning(*columns),
-                    [self._programme_values(item) | {"open_to_requests": item.activity.activity_status not in CLOSED_STATUSES} for item in new],
+                (
+                    await self.session.execute(
+                        sa.insert(table).returning(*columns),
+                        [
+                            self._programme_values(item)
+                            | {"open_to_requests": item.activity.activity_status not in CLOSED_STATUSES}
+                            for item in new
+                        ],
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             by_identifier = {item.activity.identifier: item for item in new}
             for row in rows:
                 item = by_identifier[row["iati_identifier"]]
@@ -926,16 +940,18 @@ class _Importer:
         )
         items = dict(changed)
         after = await self._snapshots(ids, items)
-        return [
-            self._event("Programme", pid, "update", before[pid], after[pid], item.file) for pid, item in changed
-        ]
+        return [self._event("Programme", pid, "update", before[pid], after[pid], item.file) for pid, item in changed]
 
     async def _snapshots(self, ids: list[int], items: dict[int, _Item] | None = None) -> dict[int, dict[str, Any]]:
         """Programmes as stored (columns, recipients, participants) for the audit trail; with
         `items`, the links are the ones about to be written."""
         table = Programme.__table__
         columns = [c for c in table.c if c.key != "search_vector"]
-        rows = (await self.session.execute(sa.select(*columns).where(_any(table.c.id, ids, sa.Integer())))).mappings().all()
+        rows = (
+            (await self.session.execute(sa.select(*columns).where(_any(table.c.id, ids, sa.Integer()))))
+            .mappings()
+            .all()
+        )
         if items is not None:
             return {row["id"]: self._snapshot(row, items[row["id"]]) for row in rows}
         links: dict[int, dict[str, list[Any]]] = {
@@ -943,7 +959,11 @@ class _Importer:
         }
         for pid, state, percentage in (
             await self.session.execute(
-                sa.select(ProgrammeRecipientState.programme_id, ProgrammeRecipientState.state_iso3, ProgrammeRecipientState.percentage)
+                sa.select(
+                    ProgrammeRecipientState.programme_id,
+                    ProgrammeRecipientState.state_iso3,
+                    ProgrammeRecipientState.percentage,
+                )
                 .where(_any(ProgrammeRecipientState.programme_id, ids, sa.Integer()))
                 .order_by(ProgrammeRecipientState.programme_id, ProgrammeRecipientState.state_iso3)
             )
@@ -960,9 +980,13 @@ class _Importer:
             links[pid]["recipient_regions"].append({"vocabulary": vocabulary, "region": code, "percentage": percentage})
         for pid, org_id, role in (
             await self.session.execute(
-                sa.select(ProgrammeParticipant.programme_id, ProgrammeParticipant.organization_id, ProgrammeParticipant.role)
+                sa.select(
+                    ProgrammeParticipant.programme_id, ProgrammeParticipant.organization_id, ProgrammeParticipant.role
+                )
                 .where(_any(ProgrammeParticipant.programme_id, ids, sa.Integer()))
-                .order_by(ProgrammeParticipant.programme_id, ProgrammeParticipant.role, ProgrammeParticipant.organization_id)
+                .order_by(
+                    ProgrammeParticipant.programme_id, ProgrammeParticipant.role, ProgrammeParticipant.organization_id
+                )
             )
         ).all():
             links[pid]["participants"].append({"organization_id": org_id, "role": role.value})
@@ -985,7 +1009,13 @@ class _Importer:
         """Participants, recipients, budgets and transactions of the programmes written."""
         session = self.session
         if replace:
-            for model in (ProgrammeParticipant, ProgrammeRecipientState, ProgrammeRecipientRegion, ProgrammeBudget, ProgrammeTransaction):
+            for model in (
+                ProgrammeParticipant,
+                ProgrammeRecipientState,
+                ProgrammeRecipientRegion,
+                ProgrammeBudget,
+                ProgrammeTransaction,
+            ):
                 table = model.__table__
                 await session.execute(sa.delete(table).where(_any(table.c.programme_id, list(ids), sa.Integer())))
         participants: dict[tuple[int, int, str], dict[str, Any]] = {}
@@ -999,7 +1029,8 @@ class _Importer:
                 )
             states += [{"programme_id": pid, "state_iso3": s, "percentage": p} for s, p in a.recipient_states]
             regions += [
-                {"programme_id": pid, "vocabulary": v, "region_code": c, "percentage": p} for v, c, p in a.recipient_regions
+                {"programme_id": pid, "vocabulary": v, "region_code": c, "percentage": p}
+                for v, c, p in a.recipient_regions
             ]
             budgets += [{"programme_id": pid, **row} for row in a.budgets]
             transactions += [{"programme_id": pid, **row} for row in a.transactions]
@@ -1030,7 +1061,9 @@ class _Importer:
         names = [key[1] for key in pending if key[0] == "name"]
         found: dict[tuple[str, str], dict[str, Any]] = {}
         if refs:
-            for row in (await self.session.execute(sa.select(table).where(_any(table.c.iati_identifier, refs)))).mappings():
+            for row in (
+                await self.session.execute(sa.select(table).where(_any(table.c.iati_identifier, refs)))
+            ).mappings():
                 found[("ref", row["iati_identifier"])] = dict(row)
         if names:
             stmt = sa.select(table).where(_any(table.c.name, names)).order_by(table.c.id)
@@ -1054,18 +1087,19 @@ class _Importer:
         for update in updates:  # rare: one statement each is fine
             keys = update.pop("_keys")
             await self.session.execute(
-                sa.update(table).where(table.c.id == update["_id"]).values(
-                    {k: update[f"_{k}"] for k in keys} | {"updated_at": sa.func.now()}
-                )
+                sa.update(table)
+                .where(table.c.id == update["_id"])
+                .values({k: update[f"_{k}"] for k in keys} | {"updated_at": sa.func.now()})
             )
         creating = [(key, pending[key]) for key in pending if key not in found]
         if creating:
             values = []
-            for key, (org, item) in creating:
+            for _key, (org, item) in creating:
                 category, guessed = organization_category(org.type, org.ref)
                 if guessed:
                     self.report.warn(
-                        item.file, item.position,
+                        item.file,
+                        item.position,
                         f"organization {org.ref or org.name!r} has "
                         + (f"OrganisationType {org.type}" if org.type else "no OrganisationType")
                         + f"; created as {category.value}",
@@ -1081,7 +1115,7 @@ class _Importer:
                 )
             rows = (await self.session.execute(sa.insert(table).returning(table), values)).mappings().all()
             by_key = {("ref", r["iati_identifier"]) if r["iati_identifier"] else ("name", r["name"]): r for r in rows}
-            for key, (org, item) in creating:
+            for key, (_org, item) in creating:
                 row = by_key[key]
                 self.org_ids[key] = row["id"]
                 events.append(self._event("Organization", row["id"], "create", None, dict(row), item.file))
@@ -1095,8 +1129,14 @@ class _Importer:
         return self.reference.iso2_to_iso3.get(org.ref.split("-", 1)[0].upper())
 
     def _event(
-        self, entity_type: str, entity_id: int, action: str,
-        before: dict[str, Any] | None, after: dict[str, Any] | None, file: str, reason: str | None = None,
+        self,
+        entity_type: str,
+        entity_id: int,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        file: str,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         p = self.principal
         return {
@@ -1136,7 +1176,9 @@ class _Importer:
             chunk = identifiers[start : start + 10_000]
             for pid, identifier, parent_id in (
                 await self.session.execute(
-                    sa.select(table.c.id, table.c.iati_identifier, table.c.parent_id).where(_any(table.c.iati_identifier, chunk))
+                    sa.select(table.c.id, table.c.iati_identifier, table.c.parent_id).where(
+                        _any(table.c.iati_identifier, chunk)
+                    )
                 )
             ).all():
                 stored[identifier] = (pid, parent_id)
@@ -1145,7 +1187,9 @@ class _Importer:
             if ref not in stored:
                 label = RELATED_TYPES.get(kind or "", f"type {kind}")
                 self.report.warn(
-                    file, position, f"related-activity {ref} ({label}) is neither in this import nor in the database; kept as a reference"
+                    file,
+                    position,
+                    f"related-activity {ref} ({label}) is neither in this import nor in the database; kept as a reference",
                 )
                 continue
             if kind == "1" and identifier in stored:
@@ -1163,11 +1207,18 @@ class _Importer:
         link = sa.update(table).where(table.c.id == sa.bindparam("_id")).values(parent_id=sa.bindparam("_parent"))
         for start in range(0, len(changes), BATCH_SIZE):  # in batches, like the rest: memory stays flat
             chunk = changes[start : start + BATCH_SIZE]
-            await self.session.execute(link, [{"_id": child_id, "_parent": parent_id} for child_id, _, parent_id in chunk])
+            await self.session.execute(
+                link, [{"_id": child_id, "_parent": parent_id} for child_id, _, parent_id in chunk]
+            )
             await self._audit(
                 [
                     self._event(
-                        "Programme", child_id, "update", {"parent_id": current}, {"parent_id": parent_id}, "",
+                        "Programme",
+                        child_id,
+                        "update",
+                        {"parent_id": current},
+                        {"parent_id": parent_id},
+                        "",
                         reason="IATI import: parent linked by related-activity",
                     )
                     for child_id, current, parent_id in chunk

@@ -5,8 +5,8 @@ rejections were explicitly allowed) and it is not a dry run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,7 +49,9 @@ async def run_import(
     async with sessionmaker() as session:
         transaction = await session.begin()
         try:
-            report = await run(session=session, principal=principal, files=list(files), dry_run=dry_run, progress=progress)
+            report = await run(
+                session=session, principal=principal, files=list(files), dry_run=dry_run, progress=progress
+            )
         except BaseException:
             await transaction.rollback()
             raise

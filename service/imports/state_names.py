@@ -25,9 +25,9 @@ import difflib
 import html
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -226,7 +226,7 @@ def resolver_from_records(records: Iterable[object]) -> StateNameResolver:
     ``service.reference.sources.read_states()``, for use without a database."""
     names: dict[str, list[str]] = {}
     for r in records:
-        iso3 = getattr(r, "iso3")
+        iso3 = r.iso3
         names[iso3] = [getattr(r, f"name_{lang}") for lang in ("en", "fr", "es", "ar", "zh", "ru")]
     for iso3, extra in reference_extra_names(names).items():
         names[iso3].extend(extra)
@@ -239,7 +239,9 @@ async def load_resolver(session: AsyncSession) -> StateNameResolver:
 
     rows = (
         await session.execute(
-            sa.select(State.iso3, State.name_en, State.name_fr, State.name_es, State.name_ar, State.name_zh, State.name_ru)
+            sa.select(
+                State.iso3, State.name_en, State.name_fr, State.name_es, State.name_ar, State.name_zh, State.name_ru
+            )
         )
     ).all()
     names: dict[str, list[str]] = {row[0]: list(row[1:]) for row in rows}

@@ -58,10 +58,11 @@ import struct
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import ijson
 import sqlalchemy as sa
@@ -313,7 +314,8 @@ class _Parser:
             return None
         if len(countries) > 1:
             report.skip(
-                file, position,
+                file,
+                position,
                 f"addressed to {len(countries)} countries ({', '.join(countries[:5])}); a recommendation here belongs to one State",
             )
             return None
@@ -329,7 +331,8 @@ class _Parser:
             shown = clean_text(raw_body if isinstance(raw_body, str) else "; ".join(_strings(raw_body)))
             problems.append(
                 f"Body {shown!r} is not UPR, a treaty body (e.g. CRC, CEDAW) or a special procedure (e.g. 'SR Torture')"
-                if shown else "no Body"
+                if shown
+                else "no Body"
             )
         raw_date = _field(record, "PublicationDate")
         publication_date = None
@@ -348,7 +351,8 @@ class _Parser:
             else:
                 given = _strings(_field(record, "UprSession"))
                 problems.append(
-                    f"UprSession {', '.join(given)!r} is not one UPR session number" if given
+                    f"UprSession {', '.join(given)!r} is not one UPR session number"
+                    if given
                     else "a UPR record without UprSession: its review cannot be known"
                 )
         if mechanism is not None and mechanism[1] is not None and len(mechanism[1]) > MAX_BODY_LENGTH:
@@ -363,7 +367,7 @@ class _Parser:
         symbol = clean_text(_field(record, "Symbol"))[:MAX_SYMBOL_LENGTH] or None
         paragraph = None
         if found := _PARAGRAPH.match(text):
-            paragraph, text = found.group(1), text[found.end():]
+            paragraph, text = found.group(1), text[found.end() :]
         recommenders: list[str] = []
         others: list[str] = []
         response = None
@@ -376,7 +380,9 @@ class _Parser:
                 else:
                     others.append(name)
                     report.unresolved_names[name] += 1
-                    what = "is not a State" if self.states.is_known_non_state(name) else "could not be resolved to a State"
+                    what = (
+                        "is not a State" if self.states.is_known_non_state(name) else "could not be resolved to a State"
+                    )
                     warn(f"recommender {name!r} {what}; kept as text in other_recommenders")
             named = {normalise_name(n) for n in _strings(_field(record, "UprRecommendingCountry"))}
             while (group := _TRAILING_GROUP.search(text)) and (
@@ -399,7 +405,12 @@ class _Parser:
         for name in uhri_themes:
             code = self.uhri_themes.get(name.casefold())
             if code is None:
-                self.warn_once(file, position, f"theme:{name.casefold()}", f"UHRI theme {name!r} maps to no theme; kept in uhri_themes only")
+                self.warn_once(
+                    file,
+                    position,
+                    f"theme:{name.casefold()}",
+                    f"UHRI theme {name!r} maps to no theme; kept in uhri_themes only",
+                )
             else:
                 themes.add(code)
         sdg_targets: list[str] = []
@@ -410,7 +421,9 @@ class _Parser:
                 if code not in sdg_targets:
                     sdg_targets.append(code)
             else:
-                self.warn_once(file, position, f"sdg:{entry.casefold()}", f"SDG entry {entry[:80]!r} names no SDG target; left out")
+                self.warn_once(
+                    file, position, f"sdg:{entry.casefold()}", f"SDG entry {entry[:80]!r} names no SDG target; left out"
+                )
         reference = None
         if symbol and paragraph:
             reference = f"{symbol}, para. {paragraph}"
@@ -468,7 +481,9 @@ class _Writer:
     def __post_init__(self) -> None:
         self.columns = [c for c in Recommendation.__table__.c if c.key != "search_vector"]
 
-    def event(self, entity_type: str, entity_id: int, action: str, before: Any, after: Any, file: str) -> dict[str, Any]:
+    def event(
+        self, entity_type: str, entity_id: int, action: str, before: Any, after: Any, file: str
+    ) -> dict[str, Any]:
         p = self.principal
         return {
             "actor": p.actor,
@@ -490,7 +505,9 @@ class _Writer:
 
     async def rows_where(self, clause: Any) -> dict[int, dict[str, Any]]:
         """Full rows (and their recommending States) by id."""
-        rows = {r["id"]: dict(r) for r in (await self.session.execute(sa.select(*self.columns).where(clause))).mappings()}
+        rows = {
+            r["id"]: dict(r) for r in (await self.session.execute(sa.select(*self.columns).where(clause))).mappings()
+        }
         for row in rows.values():
             row["recommenders"] = []
         if rows:
@@ -538,19 +555,25 @@ class _Writer:
         table = Recommendation.__table__
         stored = {
             r["uhri_annotation_id"]: r
-            for r in (await self.rows_where(_any(table.c.uhri_annotation_id, [r.annotation_id for r in rows], sa.Uuid()))).values()
+            for r in (
+                await self.rows_where(_any(table.c.uhri_annotation_id, [r.annotation_id for r in rows], sa.Uuid()))
+            ).values()
         }
         await self.reviews([r for r in rows if r.session is not None])
         fresh = [r for r in rows if r.annotation_id not in stored]
         matched = await self.match([r for r in fresh if r.source is RecommendationSource.UPR])
         new = [r for r in fresh if r.annotation_id not in matched]
-        updates: list[tuple[Row, dict[str, Any], dict[str, Any], list[str] | None]] = []  # row, old, change, recommenders
+        updates: list[
+            tuple[Row, dict[str, Any], dict[str, Any], list[str] | None]
+        ] = []  # row, old, change, recommenders
         for row in rows:
             old = stored.get(row.annotation_id)
             if old is None:
                 if row.annotation_id in matched:
                     old = matched[row.annotation_id]
-                    updates.append((row, old, {"uhri_annotation_id": row.annotation_id} | self.attached(row, old), None))
+                    updates.append(
+                        (row, old, {"uhri_annotation_id": row.annotation_id} | self.attached(row, old), None)
+                    )
                 continue
             if old["identity_key"] is not None:  # a UPR Info row matched earlier
                 wanted = self.attached(row, old)
@@ -558,7 +581,8 @@ class _Writer:
             else:
                 if old["state_iso3"] != row.state:
                     self.report.reject(
-                        row.file, row.position,
+                        row.file,
+                        row.position,
                         f"the country changed from {old['state_iso3']} to {row.state} since the last import; "
                         "a recommendation cannot move to another State",
                     )
@@ -597,7 +621,12 @@ class _Writer:
         if not missing:
             return
         values = [
-            {"state_iso3": state, "session": session, "cycle": upr_cycle_of_session(session), "year": 2008 + (session - 1) // 3}
+            {
+                "state_iso3": state,
+                "session": session,
+                "cycle": upr_cycle_of_session(session),
+                "year": 2008 + (session - 1) // 3,
+            }
             for state, session in missing
         ]
         events = []
@@ -620,7 +649,8 @@ class _Writer:
                 sa.select(table.c.id, table.c.state_iso3, review.c.session, table.c.text)
                 .join(review, review.c.id == table.c.review_id)
                 .where(
-                    table.c.identity_key.is_not(None), table.c.uhri_annotation_id.is_(None),
+                    table.c.identity_key.is_not(None),
+                    table.c.uhri_annotation_id.is_(None),
                     sa.tuple_(table.c.state_iso3, review.c.session).in_(sorted(pairs)),  # type: ignore[arg-type]
                 )
                 .order_by(table.c.id)
@@ -666,7 +696,9 @@ class _Writer:
         relinked: list[tuple[int, list[str]]] = []
         for row, old, change, recommenders in updates:
             change = change | {"updated_at": self.now}
-            groups.setdefault(tuple(sorted(change)), []).append({"_id": old["id"]} | {f"_{k}": v for k, v in change.items()})
+            groups.setdefault(tuple(sorted(change)), []).append(
+                {"_id": old["id"]} | {f"_{k}": v for k, v in change.items()}
+            )
             after = old | change
             if recommenders is not None:
                 relinked.append((old["id"], recommenders))
@@ -680,7 +712,9 @@ class _Writer:
             )
             await self.session.execute(stmt, params)
         if relinked:
-            await self.session.execute(sa.delete(link).where(_any(link.c.recommendation_id, [i for i, _ in relinked], sa.Integer())))
+            await self.session.execute(
+                sa.delete(link).where(_any(link.c.recommendation_id, [i for i, _ in relinked], sa.Integer()))
+            )
             values = [{"recommendation_id": rid, "state_iso3": s} for rid, states in relinked for s in states]
             if values:
                 await self.session.execute(sa.insert(link), values)
@@ -706,15 +740,21 @@ async def import_uhri(
     report = ImportReport(source="uhri", files=[str(p) for p in paths], dry_run=dry_run)
     states = await load_resolver(session)
     if not states.tiers[1]:
-        raise ImportRefused(str(paths[0]) if paths else "", "the database holds no States: run `tcgraph load-reference` first")
+        raise ImportRefused(
+            str(paths[0]) if paths else "", "the database holds no States: run `tcgraph load-reference` first"
+        )
     targets = set((await session.execute(sa.select(SdgTarget.code))).scalars())
     parser = _Parser(report=report, states=states, uhri_themes=read_uhri_themes(), sdg_targets=targets)
     queued = outbox.mark(session)
     savepoint = await session.begin_nested()
     try:
         writer = _Writer(
-            session=session, principal=principal, report=report, progress=progress,
-            uhri_themes=parser.uhri_themes, issue_themes=read_issue_themes(),
+            session=session,
+            principal=principal,
+            report=report,
+            progress=progress,
+            uhri_themes=parser.uhri_themes,
+            issue_themes=read_issue_themes(),
         )
         for path in paths:
             batch: list[Row] = []

@@ -35,9 +35,10 @@ import io
 import re
 import time
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -196,7 +197,8 @@ class _Parser:
         if not pledge and response is None:
             warn(
                 f"Response {response_text!r} is neither Accepted nor Noted; imported without a response"
-                if response_text else "no Response; imported without a response"
+                if response_text
+                else "no Response; imported without a response"
             )
         action_text = cells["Action"]
         action = int(float(action_text)) if _ACTION.match(action_text) else None
@@ -241,7 +243,8 @@ class _Parser:
             warn(f"same {row.kind} as {first.file} {first.position}; counted once")
         else:
             report.reject(
-                file, position,
+                file,
+                position,
                 f"same {row.kind} as {first.file} {first.position} but with a different Response, Action or Issue",
             )
 
@@ -276,7 +279,9 @@ class _Writer:
         if self.progress:
             self.progress(min(self.done, self.total), self.total)
 
-    def event(self, entity_type: str, entity_id: int, action: str, before: Any, after: Any, file: str) -> dict[str, Any]:
+    def event(
+        self, entity_type: str, entity_id: int, action: str, before: Any, after: Any, file: str
+    ) -> dict[str, Any]:
         p = self.principal
         return {
             "actor": p.actor,
@@ -318,7 +323,12 @@ class _Writer:
         events = []
         for chunk in _chunks(missing, INSERT_CHUNK):
             values = [
-                {"state_iso3": state, "session": session, "cycle": upr_cycle_of_session(session), "year": 2008 + (session - 1) // 3}
+                {
+                    "state_iso3": state,
+                    "session": session,
+                    "cycle": upr_cycle_of_session(session),
+                    "year": 2008 + (session - 1) // 3,
+                }
                 for state, session in chunk
             ]
             result = await self.session.execute(sa.insert(table).returning(*table.c), values)
@@ -379,7 +389,8 @@ class _Writer:
             sa.select(*[c for c in table.c if c.key != "search_vector"], review.c.session.label("_session"))
             .join(review, review.c.id == table.c.review_id)
             .where(
-                table.c.identity_key.is_(None), table.c.uhri_annotation_id.is_not(None),
+                table.c.identity_key.is_(None),
+                table.c.uhri_annotation_id.is_not(None),
                 sa.tuple_(table.c.state_iso3, review.c.session).in_(pairs),
             )
             .order_by(table.c.id)
@@ -401,7 +412,9 @@ class _Writer:
         link = RecommendationRecommender.__table__
         ids = [old["id"] for _, old in claimed]
         recommenders: dict[int, list[str]] = {i: [] for i in ids}
-        stmt = sa.select(link.c.recommendation_id, link.c.state_iso3).where(_any(link.c.recommendation_id, ids, sa.Integer()))
+        stmt = sa.select(link.c.recommendation_id, link.c.state_iso3).where(
+            _any(link.c.recommendation_id, ids, sa.Integer())
+        )
         for rid, state in (await self.session.execute(stmt.order_by(link.c.state_iso3))).all():
             recommenders[rid].append(state)
         params, events, links = [], [], []
@@ -478,7 +491,9 @@ class _Writer:
         self.report.created += len(rows)
         self.report.created_by_type[name] += len(rows)
 
-    async def update(self, model: type[Recommendation] | type[Pledge], changed: list[tuple[Row, dict[str, Any]]]) -> None:
+    async def update(
+        self, model: type[Recommendation] | type[Pledge], changed: list[tuple[Row, dict[str, Any]]]
+    ) -> None:
         """Response, action category and issues in place; themes derived from the old issues
         are replaced by those of the new ones (themes curated by hand stay)."""
         table = model.__table__
@@ -486,25 +501,38 @@ class _Writer:
         columns = [c for c in table.c if c.key != "search_vector"]
         before = {
             r["id"]: dict(r)
-            for r in (await self.session.execute(sa.select(*columns).where(_any(table.c.id, ids, sa.Integer())))).mappings()
+            for r in (
+                await self.session.execute(sa.select(*columns).where(_any(table.c.id, ids, sa.Integer())))
+            ).mappings()
         }
         if model is Recommendation:
             link = RecommendationRecommender.__table__
             for b in before.values():
                 b["recommenders"] = []
-            stmt = sa.select(link.c.recommendation_id, link.c.state_iso3).where(_any(link.c.recommendation_id, ids, sa.Integer()))
+            stmt = sa.select(link.c.recommendation_id, link.c.state_iso3).where(
+                _any(link.c.recommendation_id, ids, sa.Integer())
+            )
             for rid, state in (await self.session.execute(stmt.order_by(link.c.state_iso3))).all():
                 before[rid]["recommenders"].append(state)
         params = []
         events = []
         for row, old in changed:
-            derived = {self.issue_themes[i.casefold()] for i in old["upr_info_issues"] if i.casefold() in self.issue_themes}
+            derived = {
+                self.issue_themes[i.casefold()] for i in old["upr_info_issues"] if i.casefold() in self.issue_themes
+            }
             themes = sorted((set(old["themes"]) - derived) | set(row.themes))
-            change = {"action_category": row.action, "upr_info_issues": row.issues, "themes": themes, "updated_at": self.now}
+            change = {
+                "action_category": row.action,
+                "upr_info_issues": row.issues,
+                "themes": themes,
+                "updated_at": self.now,
+            }
             if model is Recommendation:
                 change["response"] = row.response
             params.append({"_id": old["id"]} | {f"_{k}": v for k, v in change.items()})
-            events.append(self.event(model.__name__, old["id"], "update", before[old["id"]], before[old["id"]] | change, row.file))
+            events.append(
+                self.event(model.__name__, old["id"], "update", before[old["id"]], before[old["id"]] | change, row.file)
+            )
         stmt = (
             sa.update(table)
             .where(table.c.id == sa.bindparam("_id"))
@@ -533,7 +561,9 @@ async def import_upr_info(
     report = ImportReport(source="upr-info", files=[str(p) for p in paths], dry_run=dry_run)
     states = await load_resolver(session)
     if not states.tiers[1]:
-        raise ImportRefused(str(paths[0]) if paths else "", "the database holds no States: run `tcgraph load-reference` first")
+        raise ImportRefused(
+            str(paths[0]) if paths else "", "the database holds no States: run `tcgraph load-reference` first"
+        )
     parser = _Parser(report=report, states=states, issue_themes=read_issue_themes())
     for path in paths:
         for number, cells in read_records(path):
@@ -543,7 +573,11 @@ async def import_upr_info(
     savepoint = await session.begin_nested()
     try:
         writer = _Writer(
-            session=session, principal=principal, report=report, progress=progress, total=len(rows),
+            session=session,
+            principal=principal,
+            report=report,
+            progress=progress,
+            total=len(rows),
             issue_themes=parser.issue_themes,
         )
         await writer.write(rows)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date
-from typing import Callable
+from functools import cached_property
 
 # Words that say nothing about the substance of a need or an offer.
 STOPWORDS = frozenset(
@@ -27,9 +27,24 @@ STOPWORDS = frozenset(
     new within across well ensure through year years per""".split()
 )
 LANGUAGE_NAMES = {
-    "en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "zh": "Chinese", "ru": "Russian",
-    "pt": "Portuguese", "sw": "Swahili", "de": "German", "id": "Indonesian", "km": "Khmer", "ne": "Nepali",
-    "ro": "Romanian", "ka": "Georgian", "gn": "Guarani", "fj": "Fijian", "wo": "Wolof", "lg": "Luganda",
+    "en": "English",
+    "fr": "French",
+    "es": "Spanish",
+    "ar": "Arabic",
+    "zh": "Chinese",
+    "ru": "Russian",
+    "pt": "Portuguese",
+    "sw": "Swahili",
+    "de": "German",
+    "id": "Indonesian",
+    "km": "Khmer",
+    "ne": "Nepali",
+    "ro": "Romanian",
+    "ka": "Georgian",
+    "gn": "Guarani",
+    "fj": "Fijian",
+    "wo": "Wolof",
+    "lg": "Luganda",
 }
 TOKEN = re.compile(r"[a-zà-ÿ]{3,}")
 
@@ -130,7 +145,9 @@ def sector(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
     shared = need_categories & offer_categories
     if shared:
         code = sorted(shared)[0]
-        return CriterionScore("sector", 0.5, f"same DAC sector category: {code} {vocab.category_names.get(code, '')}".rstrip())
+        return CriterionScore(
+            "sector", 0.5, f"same DAC sector category: {code} {vocab.category_names.get(code, '')}".rstrip()
+        )
     if not need.sectors:
         return CriterionScore("sector", 0.0, "the need names no DAC sector")
     return CriterionScore("sector", 0.0, "no shared DAC sector or category")
@@ -172,11 +189,14 @@ def budget(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
         return CriterionScore("budget", 0.0, "the programme's budget is fully committed")
     if offer.amount_usd >= need.amount_usd:
         return CriterionScore(
-            "budget", 1.0, f"uncommitted budget (about USD {offer.amount_usd:,.0f}) covers the cost (about USD {need.amount_usd:,.0f})"
+            "budget",
+            1.0,
+            f"uncommitted budget (about USD {offer.amount_usd:,.0f}) covers the cost (about USD {need.amount_usd:,.0f})",
         )
     ratio = offer.amount_usd / need.amount_usd
     return CriterionScore(
-        "budget", round(ratio, 4),
+        "budget",
+        round(ratio, 4),
         f"uncommitted budget (about USD {offer.amount_usd:,.0f}) covers {ratio:.0%} of the cost (about USD {need.amount_usd:,.0f})",
     )
 
@@ -195,7 +215,9 @@ def timeframe(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScor
     if overlap <= 0:
         return CriterionScore("timeframe", 0.0, "the programme's dates do not overlap the need's timeframe")
     share = min(overlap / need_days, 1.0)
-    return CriterionScore("timeframe", round(share, 4), f"the programme runs through {share:.0%} of the need's timeframe")
+    return CriterionScore(
+        "timeframe", round(share, 4), f"the programme runs through {share:.0%} of the need's timeframe"
+    )
 
 
 def language(need: Profile, offer: Profile, vocab: Vocabulary) -> CriterionScore:
@@ -236,14 +258,43 @@ class Criterion:
 
 
 CRITERIA: tuple[Criterion, ...] = (
-    Criterion("thematic", "Thematic fit", "Share of the need's themes the offer covers (75%) and of its rights dimensions (25%).", thematic),
-    Criterion("sector", "Sector fit", "1 for the same DAC 5-digit sector, 0.5 for the same 3-digit category, else 0.", sector),
-    Criterion("sdg", "SDG overlap", "0.5 plus half the share of the need's SDG targets shared; 0.4 for the same goal only.", sdg),
+    Criterion(
+        "thematic",
+        "Thematic fit",
+        "Share of the need's themes the offer covers (75%) and of its rights dimensions (25%).",
+        thematic,
+    ),
+    Criterion(
+        "sector", "Sector fit", "1 for the same DAC 5-digit sector, 0.5 for the same 3-digit category, else 0.", sector
+    ),
+    Criterion(
+        "sdg",
+        "SDG overlap",
+        "0.5 plus half the share of the need's SDG targets shared; 0.4 for the same goal only.",
+        sdg,
+    ),
     Criterion("modality", "Modality fit", "Share of the need's delivery modalities the offer provides.", modality),
-    Criterion("budget", "Budget fit", "The programme's uncommitted budget against the need's estimated cost, both in USD through the rate table (0.5 when unknown).", budget),
-    Criterion("timeframe", "Timeframe overlap", "Share of the need's timeframe during which the programme runs (0.5 when unknown).", timeframe),
-    Criterion("language", "Language", "1 when need and offer share a working language, else 0 (0.5 when unknown).", language),
-    Criterion("text", "Text relevance", "Cosine similarity of the key terms of the two titles and descriptions (stretched ×2, capped at 1).", text),
+    Criterion(
+        "budget",
+        "Budget fit",
+        "The programme's uncommitted budget against the need's estimated cost, both in USD through the rate table (0.5 when unknown).",
+        budget,
+    ),
+    Criterion(
+        "timeframe",
+        "Timeframe overlap",
+        "Share of the need's timeframe during which the programme runs (0.5 when unknown).",
+        timeframe,
+    ),
+    Criterion(
+        "language", "Language", "1 when need and offer share a working language, else 0 (0.5 when unknown).", language
+    ),
+    Criterion(
+        "text",
+        "Text relevance",
+        "Cosine similarity of the key terms of the two titles and descriptions (stretched ×2, capped at 1).",
+        text,
+    ),
 )
 CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
 

@@ -15,9 +15,10 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.events import record as event_log
 from service.matching import scoring
 from service.matching.criteria import Profile, Vocabulary, score_pair, terms
-from service.matching.scoring import CandidateSet, FeatureTable, Features, TermIndex
+from service.matching.scoring import CandidateSet, Features, FeatureTable, TermIndex
 from service.models import (
     AssistanceNeed,
     Capability,
@@ -113,7 +114,9 @@ def default_weights() -> tuple[dict[str, float], str]:
 
 async def current_criteria(session: AsyncSession) -> CriteriaVersion:
     """The newest criteria version, creating version 1 from weights.json on first use."""
-    row = (await session.execute(sa.select(CriteriaVersion).order_by(CriteriaVersion.version.desc()).limit(1))).scalar_one_or_none()
+    row = (
+        await session.execute(sa.select(CriteriaVersion).order_by(CriteriaVersion.version.desc()).limit(1))
+    ).scalar_one_or_none()
     if row is None:
         weights, note = default_weights()
         await session.execute(
@@ -140,7 +143,8 @@ def check_weights(weights: Any) -> dict[str, float]:
             "Weights must name every criterion exactly once"
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
             + (f"; missing: {', '.join(missing)}" if missing else "")
-            + f" (criteria: {', '.join(CRITERIA_BY_KEY)}).", field="weights",
+            + f" (criteria: {', '.join(CRITERIA_BY_KEY)}).",
+            field="weights",
         )
     checked: dict[str, float] = {}
     for key, value in weights.items():
@@ -169,8 +173,15 @@ async def load_context(session: AsyncSession) -> Context:
     themes = (await session.execute(sa.select(Theme.code, Theme.name, Theme.rights_dimensions))).all()
     sectors = dict((await session.execute(sa.select(DacSector.code, DacSector.name))).all())
     categories = dict((await session.execute(sa.select(DacSectorCategory.code, DacSectorCategory.name))).all())
-    rates = {c: float(r) for c, r in (await session.execute(sa.select(CurrencyRate.currency, CurrencyRate.usd_per_unit))).all()}
-    states = (await session.execute(sa.select(State.iso3, State.region_code, State.sub_region_code, State.intermediate_region_code))).all()
+    rates = {
+        c: float(r)
+        for c, r in (await session.execute(sa.select(CurrencyRate.currency, CurrencyRate.usd_per_unit))).all()
+    }
+    states = (
+        await session.execute(
+            sa.select(State.iso3, State.region_code, State.sub_region_code, State.intermediate_region_code)
+        )
+    ).all()
     return Context(
         vocabulary=Vocabulary({c: n for c, n, _ in themes}, sectors, categories),
         theme_dimensions={c: frozenset(d) for c, _, d in themes},
@@ -209,10 +220,15 @@ async def load_needs(session: AsyncSession, ctx: Context, need_ids: Sequence[int
                 state=n.state_iso3,
                 regions=ctx.state_regions.get(n.state_iso3, frozenset({"001"})),
                 profile=Profile(
-                    themes=frozenset(n.themes), rights_dimensions=_dimensions(ctx, n.themes, n.rights_dimensions),
-                    sectors=frozenset(n.sectors), sdg_targets=frozenset(n.sdg_targets),
-                    modalities=frozenset(n.modalities), languages=frozenset(n.working_languages),
-                    amount_usd=_usd(ctx, n.estimated_cost, n.currency), start=n.start_date, end=n.end_date,
+                    themes=frozenset(n.themes),
+                    rights_dimensions=_dimensions(ctx, n.themes, n.rights_dimensions),
+                    sectors=frozenset(n.sectors),
+                    sdg_targets=frozenset(n.sdg_targets),
+                    modalities=frozenset(n.modalities),
+                    languages=frozenset(n.working_languages),
+                    amount_usd=_usd(ctx, n.estimated_cost, n.currency),
+                    start=n.start_date,
+                    end=n.end_date,
                     text_terms=terms(f"{n.title} {n.title} {n.description}"),
                 ),
             )
@@ -283,13 +299,20 @@ async def load_offers(
                 budget = _usd(ctx, p.budget_amount - (p.committed_amount or Decimal(0)), p.currency)
             offers.append(
                 Offer(
-                    kind=OfferKind.PROGRAMME, id=p.id, organization_id=p.reporting_organization_id,
+                    kind=OfferKind.PROGRAMME,
+                    id=p.id,
+                    organization_id=p.reporting_organization_id,
                     states=None if p.is_global else frozenset(covered.get(p.id, ())),
                     profile=Profile(
-                        themes=frozenset(p.themes), rights_dimensions=_dimensions(ctx, p.themes),
-                        sectors=frozenset(p.sectors), sdg_targets=frozenset(p.sdg_targets),
-                        modalities=frozenset(p.modalities), languages=frozenset(p.languages),
-                        amount_usd=budget, start=p.start_date, end=p.end_date,
+                        themes=frozenset(p.themes),
+                        rights_dimensions=_dimensions(ctx, p.themes),
+                        sectors=frozenset(p.sectors),
+                        sdg_targets=frozenset(p.sdg_targets),
+                        modalities=frozenset(p.modalities),
+                        languages=frozenset(p.languages),
+                        amount_usd=budget,
+                        start=p.start_date,
+                        end=p.end_date,
                         text_terms=terms(f"{p.title} {p.title} {p.description}"),
                     ),
                 )
@@ -299,17 +322,29 @@ async def load_offers(
         if capability_ids is not None:
             stmt = stmt.where(Capability.id.in_(list(capability_ids)))
         if for_states is not None:
-            regions = set().union(*(ctx.state_regions.get(s, frozenset({"001"})) for s in for_states)) if for_states else {"001"}
-            stmt = stmt.where(sa.or_(Capability.regions_served.overlap(sorted(regions)), Capability.regions_served == []))
+            regions = (
+                set().union(*(ctx.state_regions.get(s, frozenset({"001"})) for s in for_states))
+                if for_states
+                else {"001"}
+            )
+            stmt = stmt.where(
+                sa.or_(Capability.regions_served.overlap(sorted(regions)), Capability.regions_served == [])
+            )
         for c in (await session.execute(stmt)).scalars():
             offers.append(
                 Offer(
-                    kind=OfferKind.CAPABILITY, id=c.id, organization_id=c.organization_id,
+                    kind=OfferKind.CAPABILITY,
+                    id=c.id,
+                    organization_id=c.organization_id,
                     regions=frozenset(c.regions_served) or frozenset({"001"}),
                     profile=Profile(
-                        themes=frozenset(c.themes), rights_dimensions=_dimensions(ctx, c.themes),
-                        sectors=frozenset(c.sectors), modalities=frozenset(c.modalities),
-                        languages=frozenset(c.languages), has_budget=False, has_timeframe=False,
+                        themes=frozenset(c.themes),
+                        rights_dimensions=_dimensions(ctx, c.themes),
+                        sectors=frozenset(c.sectors),
+                        modalities=frozenset(c.modalities),
+                        languages=frozenset(c.languages),
+                        has_budget=False,
+                        has_timeframe=False,
                         text_terms=terms(f"{c.title} {c.title} {c.description}"),
                     ),
                 )
@@ -405,7 +440,9 @@ class Scored:
     breakdown_json: str  # serialised with the scoring, off the event loop
 
 
-def score_needs(ctx: Context, needs: Sequence[NeedItem], candidates: CandidateSet, stats: RunStats, top_k: int = TOP_K) -> list[Scored]:
+def score_needs(
+    ctx: Context, needs: Sequence[NeedItem], candidates: CandidateSet, stats: RunStats, top_k: int = TOP_K
+) -> list[Scored]:
     """Each need's top K related, usable candidates (needs sharing these candidates, e.g. of
     one State): ranked numerically (scoring.best), then explained by criteria.score_pair —
     for the K kept only."""
@@ -422,8 +459,15 @@ def score_needs(ctx: Context, needs: Sequence[NeedItem], candidates: CandidateSe
 # -- writing -------------------------------------------------------------------------------
 
 MATCH_COLUMNS = (
-    "need_id", "offer_kind", "programme_id", "capability_id", "organization_id", "score", "breakdown",
-    "criteria_version", "status",
+    "need_id",
+    "offer_kind",
+    "programme_id",
+    "capability_id",
+    "organization_id",
+    "score",
+    "breakdown",
+    "criteria_version",
+    "status",
 )
 
 
@@ -431,7 +475,11 @@ INCOMING_TABLE = "match_incoming"
 
 
 async def _write(
-    session: AsyncSession, ctx: Context, need_ids: Sequence[int], scored: list[Scored], needs: dict[int, NeedItem],
+    session: AsyncSession,
+    ctx: Context,
+    need_ids: Sequence[int],
+    scored: list[Scored],
+    needs: dict[int, NeedItem],
     offers: dict[tuple[OfferKind, int], Offer] | None = None,
 ) -> tuple[int, int]:
     """Make these needs' SUGGESTED matches the scored ones: rows that did not change are left
@@ -442,10 +490,13 @@ async def _write(
         return 0, 0
     engaged = {
         (row.need_id, OfferKind(row.offer_kind), row.programme_id or row.capability_id): row.id
-        for row in (await session.execute(
-            sa.select(Match.id, Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id)
-            .where(Match.need_id.in_(list(need_ids)), Match.status != MatchStatus.SUGGESTED)
-        )).all()
+        for row in (
+            await session.execute(
+                sa.select(Match.id, Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id).where(
+                    Match.need_id.in_(list(need_ids)), Match.status != MatchStatus.SUGGESTED
+                )
+            )
+        ).all()
     }
     rescored: dict[int, tuple[float, list[dict]]] = {}
     records = []
@@ -454,12 +505,19 @@ async def _write(
         if key in engaged:
             rescored[engaged[key]] = (s.score, s.breakdown)
             continue
-        records.append((
-            s.need_id, s.offer.kind.value,
-            s.offer.id if s.offer.kind is OfferKind.PROGRAMME else None,
-            s.offer.id if s.offer.kind is OfferKind.CAPABILITY else None,
-            s.offer.organization_id, s.score, s.breakdown_json, ctx.version, MatchStatus.SUGGESTED.value,
-        ))
+        records.append(
+            (
+                s.need_id,
+                s.offer.kind.value,
+                s.offer.id if s.offer.kind is OfferKind.PROGRAMME else None,
+                s.offer.id if s.offer.kind is OfferKind.CAPABILITY else None,
+                s.offer.organization_id,
+                s.score,
+                s.breakdown_json,
+                ctx.version,
+                MatchStatus.SUGGESTED.value,
+            )
+        )
     # Engaged matches outside the top K are re-scored too, so every match carries the
     # current criteria version (there are few of them).
     for (need_id, kind, offer_id), match_id in engaged.items():
@@ -467,14 +525,19 @@ async def _write(
         if match_id not in rescored and offer is not None and need_id in needs:
             rescored[match_id] = score_pair(needs[need_id].profile, offer.profile, ctx.vocabulary, ctx.weights)
     for match_id, (score, breakdown) in rescored.items():
-        await session.execute(sa.update(Match).where(Match.id == match_id).values(
-            score=score, breakdown=breakdown, criteria_version=ctx.version, updated_at=sa.func.now()))
+        await session.execute(
+            sa.update(Match)
+            .where(Match.id == match_id)
+            .values(score=score, breakdown=breakdown, criteria_version=ctx.version, updated_at=sa.func.now())
+        )
 
-    await session.execute(sa.text(
-        f"create temp table if not exists {INCOMING_TABLE} (need_id int, offer_kind varchar(16), programme_id int, "
-        "capability_id int, organization_id int, score float8, breakdown jsonb, criteria_version int, status varchar(32)) "
-        "on commit drop"
-    ))
+    await session.execute(
+        sa.text(
+            f"create temp table if not exists {INCOMING_TABLE} (need_id int, offer_kind varchar(16), programme_id int, "
+            "capability_id int, organization_id int, score float8, breakdown jsonb, criteria_version int, status varchar(32)) "
+            "on commit drop"
+        )
+    )
     await session.execute(sa.text(f"truncate {INCOMING_TABLE}"))
     if records:
         raw = (await (await session.connection()).get_raw_connection()).driver_connection
@@ -484,7 +547,10 @@ async def _write(
     # Hash joins of the incoming rows with these needs' matches (10k × 10k per batch); the
     # breakdowns (~1 KB each) must fit in memory for that.
     await session.execute(sa.text("set local work_mem = '64MB'"))
-    changed = set((await session.execute(sa.text(f"""
+    changed = set(
+        (
+            await session.execute(
+                sa.text(f"""
         with existing as materialized (
             select id, need_id, offer_kind, coalesce(programme_id, capability_id) as offer_id, status,
                    score, breakdown, criteria_version, organization_id
@@ -513,7 +579,10 @@ async def _write(
             returning need_id
         )
         select need_id from deleted union select need_id from updated union select need_id from inserted
-    """).bindparams(sa.bindparam("need_ids", list(need_ids), type_=sa.ARRAY(sa.Integer))))).scalars())
+    """).bindparams(sa.bindparam("need_ids", list(need_ids), type_=sa.ARRAY(sa.Integer)))
+            )
+        ).scalars()
+    )
     for need_id in sorted(changed):
         if need_id in needs:
             item = needs[need_id]
@@ -521,7 +590,9 @@ async def _write(
     return len(records), len(changed)
 
 
-async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = None, *, top_k: int = TOP_K) -> RunStats:
+async def rematch_needs(
+    session: AsyncSession, need_ids: Sequence[int] | None = None, *, top_k: int = TOP_K
+) -> RunStats:
     """Recompute suggestions for some needs (all when None) against all offers."""
     started = time.perf_counter()
     ctx = await load_context(session)
@@ -531,7 +602,9 @@ async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = 
         # Withdrawn (or deleted) needs keep no suggestions.
         gone = set(need_ids) - {n.id for n in needs}
         if gone:
-            await session.execute(sa.delete(Match).where(Match.need_id.in_(list(gone)), Match.status == MatchStatus.SUGGESTED))
+            await session.execute(
+                sa.delete(Match).where(Match.need_id.in_(list(gone)), Match.status == MatchStatus.SUGGESTED)
+            )
     states = sorted({n.state for n in needs})
     offers = await load_offers(session, ctx, for_states=states if need_ids is not None else None)
     index = OfferIndex(offers, ctx.features)
@@ -542,14 +615,15 @@ async def rematch_needs(session: AsyncSession, need_ids: Sequence[int] | None = 
         for need in batch:
             by_candidates[(need.state, need.regions)].append(need)
         return [
-            s for group in by_candidates.values()
+            s
+            for group in by_candidates.values()
             for s in score_needs(ctx, group, index.candidates(group[0]), stats, top_k)
         ]
 
     # Scoring is Python, writing is PostgreSQL: score the next batch in a thread while the
     # previous one is written, so the two use both cores.
     needs.sort(key=lambda n: (n.state, n.id))  # needs of one State share candidates: score them together
-    batches = [needs[i:i + REMATCH_BATCH] for i in range(0, len(needs), REMATCH_BATCH)] or [[]]
+    batches = [needs[i : i + REMATCH_BATCH] for i in range(0, len(needs), REMATCH_BATCH)] or [[]]
     by_id = {n.id: n for n in needs}
     offers_by_key = {o.key: o for o in offers}
     pending = asyncio.ensure_future(asyncio.to_thread(score_batch, batches[0]))
@@ -582,10 +656,12 @@ async def _affected_needs(
     column = Match.programme_id if kind is OfferKind.PROGRAMME else Match.capability_id
     affected = set((await session.execute(sa.select(Match.need_id).where(column == offer_id))).scalars())
     offers = await load_offers(
-        session, ctx,
+        session,
+        ctx,
         programme_ids=[offer_id] if kind is OfferKind.PROGRAMME else [],
         capability_ids=[offer_id] if kind is OfferKind.CAPABILITY else [],
-        programmes=kind is OfferKind.PROGRAMME, capabilities=kind is OfferKind.CAPABILITY,
+        programmes=kind is OfferKind.PROGRAMME,
+        capabilities=kind is OfferKind.CAPABILITY,
     )
     offer = offers[0] if offers else None
     if offer is not None:
@@ -602,13 +678,17 @@ async def _affected_needs(
         if offer.profile.themes:
             related.append(AssistanceNeed.themes.overlap(sorted(offer.profile.themes)))
         if categories:
-            related.append(sa.text(
-                "exists (select 1 from unnest(assistance_need.sectors) s where left(s, 3) = any(:categories))"
-            ).bindparams(categories=categories))
+            related.append(
+                sa.text(
+                    "exists (select 1 from unnest(assistance_need.sectors) s where left(s, 3) = any(:categories))"
+                ).bindparams(categories=categories)
+            )
         if goals:
-            related.append(sa.text(
-                "exists (select 1 from unnest(assistance_need.sdg_targets) t where split_part(t, '.', 1) = any(:goals))"
-            ).bindparams(goals=goals))
+            related.append(
+                sa.text(
+                    "exists (select 1 from unnest(assistance_need.sdg_targets) t where split_part(t, '.', 1) = any(:goals))"
+                ).bindparams(goals=goals)
+            )
         stmt = stmt.where(sa.or_(*related) if related else sa.false())
         affected |= set((await session.execute(stmt)).scalars())
     return sorted(affected), offer
@@ -633,10 +713,19 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
     column_kind = kind.value
     current: dict[int, list[tuple]] = defaultdict(list)
     engaged: list[tuple[int, int]] = []  # this offer's matches past SUGGESTED: (match id, need id)
-    for match_id, need_id, offer_kind, programme_id, capability_id, score, status in (await session.execute(
-        sa.select(Match.id, Match.need_id, Match.offer_kind, Match.programme_id, Match.capability_id, Match.score, Match.status)
-        .where(Match.need_id.in_(affected))
-    )).all():
+    for match_id, need_id, offer_kind, programme_id, capability_id, score, status in (
+        await session.execute(
+            sa.select(
+                Match.id,
+                Match.need_id,
+                Match.offer_kind,
+                Match.programme_id,
+                Match.capability_id,
+                Match.score,
+                Match.status,
+            ).where(Match.need_id.in_(affected))
+        )
+    ).all():
         offer_kind = getattr(offer_kind, "value", offer_kind)
         offer_key = programme_id or capability_id
         if getattr(status, "value", status) == MatchStatus.SUGGESTED.value:
@@ -652,7 +741,11 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
         mine = next((r for r in rows if r[1] == column_kind and r[2] == offer_id), None)
         new = None
         if offer is not None and _related(need.profile, offer.profile) and _usable(need.profile, offer.profile):
-            eligible = (offer.states is None or need.state in offer.states) if is_programme else bool(need.regions & offer.regions)
+            eligible = (
+                (offer.states is None or need.state in offer.states)
+                if is_programme
+                else bool(need.regions & offer.regions)
+            )
             if eligible:
                 stats.pairs_scored += 1
                 score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
@@ -671,10 +764,19 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
             if len(rows) < top_k or key < rows[-1][:3]:
                 if len(rows) >= top_k:
                     deletes.append(rows[-1][3])
-                inserts.append((
-                    need_id, column_kind, offer_id if is_programme else None, None if is_programme else offer_id,
-                    offer.organization_id, new[0], orjson.dumps(new[1]).decode(), ctx.version, MatchStatus.SUGGESTED.value,
-                ))
+                inserts.append(
+                    (
+                        need_id,
+                        column_kind,
+                        offer_id if is_programme else None,
+                        None if is_programme else offer_id,
+                        offer.organization_id,
+                        new[0],
+                        orjson.dumps(new[1]).decode(),
+                        ctx.version,
+                        MatchStatus.SUGGESTED.value,
+                    )
+                )
                 changed.append(need_id)
     gone = [n for n in affected if n not in needs]
     if gone:
@@ -684,9 +786,13 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
     if updates:
         table = Match.__table__
         await session.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("match_id")).values(
-                score=sa.bindparam("new_score"), breakdown=sa.bindparam("new_breakdown", type_=table.c.breakdown.type),
-                criteria_version=ctx.version, updated_at=sa.func.now(),
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("match_id"))
+            .values(
+                score=sa.bindparam("new_score"),
+                breakdown=sa.bindparam("new_breakdown", type_=table.c.breakdown.type),
+                criteria_version=ctx.version,
+                updated_at=sa.func.now(),
             ),
             updates,
         )
@@ -698,8 +804,11 @@ async def rematch_offer(session: AsyncSession, kind: OfferKind, offer_id: int, *
         need = needs.get(need_id)
         if need is not None and offer is not None:
             score, breakdown = score_pair(need.profile, offer.profile, ctx.vocabulary, ctx.weights)
-            await session.execute(sa.update(Match).where(Match.id == match_id).values(
-                score=score, breakdown=breakdown, criteria_version=ctx.version, updated_at=sa.func.now()))
+            await session.execute(
+                sa.update(Match)
+                .where(Match.id == match_id)
+                .values(score=score, breakdown=breakdown, criteria_version=ctx.version, updated_at=sa.func.now())
+            )
     for need_id in dict.fromkeys(changed):
         if need_id not in recompute:
             event_log.suggestions_changed(session, need_id, needs[need_id].state, needs[need_id].profile.themes)

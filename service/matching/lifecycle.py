@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
-from service.events import record as event_log
 from service.access.principals import Principal, Role
 from service.access.visibility import visible_needs
 from service.errors import Collector, FieldError, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from service.events import record as event_log
 from service.models import AssistanceNeed
 from service.models.enums import NeedStatus
 from service.models.matching import Match, MatchStatus, MatchTransition
@@ -98,16 +98,20 @@ async def transition(
     match, need = await _load(session, principal, match_id)
     party = party_of(principal, match, need.state_iso3)
     if party is None:
-        raise Forbidden(
-            "Only the offering organization and the need's State act on this match."
-        )
+        raise Forbidden("Only the offering organization and the need's State act on this match.")
     steps = {s.to: s for s in TRANSITIONS[match.status]}
     step = steps.get(to)
     if step is None:
         allowed = ", ".join(sorted(s.value for s in steps)) or "none (final)"
-        raise ValidationFailed(errors=[FieldError(
-            "status", f"A match cannot go from {match.status.value} to {to.value}; allowed next: {allowed}.", "INVALID_TRANSITION"
-        )])
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "status",
+                    f"A match cannot go from {match.status.value} to {to.value}; allowed next: {allowed}.",
+                    "INVALID_TRANSITION",
+                )
+            ]
+        )
     if step.by is not Party.EITHER and step.by is not party:
         who = "the need's State" if step.by is Party.STATE else "the offering organization"
         raise Forbidden(f"Only {who} may move this match from {match.status.value} to {to.value}.")
@@ -142,16 +146,28 @@ async def transition(
         if currency:
             match.currency = currency.upper()
     match.updated_at = sa.func.now()
-    session.add(MatchTransition(
-        match_id=match.id, from_status=previous, to_status=to, actor=principal.actor,
-        actor_role=principal.role.value, reason=reason,
-    ))
+    session.add(
+        MatchTransition(
+            match_id=match.id,
+            from_status=previous,
+            to_status=to,
+            actor=principal.actor,
+            actor_role=principal.role.value,
+            reason=reason,
+        )
+    )
     await _follow_need(session, principal, need, to)
     await session.flush()
     await session.refresh(match)
     await audit.record(
-        session, principal=principal, entity_type="Match", entity_id=match.id, action=f"status:{to.value}",
-        before=before, after=audit.snapshot(match), reason=reason,
+        session,
+        principal=principal,
+        entity_type="Match",
+        entity_id=match.id,
+        action=f"status:{to.value}",
+        before=before,
+        after=audit.snapshot(match),
+        reason=reason,
     )
     event_log.match_changed(session, match, need)
     return match
@@ -169,8 +185,14 @@ async def _follow_need(session: AsyncSession, principal: Principal, need: Assist
     await session.flush()
     await session.refresh(need)
     await audit.record(
-        session, principal=principal, entity_type="Need", entity_id=need.id, action=f"status:{target.value}",
-        before=before, after=audit.snapshot(need), reason=f"a match became {to.value}",
+        session,
+        principal=principal,
+        entity_type="Need",
+        entity_id=need.id,
+        action=f"status:{target.value}",
+        before=before,
+        after=audit.snapshot(need),
+        reason=f"a match became {to.value}",
     )
     event_log.need_status_changed(session, need, previous=before["status"])
 
@@ -182,7 +204,9 @@ async def record_lessons(*, session: AsyncSession, principal: Principal, match_i
         raise Forbidden("Only the parties to this engagement record its lessons.")
     errors = Collector()
     if match.status is not MatchStatus.COMPLETED:
-        errors.add("id", f"Lessons are recorded on COMPLETED engagements; this one is {match.status.value}.", "NOT_COMPLETED")
+        errors.add(
+            "id", f"Lessons are recorded on COMPLETED engagements; this one is {match.status.value}.", "NOT_COMPLETED"
+        )
     if not (lessons or "").strip():
         errors.add("lessons", "The lessons are empty.", "REQUIRED")
     elif len(lessons) > 20_000:
@@ -194,8 +218,13 @@ async def record_lessons(*, session: AsyncSession, principal: Principal, match_i
     await session.flush()
     await session.refresh(match)
     await audit.record(
-        session, principal=principal, entity_type="Match", entity_id=match.id, action="lessons",
-        before=before, after=audit.snapshot(match),
+        session,
+        principal=principal,
+        entity_type="Match",
+        entity_id=match.id,
+        action="lessons",
+        before=before,
+        after=audit.snapshot(match),
     )
     event_log.lessons_recorded(session, match, need)
     return match

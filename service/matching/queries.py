@@ -3,10 +3,11 @@ the need each one belongs to."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,9 @@ from service.pagination import Ordering, Page, PageArgs, SortKey, count, paginat
 
 def match_ordering() -> Ordering:
     """Best first; ties broken by ID."""
-    return Ordering("matches:SCORE", (SortKey("score", Match.score, True, "float"), SortKey("id", Match.id, False, "int")))
+    return Ordering(
+        "matches:SCORE", (SortKey("score", Match.score, True, "float"), SortKey("id", Match.id, False, "int"))
+    )
 
 
 # The per-criterion breakdown (JSONB, a list of 8 objects per match) is loaded apart, only when
@@ -35,7 +38,9 @@ def match_ordering() -> Ordering:
 DEFERRED = ("breakdown",)
 
 
-def visible_matches(principal: Principal, *, min_score: float | None = None, statuses: Sequence[MatchStatus] | None = None) -> sa.Select:
+def visible_matches(
+    principal: Principal, *, min_score: float | None = None, statuses: Sequence[MatchStatus] | None = None
+) -> sa.Select:
     stmt = sa.select(Match).join(AssistanceNeed, AssistanceNeed.id == Match.need_id).where(visible_needs(principal))
     if min_score is not None:
         stmt = stmt.where(Match.score >= min_score)
@@ -45,19 +50,36 @@ def visible_matches(principal: Principal, *, min_score: float | None = None, sta
 
 
 async def matches_per_parent(
-    *, session: AsyncSession, principal: Principal, parent: str, parent_ids: Sequence[int],
-    min_score: float | None, statuses: Sequence[MatchStatus] | None, page: PageArgs,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    parent: str,
+    parent_ids: Sequence[int],
+    min_score: float | None,
+    statuses: Sequence[MatchStatus] | None,
+    page: PageArgs,
 ) -> dict[int, Page[Match]]:
     column = {"need": Match.need_id, "programme": Match.programme_id, "capability": Match.capability_id}[parent]
     return await paginate_per_parent(
-        session, visible_matches(principal, min_score=min_score, statuses=statuses), column, parent_ids,
-        match_ordering(), page, Match, deferred=DEFERRED,
+        session,
+        visible_matches(principal, min_score=min_score, statuses=statuses),
+        column,
+        parent_ids,
+        match_ordering(),
+        page,
+        Match,
+        deferred=DEFERRED,
     )
 
 
 async def count_matches_per_parent(
-    *, session: AsyncSession, principal: Principal, parent: str, parent_ids: Sequence[int],
-    min_score: float | None, statuses: Sequence[MatchStatus] | None,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    parent: str,
+    parent_ids: Sequence[int],
+    min_score: float | None,
+    statuses: Sequence[MatchStatus] | None,
 ) -> dict[int, int]:
     column = {"need": Match.need_id, "programme": Match.programme_id, "capability": Match.capability_id}[parent]
     stmt = (
@@ -76,7 +98,9 @@ async def count_matches_per_parent(
 
 
 async def get_matches(*, session: AsyncSession, principal: Principal, ids: Sequence[int]) -> dict[int, Match]:
-    stmt = visible_matches(principal).where(Match.id.in_(list(ids))).options(*(defer(getattr(Match, a)) for a in DEFERRED))
+    stmt = (
+        visible_matches(principal).where(Match.id.in_(list(ids))).options(*(defer(getattr(Match, a)) for a in DEFERRED))
+    )
     return {m.id: m for m in (await session.execute(stmt)).scalars()}
 
 
@@ -187,8 +211,12 @@ async def funding_gaps(*, session: AsyncSession, principal: Principal, group_by:
     needs the caller may see (withdrawn needs left out)."""
     needs = (
         sa.select(
-            AssistanceNeed.id, AssistanceNeed.state_iso3, AssistanceNeed.themes, AssistanceNeed.sectors,
-            sa.func.coalesce(cost_usd(), 0).label("cost"), funded_usd().label("funded"),
+            AssistanceNeed.id,
+            AssistanceNeed.state_iso3,
+            AssistanceNeed.themes,
+            AssistanceNeed.sectors,
+            sa.func.coalesce(cost_usd(), 0).label("cost"),
+            funded_usd().label("funded"),
         )
         .where(visible_needs(principal), AssistanceNeed.status != "WITHDRAWN")
         .subquery()
@@ -196,23 +224,32 @@ async def funding_gaps(*, session: AsyncSession, principal: Principal, group_by:
     if group_by is GapGrouping.STATE:
         key = needs.c.state_iso3
         label = State.name_en
-        base = sa.select(key.label("key"), label.label("label"), needs.c.id, needs.c.cost, needs.c.funded).join(State, State.iso3 == key)
+        base = sa.select(key.label("key"), label.label("label"), needs.c.id, needs.c.cost, needs.c.funded).join(
+            State, State.iso3 == key
+        )
     elif group_by is GapGrouping.REGION:
         key = State.sub_region_code
-        base = sa.select(key.label("key"), State.sub_region_name.label("label"), needs.c.id, needs.c.cost, needs.c.funded).join(
-            State, State.iso3 == needs.c.state_iso3
-        )
+        base = sa.select(
+            key.label("key"), State.sub_region_name.label("label"), needs.c.id, needs.c.cost, needs.c.funded
+        ).join(State, State.iso3 == needs.c.state_iso3)
     else:
         column = needs.c.themes if group_by is GapGrouping.THEME else needs.c.sectors
         unnested = sa.func.unnest(column).table_valued("code").render_derived()
-        base = sa.select(unnested.c.code.label("key"), unnested.c.code.label("label"), needs.c.id, needs.c.cost, needs.c.funded).select_from(
-            needs
-        ).join(unnested, sa.true())
+        base = (
+            sa.select(
+                unnested.c.code.label("key"), unnested.c.code.label("label"), needs.c.id, needs.c.cost, needs.c.funded
+            )
+            .select_from(needs)
+            .join(unnested, sa.true())
+        )
     grouped = base.subquery()
     stmt = (
         sa.select(
-            grouped.c.key, sa.func.min(grouped.c.label), sa.func.count(grouped.c.id),
-            sa.func.sum(grouped.c.cost), sa.func.sum(sa.func.least(grouped.c.funded, grouped.c.cost)),
+            grouped.c.key,
+            sa.func.min(grouped.c.label),
+            sa.func.count(grouped.c.id),
+            sa.func.sum(grouped.c.cost),
+            sa.func.sum(sa.func.least(grouped.c.funded, grouped.c.cost)),
         )
         .group_by(grouped.c.key)
         .order_by(sa.func.sum(grouped.c.cost - sa.func.least(grouped.c.funded, grouped.c.cost)).desc(), grouped.c.key)
@@ -326,8 +363,13 @@ def _require_offering(principal: Principal) -> None:
 
 
 async def opportunities(
-    *, session: AsyncSession, principal: Principal, opportunity_filter: OpportunityFilter | None,
-    order: OpportunityOrderField = OpportunityOrderField.SCORE, descending: bool = True, page: PageArgs = PageArgs(),
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    opportunity_filter: OpportunityFilter | None,
+    order: OpportunityOrderField = OpportunityOrderField.SCORE,
+    descending: bool = True,
+    page: PageArgs = PageArgs(),
 ) -> Page[Opportunity]:
     _require_offering(principal)
     stmt, score = _opportunity_select(principal, opportunity_filter)
@@ -347,7 +389,9 @@ async def opportunities(
     return build_page(items, [tuple(r[-2:]) for r in rows], ordering, args)
 
 
-async def count_opportunities(*, session: AsyncSession, principal: Principal, opportunity_filter: OpportunityFilter | None) -> int:
+async def count_opportunities(
+    *, session: AsyncSession, principal: Principal, opportunity_filter: OpportunityFilter | None
+) -> int:
     _require_offering(principal)
     stmt, _ = _opportunity_select(principal, opportunity_filter)
     return await count(session, stmt)
@@ -365,7 +409,10 @@ def lessons_select(principal: Principal, search: str | None) -> sa.Select:
 
 
 async def lessons(*, session: AsyncSession, principal: Principal, search: str | None, page: PageArgs) -> Page[Match]:
-    ordering = Ordering("lessons:UPDATED", (SortKey("updated_at", Match.updated_at, True, "datetime"), SortKey("id", Match.id, True, "int")))
+    ordering = Ordering(
+        "lessons:UPDATED",
+        (SortKey("updated_at", Match.updated_at, True, "datetime"), SortKey("id", Match.id, True, "int")),
+    )
     return await paginate(session, lessons_select(principal, search), ordering, page)
 
 

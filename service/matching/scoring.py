@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -86,14 +87,21 @@ class FeatureTable:
         if found is not None and found.profile is p:
             return found
         codes = {
-            "theme": p.themes, "dimension": p.rights_dimensions, "sector": p.sectors,
-            "category": {s[:3] for s in p.sectors}, "target": p.sdg_targets,
-            "goal": {t.split(".")[0] for t in p.sdg_targets}, "modality": p.modalities, "language": p.languages,
+            "theme": p.themes,
+            "dimension": p.rights_dimensions,
+            "sector": p.sectors,
+            "category": {s[:3] for s in p.sectors},
+            "target": p.sdg_targets,
+            "goal": {t.split(".")[0] for t in p.sdg_targets},
+            "modality": p.modalities,
+            "language": p.languages,
         }
         features = Features(
             profile=p,
             **{kind: self._mask(kind, values) for kind, values in codes.items()},
-            n_themes=len(p.themes), n_dimensions=len(p.rights_dimensions), n_targets=len(p.sdg_targets),
+            n_themes=len(p.themes),
+            n_dimensions=len(p.rights_dimensions),
+            n_targets=len(p.sdg_targets),
             n_modalities=len(p.modalities),
             terms=frozenset(p.text_terms),
             norm=p.text_norm,
@@ -233,35 +241,43 @@ class CandidateSet(Sequence):
             theme_part = np.where(n_themes > 0, count_of("theme") / n_themes, 0.0)
             dimension_part = np.where(n_dimensions > 0, count_of("dimension") / n_dimensions, 0.0)
             thematic = np.where(
-                (n_themes == 0) & (n_dimensions == 0), 0.0,
+                (n_themes == 0) & (n_dimensions == 0),
+                0.0,
                 np.where(self.n_themes[None, :] == 0, 0.5, 0.75 * theme_part + 0.25 * dimension_part),
             )
             sector = np.where(any_of("sector"), 1.0, np.where(categories, 0.5, 0.0))
             targets = count_of("target")
             sdg = np.where(
-                n_targets == 0, 0.0,
+                n_targets == 0,
+                0.0,
                 np.where(
-                    ~self.has_budget[None, :] & (self.n_targets[None, :] == 0), 0.5,
+                    ~self.has_budget[None, :] & (self.n_targets[None, :] == 0),
+                    0.5,
                     np.where(targets > 0, 0.5 + 0.5 * targets / n_targets, np.where(goals, 0.4, 0.0)),
                 ),
             )
             modality = np.where(n_modalities > 0, count_of("modality") / n_modalities, 0.0)
             offered = self.amount[None, :]
             budget = np.where(
-                np.isnan(amounts) | ~self.has_budget[None, :] | np.isnan(offered), 0.5,
+                np.isnan(amounts) | ~self.has_budget[None, :] | np.isnan(offered),
+                0.5,
                 np.where(offered <= 0, 0.0, np.where(offered >= amounts, 1.0, offered / amounts)),
             )
             start = np.where(np.isnan(self.start)[None, :], starts, np.maximum(self.start[None, :], starts))
             end = np.where(np.isnan(self.end)[None, :], ends, np.minimum(self.end[None, :], ends))
             overlap = end - start
-            undated = (np.isnan(starts) | np.isnan(ends)) | ~self.has_timeframe[None, :] | (
-                np.isnan(self.start) & np.isnan(self.end)
-            )[None, :]
+            undated = (
+                (np.isnan(starts) | np.isnan(ends))
+                | ~self.has_timeframe[None, :]
+                | (np.isnan(self.start) & np.isnan(self.end))[None, :]
+            )
             timeframe = np.where(
                 undated, 0.5, np.where(overlap <= 0, 0.0, np.minimum(overlap / np.maximum(ends - starts, 1), 1.0))
             )
             language = np.where(
-                ~has_language | ~self.masks["language"].any(axis=1)[None, :], 0.5, np.where(any_of("language"), 1.0, 0.0)
+                ~has_language | ~self.masks["language"].any(axis=1)[None, :],
+                0.5,
+                np.where(any_of("language"), 1.0, 0.0),
             )
             # Text: the dot products of each need's term counts with every candidate's.
             positions, weights_of = [], []
@@ -274,11 +290,20 @@ class CandidateSet(Sequence):
                     weights_of.append(products[here])
             text = np.zeros((n, c))
             if positions:
-                dot = np.bincount(np.concatenate(positions), weights=np.concatenate(weights_of), minlength=n * c).reshape(n, c)
+                dot = np.bincount(
+                    np.concatenate(positions), weights=np.concatenate(weights_of), minlength=n * c
+                ).reshape(n, c)
                 text = np.where(dot > 0, np.minimum(dot / (norms * self.norm[None, :]) * 2.0, 1.0), 0.0)
         bound = (
-            w_thematic * thematic + w_sector * sector + w_sdg * sdg + w_modality * modality + w_budget * budget
-            + w_timeframe * timeframe + w_language * language + w_text * text + ROUNDING_MARGIN * sum(weights)
+            w_thematic * thematic
+            + w_sector * sector
+            + w_sdg * sdg
+            + w_modality * modality
+            + w_budget * budget
+            + w_timeframe * timeframe
+            + w_language * language
+            + w_text * text
+            + ROUNDING_MARGIN * sum(weights)
         )
         out = []
         candidates = related & usable
@@ -335,13 +360,21 @@ def exact_score(n: Features, o: Features, weights: Sequence[float], w_sum: float
         norm = n.norm * o.norm
         text = round(min(1.0, (dot / norm if norm else 0.0) * 2.0), 4)
     total = (
-        w_thematic * thematic + w_sector * sector + w_sdg * sdg + w_modality * modality + w_budget * budget
-        + w_timeframe * timeframe + w_language * language + w_text * text
+        w_thematic * thematic
+        + w_sector * sector
+        + w_sdg * sdg
+        + w_modality * modality
+        + w_budget * budget
+        + w_timeframe * timeframe
+        + w_language * language
+        + w_text * text
     )
     return round(total / w_sum, 4)
 
 
-def best(needs: Sequence[Features], candidates: CandidateSet, weights: Sequence[float], top_k: int) -> list[tuple[list[tuple[float, Candidate]], int]]:
+def best(
+    needs: Sequence[Features], candidates: CandidateSet, weights: Sequence[float], top_k: int
+) -> list[tuple[list[tuple[float, Candidate]], int]]:
     """Per need: the top K candidates by score (ties by kind, then id) with their scores, and
     how many related, usable pairs there were."""
     w_sum = sum(weights)
@@ -349,7 +382,7 @@ def best(needs: Sequence[Features], candidates: CandidateSet, weights: Sequence[
         return [([], 0) for _ in needs]
     results = []
     for start in range(0, len(needs), BOUNDS_ROWS):
-        rows = needs[start:start + BOUNDS_ROWS]
+        rows = needs[start : start + BOUNDS_ROWS]
         for need, (order, bound) in zip(rows, candidates.bounds(rows, weights)):
             heap: list[float] = []  # the best K scores so far, smallest first
             kept: list[tuple[float, str, int, Candidate]] = []

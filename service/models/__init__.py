@@ -1,12 +1,20 @@
 """SQLModel tables, one module per concept. Importing this package registers them all."""
 
-from .base import metadata
 from .audit import ApiKey, AuditEvent
+from .base import metadata
+from .capabilities import Capability
 from .events import Event
-from .fund import FundApplication, FundApplicationNeed, FundCriteriaVersion, FundDecision, FundRound, FundRoundStatus, FundScore
+from .fund import (
+    FundApplication,
+    FundApplicationNeed,
+    FundCriteriaVersion,
+    FundDecision,
+    FundRound,
+    FundRoundStatus,
+    FundScore,
+)
 from .limits import PersistedQuery, RateLimitBucket
 from .matching import CriteriaVersion, Match, MatchStatus, MatchTransition, OfferKind
-from .capabilities import Capability
 from .needs import AssistanceNeed, NeedPledge, NeedRecommendation, NeedStakeholder, StakeholderInput
 from .organizations import Organization
 from .programmes import Programme, ProgrammeParticipant, ProgrammeRecipientState

@@ -22,21 +22,15 @@ metadata = SQLModel.metadata
 
 def code_array(*, nullable: bool = False) -> sa.Column:
     """A text[] of codes (themes, DAC sectors, SDG targets…), never NULL, empty by default."""
-    return sa.Column(
-        ARRAY(sa.Text()), nullable=nullable, server_default=sa.text("'{}'::text[]")
-    )
+    return sa.Column(ARRAY(sa.Text()), nullable=nullable, server_default=sa.text("'{}'::text[]"))
 
 
 def created_at_column() -> sa.Column:
-    return sa.Column(
-        sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-    )
+    return sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
 
 
 def updated_at_column() -> sa.Column:
-    return sa.Column(
-        sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
-    )
+    return sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
 
 
 def money_column(*, nullable: bool = True) -> sa.Column:

@@ -93,7 +93,9 @@ class FundApplication(SQLModel, table=True):
     title: str = Field(max_length=300)
     summary: str = ""
     requested_amount: Decimal = Field(sa_column=money_column(nullable=False))
-    co_financing: Decimal = Field(default=Decimal("0"), sa_column=sa.Column(sa.Numeric(16, 2), nullable=False, server_default="0"))
+    co_financing: Decimal = Field(
+        default=Decimal("0"), sa_column=sa.Column(sa.Numeric(16, 2), nullable=False, server_default="0")
+    )
     currency: str = Field(sa_column=currency_column(nullable=False))
     decision: FundDecision | None = Field(
         default=None, sa_column=enum_column(FundDecision, name="fund_decision", nullable=True)

@@ -15,7 +15,9 @@ class RateLimitBucket(SQLModel, table=True):
     __table_args__ = {"prefixes": ["UNLOGGED"]}
     key: str = Field(primary_key=True, max_length=200)
     level: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")))
+    updated_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
+    )
     # pg_lsn as text: the primary's WAL position after this principal's last write, written
     # only when a read replica is configured (DATABASE_READ_URL).
     written_lsn: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
@@ -30,4 +32,6 @@ class PersistedQuery(SQLModel, table=True):
     document: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     # Only registered documents run when PERSISTED_QUERIES_ONLY is set.
     registered: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")))
+    created_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
+    )

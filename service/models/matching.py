@@ -60,14 +60,14 @@ class Match(SQLModel, table=True):
         sa.Index("ix_match_capability_score", "capability_id", sa.text("score desc"), "id"),
         # Only completed engagements carry lessons: suggestions stay out of the index.
         sa.Index(
-            "ix_match_lessons_vector", "lessons_vector", postgresql_using="gin",
+            "ix_match_lessons_vector",
+            "lessons_vector",
+            postgresql_using="gin",
             postgresql_where=sa.text("lessons_learned IS NOT NULL"),
         ),
     )
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=True))
-    need_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False)
-    )
+    need_id: int = Field(sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False))
     offer_kind: OfferKind = Field(sa_column=enum_column(OfferKind, name="offer_kind"))
     programme_id: int | None = Field(
         default=None, sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), nullable=True)
@@ -113,5 +113,3 @@ class MatchTransition(SQLModel, table=True):
     actor_role: str = Field(max_length=32)
     reason: str | None = None
     occurred_at: datetime | None = Field(default=None, sa_column=created_at_column())
-
-

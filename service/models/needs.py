@@ -33,9 +33,7 @@ class AssistanceNeed(SQLModel, table=True):
             "end_date is null or start_date is null or end_date >= start_date",
             name="timeframe_ordered",
         ),
-        sa.CheckConstraint(
-            "(estimated_cost is null) = (currency is null)", name="cost_has_currency"
-        ),
+        sa.CheckConstraint("(estimated_cost is null) = (currency is null)", name="cost_has_currency"),
         sa.Index("ix_assistance_need_search_vector", "search_vector", postgresql_using="gin"),
         sa.Index("ix_assistance_need_themes", "themes", postgresql_using="gin"),
         sa.Index("ix_assistance_need_sectors", "sectors", postgresql_using="gin"),
@@ -70,9 +68,7 @@ class AssistanceNeed(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(TSVECTOR, sa.Computed(NEED_SEARCH_VECTOR, persisted=True)),
     )
-    submitted_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    submitted_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     updated_at: datetime | None = Field(default=None, sa_column=updated_at_column())
 
@@ -83,9 +79,7 @@ class NeedStakeholder(SQLModel, table=True):
     __tablename__ = "need_stakeholder"
     id: int | None = Field(default=None, primary_key=True)
     need_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     name: str
     kind: StakeholderKind = Field(sa_column=enum_column(StakeholderKind, name="stakeholder_kind"))
@@ -96,29 +90,17 @@ class NeedRecommendation(SQLModel, table=True):
     """A need serves a recommendation (many-to-many)."""
 
     __tablename__ = "need_recommendation"
-    need_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
+    need_id: int = Field(sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), primary_key=True))
     recommendation_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("recommendation.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("recommendation.id", ondelete="CASCADE"), primary_key=True, index=True)
     )
 
 
 class NeedPledge(SQLModel, table=True):
     __tablename__ = "need_pledge"
-    need_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
+    need_id: int = Field(sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), primary_key=True))
     pledge_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("pledge.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("pledge.id", ondelete="CASCADE"), primary_key=True, index=True)
     )
 
 
@@ -129,9 +111,7 @@ class StakeholderInput(SQLModel, table=True):
     __table_args__ = (sa.CheckConstraint("length(body) between 1 and 10000", name="body_length"),)
     id: int | None = Field(default=None, primary_key=True)
     need_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     organization_id: int = Field(foreign_key="organization.id", index=True)
     author: str = Field(max_length=128)

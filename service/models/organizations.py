@@ -15,9 +15,7 @@ class Organization(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
     acronym: str | None = None
-    category: OrganizationCategory = Field(
-        sa_column=enum_column(OrganizationCategory, name="organization_category")
-    )
+    category: OrganizationCategory = Field(sa_column=enum_column(OrganizationCategory, name="organization_category"))
     # IATI OrganisationType code (10 Government, 40 Multilateral, …)
     organisation_type: str | None = Field(default=None, max_length=4)
     iati_identifier: str | None = Field(default=None, unique=True)

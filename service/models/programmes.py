@@ -20,6 +20,7 @@ from .base import (
 )
 from .enums import ParticipantRole
 
+
 def _jsonb_column(empty: str) -> sa.Column:
     return sa.Column(JSONB, nullable=False, server_default=sa.text(empty))
 
@@ -60,9 +61,7 @@ class Programme(SQLModel, table=True):
     open_to_requests: bool = Field(
         default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true())
     )
-    is_global: bool = Field(
-        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
-    )
+    is_global: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
     sectors: list[str] = Field(default_factory=list, sa_column=code_array())
     themes: list[str] = Field(default_factory=list, sa_column=code_array())
     sdg_targets: list[str] = Field(default_factory=list, sa_column=code_array())
@@ -90,9 +89,7 @@ class Programme(SQLModel, table=True):
     policy_markers: list[dict[str, Any]] = Field(default_factory=list, sa_column=_jsonb_column("'[]'::jsonb"))
     # [{"ref": "GB-1-109616", "type": "1"}] (IATI RelatedActivityType). Kept as references,
     # also to activities we do not hold; parent_id is set only when the parent exists.
-    related_activities: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=_jsonb_column("'[]'::jsonb")
-    )
+    related_activities: list[dict[str, Any]] = Field(default_factory=list, sa_column=_jsonb_column("'[]'::jsonb"))
     source_file: str | None = None
     # When an import last wrote this programme; unchanged activities are not rewritten.
     last_imported_at: datetime | None = Field(
@@ -106,27 +103,17 @@ class ProgrammeParticipant(SQLModel, table=True):
     """A participating organization with its IATI role (funding, accountable, …)."""
 
     __tablename__ = "programme_participant"
-    programme_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True)
-    )
+    programme_id: int = Field(sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True))
     organization_id: int = Field(foreign_key="organization.id", primary_key=True, index=True)
-    role: ParticipantRole = Field(
-        sa_column=enum_column(ParticipantRole, name="participant_role", primary_key=True)
-    )
+    role: ParticipantRole = Field(sa_column=enum_column(ParticipantRole, name="participant_role", primary_key=True))
 
 
 class ProgrammeRecipientState(SQLModel, table=True):
     __tablename__ = "programme_recipient_state"
-    __table_args__ = (
-        sa.CheckConstraint("percentage between 0 and 100", name="percentage_range"),
-    )
-    programme_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True)
-    )
+    __table_args__ = (sa.CheckConstraint("percentage between 0 and 100", name="percentage_range"),)
+    programme_id: int = Field(sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True))
     state_iso3: str = Field(foreign_key="state.iso3", primary_key=True, index=True, max_length=3)
-    percentage: Decimal | None = Field(
-        default=None, sa_column=sa.Column(sa.Numeric(5, 2), nullable=True)
-    )
+    percentage: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(5, 2), nullable=True))
 
 
 class ProgrammeRecipientRegion(SQLModel, table=True):
@@ -134,17 +121,11 @@ class ProgrammeRecipientRegion(SQLModel, table=True):
     Asia), 2 = UN M49; which States it covers is region_state (or M49 on State)."""
 
     __tablename__ = "programme_recipient_region"
-    __table_args__ = (
-        sa.CheckConstraint("percentage between 0 and 100", name="percentage_range"),
-    )
-    programme_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True)
-    )
+    __table_args__ = (sa.CheckConstraint("percentage between 0 and 100", name="percentage_range"),)
+    programme_id: int = Field(sa_column=sa.Column(sa.ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True))
     vocabulary: str = Field(primary_key=True, max_length=8)
     region_code: str = Field(primary_key=True, max_length=16, index=True)
-    percentage: Decimal | None = Field(
-        default=None, sa_column=sa.Column(sa.Numeric(5, 2), nullable=True)
-    )
+    percentage: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(5, 2), nullable=True))
 
 
 class ProgrammeBudget(SQLModel, table=True):
@@ -188,7 +169,5 @@ class RegionState(SQLModel, table=True):
     vocabulary: str = Field(primary_key=True, max_length=8)
     region_code: str = Field(primary_key=True, max_length=16)
     state_iso3: str = Field(
-        sa_column=sa.Column(
-            sa.String(3), sa.ForeignKey("state.iso3", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=sa.Column(sa.String(3), sa.ForeignKey("state.iso3", ondelete="CASCADE"), primary_key=True, index=True)
     )

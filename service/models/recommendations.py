@@ -107,9 +107,7 @@ class RecommendationRecommender(SQLModel, table=True):
 
     __tablename__ = "recommendation_recommender"
     recommendation_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("recommendation.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("recommendation.id", ondelete="CASCADE"), primary_key=True)
     )
     state_iso3: str = Field(foreign_key="state.iso3", primary_key=True, index=True, max_length=3)
 
@@ -118,9 +116,7 @@ class Pledge(SQLModel, table=True):
     """A voluntary pledge or commitment of a State."""
 
     __tablename__ = "pledge"
-    __table_args__ = (
-        sa.CheckConstraint("action_category between 1 and 5", name="action_category_range"),
-    )
+    __table_args__ = (sa.CheckConstraint("action_category between 1 and 5", name="action_category_range"),)
     id: int | None = Field(default=None, primary_key=True)
     state_iso3: str = Field(foreign_key="state.iso3", index=True, max_length=3)
     review_id: int | None = Field(default=None, foreign_key="review.id")

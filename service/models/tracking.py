@@ -27,7 +27,9 @@ def _quantity_column() -> sa.Column:
 
 def _parent(table: str, *, primary_key: bool = False) -> sa.Column:
     return sa.Column(
-        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False, primary_key=primary_key,
+        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
         index=not primary_key,
     )
 
@@ -49,9 +51,7 @@ class ImplementationAction(SQLModel, table=True):
     title: str
     description: str = ""
     lead_institution: str
-    lead_institution_kind: StakeholderKind = Field(
-        sa_column=enum_column(StakeholderKind, name="lead_institution_kind")
-    )
+    lead_institution_kind: StakeholderKind = Field(sa_column=enum_column(StakeholderKind, name="lead_institution_kind"))
     lead_organization_id: int | None = Field(default=None, foreign_key="organization.id")
     start_date: date | None = None
     end_date: date | None = None
@@ -82,14 +82,10 @@ class ActionRecommendation(SQLModel, table=True):
 
     __tablename__ = "action_recommendation"
     action_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("implementation_action.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("implementation_action.id", ondelete="CASCADE"), primary_key=True)
     )
     recommendation_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("recommendation.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("recommendation.id", ondelete="CASCADE"), primary_key=True, index=True)
     )
 
 
@@ -98,14 +94,10 @@ class ActionNeed(SQLModel, table=True):
 
     __tablename__ = "action_need"
     action_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("implementation_action.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("implementation_action.id", ondelete="CASCADE"), primary_key=True)
     )
     need_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("assistance_need.id", ondelete="CASCADE"), primary_key=True, index=True)
     )
 
 
@@ -135,14 +127,10 @@ class ProgressReport(SQLModel, table=True):
         sa_column=sa.Column(sa.ForeignKey("implementation_action.id", ondelete="CASCADE"), nullable=False)
     )
     reported_on: date
-    status: ImplementationStatus = Field(
-        sa_column=enum_column(ImplementationStatus, name="implementation_status")
-    )
+    status: ImplementationStatus = Field(sa_column=enum_column(ImplementationStatus, name="implementation_status"))
     narrative: str = ""
     evidence_links: list[str] = Field(default_factory=list, sa_column=code_array())
-    visibility: Visibility = Field(
-        default=Visibility.PRIVATE, sa_column=enum_column(Visibility, name="visibility")
-    )
+    visibility: Visibility = Field(default=Visibility.PRIVATE, sa_column=enum_column(Visibility, name="visibility"))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     updated_at: datetime | None = Field(default=None, sa_column=updated_at_column())
 
@@ -155,9 +143,7 @@ class IndicatorValue(SQLModel, table=True):
         sa_column=sa.Column(sa.ForeignKey("progress_report.id", ondelete="CASCADE"), primary_key=True)
     )
     indicator_id: int = Field(
-        sa_column=sa.Column(
-            sa.ForeignKey("action_indicator.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=sa.Column(sa.ForeignKey("action_indicator.id", ondelete="CASCADE"), primary_key=True, index=True)
     )
     value: Decimal = Field(sa_column=sa.Column(sa.Numeric(20, 4), nullable=False))
 

@@ -16,8 +16,16 @@ import os
 import re
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import REGISTRY, disable_created_metrics
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 disable_created_metrics()  # no `_created` series: half the exposition, and nothing reads them
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -39,19 +47,26 @@ GRAPHQL_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 GRAPHQL_COST = Histogram(
-    "tcgraph_graphql_query_cost", "Requested cost of admitted queries and mutations (points).",
-    ["operation", "type"], buckets=COST_BUCKETS,
+    "tcgraph_graphql_query_cost",
+    "Requested cost of admitted queries and mutations (points).",
+    ["operation", "type"],
+    buckets=COST_BUCKETS,
 )
 GRAPHQL_SQL_STATEMENTS = Histogram(
-    "tcgraph_graphql_sql_statements", "SQL statements run by one query or mutation.",
-    ["operation", "type"], buckets=STATEMENT_BUCKETS,
+    "tcgraph_graphql_sql_statements",
+    "SQL statements run by one query or mutation.",
+    ["operation", "type"],
+    buckets=STATEMENT_BUCKETS,
 )
 GRAPHQL_SQL_SECONDS = Histogram(
-    "tcgraph_graphql_sql_seconds", "Time one query or mutation spent waiting on SQL statements.",
-    ["operation", "type"], buckets=SQL_SECONDS_BUCKETS,
+    "tcgraph_graphql_sql_seconds",
+    "Time one query or mutation spent waiting on SQL statements.",
+    ["operation", "type"],
+    buckets=SQL_SECONDS_BUCKETS,
 )
 HTTP_RESPONSES = Counter(
-    "tcgraph_http_responses", "HTTP responses by status code (every path, also those refused before GraphQL).",
+    "tcgraph_http_responses",
+    "HTTP responses by status code (every path, also those refused before GraphQL).",
     ["status"],
 )
 SQL_STATEMENTS = Counter("tcgraph_sql_statements", "SQL statements run by this service (requests and background work).")
@@ -60,26 +75,32 @@ DB_POOL_IN_USE = Gauge(
     "tcgraph_db_pool_connections_in_use", "Pooled database connections checked out.", multiprocess_mode="livesum"
 )
 DB_POOL_OPEN = Gauge(
-    "tcgraph_db_pool_connections_open", "Pooled database connections open (in use and idle).", multiprocess_mode="livesum"
+    "tcgraph_db_pool_connections_open",
+    "Pooled database connections open (in use and idle).",
+    multiprocess_mode="livesum",
 )
 DB_POOL_LIMIT = Gauge(
-    "tcgraph_db_pool_connections_limit", "Most connections the pools may open (DB_POOL_SIZE + DB_MAX_OVERFLOW per process).",
+    "tcgraph_db_pool_connections_limit",
+    "Most connections the pools may open (DB_POOL_SIZE + DB_MAX_OVERFLOW per process).",
     multiprocess_mode="livesum",
 )
 SUBSCRIPTIONS_OPEN = Gauge(
     "tcgraph_subscriptions_open", "Subscriptions running, by field.", ["field"], multiprocess_mode="livesum"
 )
 EVENTS_DELIVERED = Counter(
-    "tcgraph_events_delivered", "Events sent to subscribers (live: as they happen; replay: caught up with `after`).",
+    "tcgraph_events_delivered",
+    "Events sent to subscribers (live: as they happen; replay: caught up with `after`).",
     ["mode"],
 )
 EVENT_DELIVERY_LAG = Histogram(
-    "tcgraph_event_delivery_lag_seconds", "From an event's commit to its delivery to a live subscriber.",
+    "tcgraph_event_delivery_lag_seconds",
+    "From an event's commit to its delivery to a live subscriber.",
     buckets=LAG_BUCKETS,
 )
 IMPORTS = Counter("tcgraph_imports", "Imports run through the service, by source and result.", ["source", "result"])
 IMPORT_ROWS = Counter(
-    "tcgraph_import_rows", "Rows of committed imports, by source and outcome (created, updated, unchanged, rejected).",
+    "tcgraph_import_rows",
+    "Rows of committed imports, by source and outcome (created, updated, unchanged, rejected).",
     ["source", "outcome"],
 )
 
@@ -94,7 +115,9 @@ class OperationSeries:
     __slots__ = ("requests", "duration", "cost", "sql_statements", "sql_seconds")
 
     def __init__(self, operation: str, kind: str):
-        self.requests = {outcome: GRAPHQL_REQUESTS.labels(operation, kind, outcome) for outcome in ("ok", "error", "refused")}
+        self.requests = {
+            outcome: GRAPHQL_REQUESTS.labels(operation, kind, outcome) for outcome in ("ok", "error", "refused")
+        }
         self.duration = GRAPHQL_DURATION.labels(operation, kind)
         self.cost = GRAPHQL_COST.labels(operation, kind)
         self.sql_statements = GRAPHQL_SQL_STATEMENTS.labels(operation, kind)

@@ -10,9 +10,9 @@ handshake response too), counts the response's status and writes one access log 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import os
 from contextvars import ContextVar
 from typing import Any
 

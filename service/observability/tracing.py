@@ -44,9 +44,13 @@ def configure_from_environment() -> bool:
 
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "tcgraph"}
     provider = TracerProvider(resource=Resource.create(attributes))
-    for name in filter(None, (e.strip().lower() for e in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","))):
+    for name in filter(
+        None, (e.strip().lower() for e in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","))
+    ):
         if name == "otlp":
-            protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+                "OTEL_EXPORTER_OTLP_PROTOCOL"
+            )
             if protocol and protocol != "http/protobuf":
                 log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; exporting over http/protobuf", protocol)
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

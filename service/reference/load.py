@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -24,7 +25,9 @@ async def _upsert(session: AsyncSession, model: Any, rows: Iterable[dict[str, An
         chunk = rows[start : start + 1000]
         stmt = insert(table).values(chunk)
         updates = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates else stmt.on_conflict_do_nothing()
+        stmt = (
+            stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates else stmt.on_conflict_do_nothing()
+        )
         await session.execute(stmt)
     return len(rows)
 

@@ -4,8 +4,8 @@ categories, IATI codelists. Public; bounded lists (themes are paginated anyway).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +64,9 @@ THEME_ORDERING = Ordering(
 )
 
 
-async def list_themes(*, session: AsyncSession, theme_filter: ThemeFilter | None = None, page: PageArgs = PageArgs()) -> Page[Theme]:
+async def list_themes(
+    *, session: AsyncSession, theme_filter: ThemeFilter | None = None, page: PageArgs = PageArgs()
+) -> Page[Theme]:
     return await paginate(session, themes_select(theme_filter), THEME_ORDERING, page)
 
 
@@ -109,7 +111,9 @@ async def get_sdg_goals(*, session: AsyncSession, codes: Sequence[str]) -> dict[
 # -- DAC sectors -----------------------------------------------------------------------------
 
 
-async def list_dac_sector_categories(*, session: AsyncSession, include_withdrawn: bool = False) -> list[DacSectorCategory]:
+async def list_dac_sector_categories(
+    *, session: AsyncSession, include_withdrawn: bool = False
+) -> list[DacSectorCategory]:
     stmt = sa.select(DacSectorCategory).order_by(DacSectorCategory.code)
     if not include_withdrawn:
         stmt = stmt.where(DacSectorCategory.withdrawn.is_(False))
@@ -128,7 +132,9 @@ async def list_dac_sectors(
 
 
 async def get_dac_sector_categories(*, session: AsyncSession, codes: Sequence[str]) -> dict[str, DacSectorCategory]:
-    rows = (await session.execute(sa.select(DacSectorCategory).where(DacSectorCategory.code.in_(list(codes))))).scalars()
+    rows = (
+        await session.execute(sa.select(DacSectorCategory).where(DacSectorCategory.code.in_(list(codes))))
+    ).scalars()
     return {c.code: c for c in rows}
 
 
@@ -137,9 +143,7 @@ async def get_dac_sector_categories(*, session: AsyncSession, codes: Sequence[st
 
 def _known_codelist(name: str) -> str:
     if name not in IATI_CODELISTS_KEPT:
-        raise InvalidInput(
-            f"Unknown IATI codelist {name!r}; kept: {', '.join(IATI_CODELISTS_KEPT)}.", field="name"
-        )
+        raise InvalidInput(f"Unknown IATI codelist {name!r}; kept: {', '.join(IATI_CODELISTS_KEPT)}.", field="name")
     return name
 
 

@@ -328,9 +328,7 @@ def read_themes() -> list[ThemeRecord]:
         dimensions = [d for d in row["rights_dimensions"].split(";") if d]
         bad = [d for d in dimensions if d not in RIGHTS_DIMENSIONS]
         if bad or not dimensions or row["cluster"] not in THEME_CLUSTERS:
-            raise ValueError(
-                f"theme {row['code']}: bad dimensions {bad} or cluster {row['cluster']!r}"
-            )
+            raise ValueError(f"theme {row['code']}: bad dimensions {bad} or cluster {row['cluster']!r}")
         themes.append(
             ThemeRecord(
                 code=row["code"],

@@ -8,12 +8,13 @@ tracks them too; the roll-ups count only SUPPORTED ones as "accepted".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,13 +119,17 @@ def _filter_clauses(principal: Principal, f: ActionFilter | None) -> list[Column
     if f.statuses is not None:
         clauses.append(current_status(principal).in_([ImplementationStatus(s).value for s in f.statuses]))
     if f.recommendation_ids is not None:
-        clauses.append(ImplementationAction.id.in_(
-            sa.select(ActionRecommendation.action_id).where(ActionRecommendation.recommendation_id.in_(list(f.recommendation_ids)))
-        ))
+        clauses.append(
+            ImplementationAction.id.in_(
+                sa.select(ActionRecommendation.action_id).where(
+                    ActionRecommendation.recommendation_id.in_(list(f.recommendation_ids))
+                )
+            )
+        )
     if f.need_ids is not None:
-        clauses.append(ImplementationAction.id.in_(
-            sa.select(ActionNeed.action_id).where(ActionNeed.need_id.in_(list(f.need_ids)))
-        ))
+        clauses.append(
+            ImplementationAction.id.in_(sa.select(ActionNeed.action_id).where(ActionNeed.need_id.in_(list(f.need_ids))))
+        )
     search = validate_search(f.search)
     if search is not None:
         clauses.append(ImplementationAction.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", search)))
@@ -146,7 +151,10 @@ def action_ordering(order: ActionOrder | None) -> Ordering:
         ActionOrderField.UPDATED_AT: (ImplementationAction.updated_at, "datetime"),
         ActionOrderField.TITLE: (ImplementationAction.title, "str"),
         # Open-ended actions sort as if they ended last.
-        ActionOrderField.END_DATE: (sa.func.coalesce(ImplementationAction.end_date, sa.literal(date.max, sa.Date)), "date"),
+        ActionOrderField.END_DATE: (
+            sa.func.coalesce(ImplementationAction.end_date, sa.literal(date.max, sa.Date)),
+            "date",
+        ),
     }[order.field]
     return Ordering(
         f"actions:{order.field.value}:{'DESC' if desc else 'ASC'}",
@@ -155,17 +163,25 @@ def action_ordering(order: ActionOrder | None) -> Ordering:
 
 
 async def list_actions(
-    *, session: AsyncSession, principal: Principal, action_filter: ActionFilter | None = None,
-    order: ActionOrder | None = None, page: PageArgs = PageArgs(),
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    action_filter: ActionFilter | None = None,
+    order: ActionOrder | None = None,
+    page: PageArgs = PageArgs(),
 ) -> Page[ImplementationAction]:
     return await paginate(session, visible_actions_select(principal, action_filter), action_ordering(order), page)
 
 
-async def count_actions(*, session: AsyncSession, principal: Principal, action_filter: ActionFilter | None = None) -> int:
+async def count_actions(
+    *, session: AsyncSession, principal: Principal, action_filter: ActionFilter | None = None
+) -> int:
     return await count(session, visible_actions_select(principal, action_filter))
 
 
-async def get_actions(*, session: AsyncSession, principal: Principal, ids: Sequence[int]) -> dict[int, ImplementationAction]:
+async def get_actions(
+    *, session: AsyncSession, principal: Principal, ids: Sequence[int]
+) -> dict[int, ImplementationAction]:
     """Actions by id; those the principal may not see are absent, like missing ones."""
     if not ids:
         return {}
@@ -173,7 +189,9 @@ async def get_actions(*, session: AsyncSession, principal: Principal, ids: Seque
     return {row.id: row for row in (await session.execute(stmt)).scalars().all()}
 
 
-async def statuses_of(*, session: AsyncSession, principal: Principal, action_ids: Sequence[int]) -> dict[int, ImplementationStatus]:
+async def statuses_of(
+    *, session: AsyncSession, principal: Principal, action_ids: Sequence[int]
+) -> dict[int, ImplementationStatus]:
     """Current status (as the caller sees it) of actions the caller may see."""
     stmt = sa.select(ImplementationAction.id, current_status(principal)).where(
         ImplementationAction.id.in_(list(action_ids)), visible_actions(principal)
@@ -182,29 +200,47 @@ async def statuses_of(*, session: AsyncSession, principal: Principal, action_ids
 
 
 async def actions_per_parent(
-    *, session: AsyncSession, principal: Principal, link: Any, parent_column: Any, parent_ids: Sequence[int],
-    action_filter: ActionFilter | None, order: ActionOrder | None, page: PageArgs,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    link: Any,
+    parent_column: Any,
+    parent_ids: Sequence[int],
+    action_filter: ActionFilter | None,
+    order: ActionOrder | None,
+    page: PageArgs,
 ) -> dict[int, Page[ImplementationAction]]:
     """Visible actions under recommendations or needs (`link` is the link table)."""
     stmt = visible_actions_select(principal, action_filter).join(link, link.action_id == ImplementationAction.id)
-    return await paginate_per_parent(session, stmt, parent_column, parent_ids, action_ordering(order), page, ImplementationAction)
+    return await paginate_per_parent(
+        session, stmt, parent_column, parent_ids, action_ordering(order), page, ImplementationAction
+    )
 
 
 async def count_actions_per_parent(
-    *, session: AsyncSession, principal: Principal, link: Any, parent_column: Any, parent_ids: Sequence[int],
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    link: Any,
+    parent_column: Any,
+    parent_ids: Sequence[int],
     action_filter: ActionFilter | None,
 ) -> dict[int, int]:
     stmt = (
         sa.select(parent_column, sa.func.count())
         .join(ImplementationAction, ImplementationAction.id == link.action_id)
-        .where(parent_column.in_(list(parent_ids)), visible_actions(principal), *_filter_clauses(principal, action_filter))
+        .where(
+            parent_column.in_(list(parent_ids)), visible_actions(principal), *_filter_clauses(principal, action_filter)
+        )
         .group_by(parent_column)
     )
     counts = dict((await session.execute(stmt)).all())
     return {pid: int(counts.get(pid, 0)) for pid in parent_ids}
 
 
-async def supporting_institutions_of(*, session: AsyncSession, action_ids: Sequence[int]) -> dict[int, list[SupportingInstitution]]:
+async def supporting_institutions_of(
+    *, session: AsyncSession, action_ids: Sequence[int]
+) -> dict[int, list[SupportingInstitution]]:
     """Callers pass only action ids the principal may see."""
     stmt = (
         sa.select(SupportingInstitution)
@@ -219,7 +255,11 @@ async def supporting_institutions_of(*, session: AsyncSession, action_ids: Seque
 
 async def indicators_of(*, session: AsyncSession, action_ids: Sequence[int]) -> dict[int, list[Indicator]]:
     """Callers pass only action ids the principal may see."""
-    stmt = sa.select(Indicator).where(Indicator.action_id.in_(list(action_ids))).order_by(Indicator.action_id, Indicator.id)
+    stmt = (
+        sa.select(Indicator)
+        .where(Indicator.action_id.in_(list(action_ids)))
+        .order_by(Indicator.action_id, Indicator.id)
+    )
     grouped: dict[int, list[Indicator]] = {aid: [] for aid in action_ids}
     for row in (await session.execute(stmt)).scalars().all():
         grouped[row.action_id].append(row)
@@ -247,7 +287,9 @@ async def recommendations_per_action(
         ActionRecommendation, ActionRecommendation.recommendation_id == Recommendation.id
     )
     ordering = recommendations_service._ordering(None, None)
-    return await paginate_per_parent(session, stmt, ActionRecommendation.action_id, action_ids, ordering, page, Recommendation)
+    return await paginate_per_parent(
+        session, stmt, ActionRecommendation.action_id, action_ids, ordering, page, Recommendation
+    )
 
 
 async def count_recommendations_per_action(*, session: AsyncSession, action_ids: Sequence[int]) -> dict[int, int]:
@@ -268,10 +310,14 @@ async def needs_per_action(
     from service.needs import need_ordering, visible_needs_select
 
     stmt = visible_needs_select(principal).join(ActionNeed, ActionNeed.need_id == AssistanceNeed.id)
-    return await paginate_per_parent(session, stmt, ActionNeed.action_id, action_ids, need_ordering(None, None), page, AssistanceNeed)
+    return await paginate_per_parent(
+        session, stmt, ActionNeed.action_id, action_ids, need_ordering(None, None), page, AssistanceNeed
+    )
 
 
-async def count_needs_per_action(*, session: AsyncSession, principal: Principal, action_ids: Sequence[int]) -> dict[int, int]:
+async def count_needs_per_action(
+    *, session: AsyncSession, principal: Principal, action_ids: Sequence[int]
+) -> dict[int, int]:
     stmt = (
         sa.select(ActionNeed.action_id, sa.func.count())
         .join(AssistanceNeed, AssistanceNeed.id == ActionNeed.need_id)
@@ -324,7 +370,9 @@ async def _check_institution(session: AsyncSession, errors: Collector, field: st
     elif len(name) > MAX_NAME_LENGTH:
         errors.add(f"{field}.name", f"Keep the institution's name under {MAX_NAME_LENGTH} characters.", "TOO_LONG")
     if institution is not None and institution.organization_id is not None:
-        found = (await session.execute(sa.select(Organization.id).where(Organization.id == institution.organization_id))).scalar_one_or_none()
+        found = (
+            await session.execute(sa.select(Organization.id).where(Organization.id == institution.organization_id))
+        ).scalar_one_or_none()
         if found is None:
             errors.add(f"{field}.organizationId", "No such organization.", "NOT_FOUND")
 
@@ -340,7 +388,9 @@ async def _check_links(session: AsyncSession, errors: Collector, state_iso3: str
         if len(ids) > MAX_LINKS:
             errors.add(api_name, f"Link at most {MAX_LINKS} {what}s to one action; got {len(ids)}.", "TOO_MANY")
             continue
-        found = dict((await session.execute(sa.select(model.id, model.state_iso3).where(model.id.in_(list(ids))))).all())
+        found = dict(
+            (await session.execute(sa.select(model.id, model.state_iso3).where(model.id.in_(list(ids))))).all()
+        )
         missing = [i for i in ids if i not in found]
         foreign = [i for i in ids if i in found and found[i] != state_iso3]
         if missing:
@@ -365,7 +415,9 @@ async def _validate(session: AsyncSession, *, state_iso3: str, values: dict[str,
         await _check_institution(session, errors, "leadInstitution", values["lead_institution"])
     supporting = values.get("supporting_institutions") or []
     if len(supporting) > MAX_SUPPORTING_INSTITUTIONS:
-        errors.add("supportingInstitutions", f"Name at most {MAX_SUPPORTING_INSTITUTIONS} supporting institutions.", "TOO_MANY")
+        errors.add(
+            "supportingInstitutions", f"Name at most {MAX_SUPPORTING_INSTITUTIONS} supporting institutions.", "TOO_MANY"
+        )
     else:
         for i, institution in enumerate(supporting):
             await _check_institution(session, errors, f"supportingInstitutions.{i}", institution)
@@ -399,22 +451,42 @@ async def _replace_links(session: AsyncSession, action_id: int, values: dict[str
     if "supporting_institutions" in values:
         await session.execute(sa.delete(SupportingInstitution).where(SupportingInstitution.action_id == action_id))
         for s in values["supporting_institutions"] or []:
-            session.add(SupportingInstitution(action_id=action_id, name=s.name.strip(), kind=s.kind, organization_id=s.organization_id))
+            session.add(
+                SupportingInstitution(
+                    action_id=action_id, name=s.name.strip(), kind=s.kind, organization_id=s.organization_id
+                )
+            )
 
 
 async def _links_snapshot(session: AsyncSession, action: ImplementationAction) -> dict[str, Any]:
     """The action as the audit trail keeps it: columns, links and supporting institutions."""
-    recs = (await session.execute(
-        sa.select(ActionRecommendation.recommendation_id).where(ActionRecommendation.action_id == action.id)
-        .order_by(ActionRecommendation.recommendation_id)
-    )).scalars().all()
-    needs = (await session.execute(
-        sa.select(ActionNeed.need_id).where(ActionNeed.action_id == action.id).order_by(ActionNeed.need_id)
-    )).scalars().all()
+    recs = (
+        (
+            await session.execute(
+                sa.select(ActionRecommendation.recommendation_id)
+                .where(ActionRecommendation.action_id == action.id)
+                .order_by(ActionRecommendation.recommendation_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    needs = (
+        (
+            await session.execute(
+                sa.select(ActionNeed.need_id).where(ActionNeed.action_id == action.id).order_by(ActionNeed.need_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
     supporting = (await supporting_institutions_of(session=session, action_ids=[action.id]))[action.id]
     return audit.snapshot(action) | {
-        "recommendation_ids": list(recs), "need_ids": list(needs),
-        "supporting_institutions": [{"name": s.name, "kind": s.kind, "organization_id": s.organization_id} for s in supporting],
+        "recommendation_ids": list(recs),
+        "need_ids": list(needs),
+        "supporting_institutions": [
+            {"name": s.name, "kind": s.kind, "organization_id": s.organization_id} for s in supporting
+        ],
     }
 
 
@@ -429,7 +501,11 @@ def _lead_columns(values: dict[str, Any]) -> dict[str, Any]:
     lead = values.get("lead_institution")
     if lead is None:
         return {}
-    return {"lead_institution": lead.name.strip(), "lead_institution_kind": lead.kind, "lead_organization_id": lead.organization_id}
+    return {
+        "lead_institution": lead.name.strip(),
+        "lead_institution_kind": lead.kind,
+        "lead_organization_id": lead.organization_id,
+    }
 
 
 async def create_action(
@@ -437,7 +513,15 @@ async def create_action(
 ) -> ImplementationAction:
     state_iso3 = (state_iso3 or "").strip().upper()
     if not await state_exists(session, state_iso3):
-        raise ValidationFailed(errors=[FieldError("state", f"Unknown State code {state_iso3!r}: use an ISO 3166 alpha-3 code such as KEN.", "UNKNOWN_CODE")])
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "state",
+                    f"Unknown State code {state_iso3!r}: use an ISO 3166 alpha-3 code such as KEN.",
+                    "UNKNOWN_CODE",
+                )
+            ]
+        )
     require_focal_point(principal, state_iso3)
     given = _normalise(values.given())
     given.setdefault("title", "")
@@ -454,21 +538,33 @@ async def create_action(
     await session.flush()
     await session.refresh(action)
     await audit.record(
-        session, principal=principal, entity_type="ImplementationAction", entity_id=action.id, action="create",
+        session,
+        principal=principal,
+        entity_type="ImplementationAction",
+        entity_id=action.id,
+        action="create",
         after=await _links_snapshot(session, action),
     )
     action_event(session, action, Kind.ACTION_CREATED)
     return action
 
 
-async def load_action_for_change(session: AsyncSession, principal: Principal, action_id: int, *, field: str = "id") -> ImplementationAction:
+async def load_action_for_change(
+    session: AsyncSession, principal: Principal, action_id: int, *, field: str = "id"
+) -> ImplementationAction:
     """The action, locked; NOT_FOUND when the caller may not see it, FORBIDDEN when the
     caller sees it but is not its State's focal point."""
-    stmt = sa.select(ImplementationAction).where(ImplementationAction.id == action_id, visible_actions(principal)).with_for_update()
+    stmt = (
+        sa.select(ImplementationAction)
+        .where(ImplementationAction.id == action_id, visible_actions(principal))
+        .with_for_update()
+    )
     action = (await session.execute(stmt)).scalar_one_or_none()
     if action is None:
         if principal.is_anonymous:
-            raise Unauthenticated("Sign in with an API key of this State's focal point to change its implementation actions.")
+            raise Unauthenticated(
+                "Sign in with an API key of this State's focal point to change its implementation actions."
+            )
         raise NotFound("No implementation action with this id.", field=field)
     require_focal_point(principal, action.state_iso3)
     return action
@@ -501,8 +597,13 @@ async def update_action(
     await session.refresh(action)
     after = await _links_snapshot(session, action)
     await audit.record(
-        session, principal=principal, entity_type="ImplementationAction", entity_id=action.id, action="update",
-        before=before, after=after,
+        session,
+        principal=principal,
+        entity_type="ImplementationAction",
+        entity_id=action.id,
+        action="update",
+        before=before,
+        after=after,
     )
     action_event(session, action, Kind.ACTION_UPDATED)
     return action
@@ -529,7 +630,7 @@ def check_quantity(errors: Collector, field: str, value: Decimal | None) -> None
     if not value.is_finite():
         errors.add(field, "Give a finite number.", "INVALID")
     elif abs(value) >= QUANTITY_LIMIT:
-        errors.add(field, f"The number is too large (at most 16 digits before the decimal point).", "TOO_LARGE")
+        errors.add(field, "The number is too large (at most 16 digits before the decimal point).", "TOO_LARGE")
     elif value != value.quantize(Decimal("0.0001")):
         errors.add(field, "Give the number with at most 4 decimals.", "INVALID")
 
@@ -558,10 +659,16 @@ async def create_indicator(
     _validate_indicator(given)
     existing = (await session.execute(sa.select(sa.func.count()).where(Indicator.action_id == action.id))).scalar_one()
     if existing >= MAX_INDICATORS:
-        raise ValidationFailed(errors=[FieldError("actionId", f"An action has at most {MAX_INDICATORS} indicators.", "TOO_MANY")])
+        raise ValidationFailed(
+            errors=[FieldError("actionId", f"An action has at most {MAX_INDICATORS} indicators.", "TOO_MANY")]
+        )
     indicator = Indicator(
-        action_id=action.id, name=given["name"].strip(), unit=(given.get("unit") or "").strip() or None,
-        baseline=given.get("baseline"), target=given.get("target"), due_date=given.get("due_date"),
+        action_id=action.id,
+        name=given["name"].strip(),
+        unit=(given.get("unit") or "").strip() or None,
+        baseline=given.get("baseline"),
+        target=given.get("target"),
+        due_date=given.get("due_date"),
     )
     session.add(indicator)
     action.updated_at = sa.func.now()
@@ -569,7 +676,11 @@ async def create_indicator(
     await session.refresh(indicator)
     await session.refresh(action)
     await audit.record(
-        session, principal=principal, entity_type="Indicator", entity_id=indicator.id, action="create",
+        session,
+        principal=principal,
+        entity_type="Indicator",
+        entity_id=indicator.id,
+        action="create",
         after=audit.snapshot(indicator),
     )
     action_event(session, action, Kind.ACTION_UPDATED)
@@ -579,10 +690,14 @@ async def create_indicator(
 async def update_indicator(
     *, session: AsyncSession, principal: Principal, indicator_id: int, values: IndicatorFields
 ) -> Indicator:
-    indicator = (await session.execute(
-        sa.select(Indicator).join(ImplementationAction, ImplementationAction.id == Indicator.action_id)
-        .where(Indicator.id == indicator_id, visible_actions(principal)).with_for_update(of=Indicator)
-    )).scalar_one_or_none()
+    indicator = (
+        await session.execute(
+            sa.select(Indicator)
+            .join(ImplementationAction, ImplementationAction.id == Indicator.action_id)
+            .where(Indicator.id == indicator_id, visible_actions(principal))
+            .with_for_update(of=Indicator)
+        )
+    ).scalar_one_or_none()
     if indicator is None:
         if principal.is_anonymous:
             raise Unauthenticated("Sign in with an API key of this State's focal point to change its indicators.")
@@ -605,14 +720,25 @@ async def update_indicator(
     await session.refresh(indicator)
     await session.refresh(action)
     await audit.record(
-        session, principal=principal, entity_type="Indicator", entity_id=indicator.id, action="update",
-        before=before, after=audit.snapshot(indicator),
+        session,
+        principal=principal,
+        entity_type="Indicator",
+        entity_id=indicator.id,
+        action="update",
+        before=before,
+        after=audit.snapshot(indicator),
     )
     action_event(session, action, Kind.ACTION_UPDATED)
     return indicator
 
 
 __all__ = [
-    "ActionFields", "ActionFilter", "ActionOrder", "ActionOrderField", "IndicatorFields", "Institution", "UNSET",
+    "ActionFields",
+    "ActionFilter",
+    "ActionOrder",
+    "ActionOrderField",
+    "IndicatorFields",
+    "Institution",
+    "UNSET",
     "InvalidInput",
 ]

@@ -25,9 +25,23 @@ from service.tracking.rollups import (
 )
 
 COLUMNS = [
-    "recommendation_id", "recommendation", "recommending_states", "session", "response", "cluster",
-    "recommendation_status", "action_id", "action", "lead_institution", "lead_institution_kind",
-    "supporting_institutions", "start_date", "end_date", "status", "latest_progress_date", "latest_progress",
+    "recommendation_id",
+    "recommendation",
+    "recommending_states",
+    "session",
+    "response",
+    "cluster",
+    "recommendation_status",
+    "action_id",
+    "action",
+    "lead_institution",
+    "lead_institution_kind",
+    "supporting_institutions",
+    "start_date",
+    "end_date",
+    "status",
+    "latest_progress_date",
+    "latest_progress",
 ]
 
 
@@ -43,15 +57,21 @@ async def midterm_rows(
     code = await check_state_cycle(session, state_iso3, cycle)
     recommendations = await cycle_recommendations(session, code, cycle)
     rec_ids = [r.id for r in recommendations]
-    sessions = dict((await session.execute(
-        sa.select(Review.id, Review.session).where(Review.state_iso3 == code, Review.cycle == cycle)
-    )).all())
+    sessions = dict(
+        (
+            await session.execute(
+                sa.select(Review.id, Review.session).where(Review.state_iso3 == code, Review.cycle == cycle)
+            )
+        ).all()
+    )
     recommenders: dict[int, list[str]] = {rid: [] for rid in rec_ids}
-    for rid, iso3 in (await session.execute(
-        sa.select(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3)
-        .where(RecommendationRecommender.recommendation_id.in_(rec_ids))
-        .order_by(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3)
-    )).all():
+    for rid, iso3 in (
+        await session.execute(
+            sa.select(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3)
+            .where(RecommendationRecommender.recommendation_id.in_(rec_ids))
+            .order_by(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3)
+        )
+    ).all():
         recommenders[rid].append(iso3)
     per_rec = await action_statuses_per_recommendation(session=session, principal=principal, recommendation_ids=rec_ids)
     action_ids = sorted({aid for pairs in per_rec.values() for aid, _ in pairs})
@@ -77,17 +97,19 @@ async def midterm_rows(
         for action_id, status in pairs:
             action: ImplementationAction = actions[action_id]
             report = latest.get(action_id)
-            rows.append(base | {
-                "action_id": _global_id("ImplementationAction", action.id),
-                "action": action.title,
-                "lead_institution": action.lead_institution,
-                "lead_institution_kind": action.lead_institution_kind.value,
-                "supporting_institutions": [s.name for s in supporting[action_id]],
-                "start_date": action.start_date.isoformat() if action.start_date else None,
-                "end_date": action.end_date.isoformat() if action.end_date else None,
-                "status": status.value,
-                "latest_progress_date": report.reported_on.isoformat() if report else None,
-                "latest_progress": report.narrative if report else None,
-            })
+            rows.append(
+                base
+                | {
+                    "action_id": _global_id("ImplementationAction", action.id),
+                    "action": action.title,
+                    "lead_institution": action.lead_institution,
+                    "lead_institution_kind": action.lead_institution_kind.value,
+                    "supporting_institutions": [s.name for s in supporting[action_id]],
+                    "start_date": action.start_date.isoformat() if action.start_date else None,
+                    "end_date": action.end_date.isoformat() if action.end_date else None,
+                    "status": status.value,
+                    "latest_progress_date": report.reported_on.isoformat() if report else None,
+                    "latest_progress": report.narrative if report else None,
+                }
+            )
     return rows
-

@@ -6,10 +6,11 @@ its action never sees it (`visible_progress_reports`). Comments are seen with th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -47,7 +48,10 @@ def report_ordering() -> Ordering:
     """Newest first, as a tracking database shows an action's history."""
     return Ordering(
         "progress-reports:DESC",
-        (SortKey("reported_on", ProgressReport.reported_on, True, "date"), SortKey("id", ProgressReport.id, True, "int")),
+        (
+            SortKey("reported_on", ProgressReport.reported_on, True, "date"),
+            SortKey("id", ProgressReport.id, True, "int"),
+        ),
     )
 
 
@@ -55,11 +59,19 @@ async def reports_per_action(
     *, session: AsyncSession, principal: Principal, action_ids: Sequence[int], page: PageArgs
 ) -> dict[int, Page[ProgressReport]]:
     return await paginate_per_parent(
-        session, _visible_reports_select(principal), ProgressReport.action_id, action_ids, report_ordering(), page, ProgressReport
+        session,
+        _visible_reports_select(principal),
+        ProgressReport.action_id,
+        action_ids,
+        report_ordering(),
+        page,
+        ProgressReport,
     )
 
 
-async def count_reports_per_action(*, session: AsyncSession, principal: Principal, action_ids: Sequence[int]) -> dict[int, int]:
+async def count_reports_per_action(
+    *, session: AsyncSession, principal: Principal, action_ids: Sequence[int]
+) -> dict[int, int]:
     stmt = (
         sa.select(ProgressReport.action_id, sa.func.count())
         .join(ImplementationAction, ImplementationAction.id == ProgressReport.action_id)
@@ -70,7 +82,9 @@ async def count_reports_per_action(*, session: AsyncSession, principal: Principa
     return {aid: int(counts.get(aid, 0)) for aid in action_ids}
 
 
-async def latest_reports(*, session: AsyncSession, principal: Principal, action_ids: Sequence[int]) -> dict[int, ProgressReport | None]:
+async def latest_reports(
+    *, session: AsyncSession, principal: Principal, action_ids: Sequence[int]
+) -> dict[int, ProgressReport | None]:
     """Each action's latest report the caller may see (by date, then ID)."""
     stmt = (
         _visible_reports_select(principal)
@@ -91,7 +105,9 @@ async def get_reports(*, session: AsyncSession, principal: Principal, ids: Seque
     return {row.id: row for row in (await session.execute(stmt)).scalars().all()}
 
 
-async def indicator_values_of(*, session: AsyncSession, report_ids: Sequence[int]) -> dict[int, list[tuple[IndicatorValue, Indicator]]]:
+async def indicator_values_of(
+    *, session: AsyncSession, report_ids: Sequence[int]
+) -> dict[int, list[tuple[IndicatorValue, Indicator]]]:
     """Callers pass only report ids the principal may see (an indicator belongs to the
     report's action, so it is visible with it)."""
     stmt = (
@@ -118,7 +134,10 @@ def _comments_select(principal: Principal) -> sa.Select:
 def comment_ordering() -> Ordering:
     return Ordering(
         "progress-comments:ASC",
-        (SortKey("created_at", ProgressComment.created_at, False, "datetime"), SortKey("id", ProgressComment.id, False, "int")),
+        (
+            SortKey("created_at", ProgressComment.created_at, False, "datetime"),
+            SortKey("id", ProgressComment.id, False, "int"),
+        ),
     )
 
 
@@ -126,11 +145,19 @@ async def comments_per_report(
     *, session: AsyncSession, principal: Principal, report_ids: Sequence[int], page: PageArgs
 ) -> dict[int, Page[ProgressComment]]:
     return await paginate_per_parent(
-        session, _comments_select(principal), ProgressComment.report_id, report_ids, comment_ordering(), page, ProgressComment
+        session,
+        _comments_select(principal),
+        ProgressComment.report_id,
+        report_ids,
+        comment_ordering(),
+        page,
+        ProgressComment,
     )
 
 
-async def count_comments_per_report(*, session: AsyncSession, principal: Principal, report_ids: Sequence[int]) -> dict[int, int]:
+async def count_comments_per_report(
+    *, session: AsyncSession, principal: Principal, report_ids: Sequence[int]
+) -> dict[int, int]:
     stmt = (
         sa.select(ProgressComment.report_id, sa.func.count())
         .join(ProgressReport, ProgressReport.id == ProgressComment.report_id)
@@ -142,7 +169,9 @@ async def count_comments_per_report(*, session: AsyncSession, principal: Princip
     return {rid: int(counts.get(rid, 0)) for rid in report_ids}
 
 
-async def get_comments(*, session: AsyncSession, principal: Principal, ids: Sequence[int]) -> dict[int, ProgressComment]:
+async def get_comments(
+    *, session: AsyncSession, principal: Principal, ids: Sequence[int]
+) -> dict[int, ProgressComment]:
     if not ids:
         return {}
     stmt = _comments_select(principal).where(ProgressComment.id.in_(list(ids)))
@@ -173,14 +202,20 @@ def _valid_link(link: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in link)
 
 
-async def _validate(session: AsyncSession, action: ImplementationAction, values: dict[str, Any], *, today: date) -> None:
+async def _validate(
+    session: AsyncSession, action: ImplementationAction, values: dict[str, Any], *, today: date
+) -> None:
     errors = Collector()
     if "reported_on" in values:
         reported_on = values["reported_on"]
         if reported_on is None:
             errors.add("reportedOn", "Give the date the report speaks for.", "REQUIRED")
         elif reported_on > today:
-            errors.add("reportedOn", f"A progress report cannot be dated in the future ({reported_on}; today is {today}).", "FUTURE_DATE")
+            errors.add(
+                "reportedOn",
+                f"A progress report cannot be dated in the future ({reported_on}; today is {today}).",
+                "FUTURE_DATE",
+            )
     if "status" in values and values["status"] is None:
         errors.add("status", "Give the status: NOT_STARTED, ONGOING, PARTIAL or COMPLETED.", "REQUIRED")
     if len(values.get("narrative") or "") > MAX_NARRATIVE:
@@ -196,9 +231,15 @@ async def _validate(session: AsyncSession, action: ImplementationAction, values:
     pairs = values.get("indicator_values") or []
     if pairs:
         ids = [indicator_id for indicator_id, _ in pairs]
-        own = set((await session.execute(
-            sa.select(Indicator.id).where(Indicator.id.in_(ids), Indicator.action_id == action.id)
-        )).scalars().all())
+        own = set(
+            (
+                await session.execute(
+                    sa.select(Indicator.id).where(Indicator.id.in_(ids), Indicator.action_id == action.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         seen: set[int] = set()
         for i, (indicator_id, value) in enumerate(pairs):
             if indicator_id not in own:
@@ -228,7 +269,11 @@ async def _snapshot(session: AsyncSession, report: ProgressReport) -> dict[str, 
 
 def report_event(session: AsyncSession, report: ProgressReport, action: ImplementationAction, kind: str) -> None:
     emit_scoped(
-        session, kind, "ProgressReport", report.id, state=action.state_iso3,
+        session,
+        kind,
+        "ProgressReport",
+        report.id,
+        state=action.state_iso3,
         visibility=narrowest(action.visibility, report.visibility),
     )
 
@@ -251,8 +296,11 @@ async def create_report(
     given.setdefault("status", None)
     await _validate(session, action, given, today=today or date.today())
     report = ProgressReport(
-        action_id=action.id, reported_on=given["reported_on"], status=ImplementationStatus(given["status"]),
-        narrative=given.get("narrative", ""), evidence_links=given.get("evidence_links", []),
+        action_id=action.id,
+        reported_on=given["reported_on"],
+        status=ImplementationStatus(given["status"]),
+        narrative=given.get("narrative", ""),
+        evidence_links=given.get("evidence_links", []),
         **({"visibility": given["visibility"]} if given.get("visibility") is not None else {}),
     )
     session.add(report)
@@ -263,7 +311,11 @@ async def create_report(
     await session.refresh(report)
     await session.refresh(action)
     await audit.record(
-        session, principal=principal, entity_type="ProgressReport", entity_id=report.id, action="create",
+        session,
+        principal=principal,
+        entity_type="ProgressReport",
+        entity_id=report.id,
+        action="create",
         after=await _snapshot(session, report),
     )
     report_event(session, report, action, Kind.PROGRESS_REPORT_CREATED)
@@ -273,9 +325,11 @@ async def create_report(
 async def update_report(
     *, session: AsyncSession, principal: Principal, report_id: int, values: ReportFields, today: date | None = None
 ) -> ProgressReport:
-    report = (await session.execute(
-        _visible_reports_select(principal).where(ProgressReport.id == report_id).with_for_update(of=ProgressReport)
-    )).scalar_one_or_none()
+    report = (
+        await session.execute(
+            _visible_reports_select(principal).where(ProgressReport.id == report_id).with_for_update(of=ProgressReport)
+        )
+    ).scalar_one_or_none()
     if report is None:
         if principal.is_anonymous:
             raise Unauthenticated("Sign in with an API key of this State's focal point to change its progress reports.")
@@ -294,8 +348,13 @@ async def update_report(
     await session.refresh(report)
     await session.refresh(action)
     await audit.record(
-        session, principal=principal, entity_type="ProgressReport", entity_id=report.id, action="update",
-        before=before, after=await _snapshot(session, report),
+        session,
+        principal=principal,
+        entity_type="ProgressReport",
+        entity_id=report.id,
+        action="update",
+        before=before,
+        after=await _snapshot(session, report),
     )
     report_event(session, report, action, Kind.PROGRESS_REPORT_UPDATED)
     return report
@@ -305,11 +364,13 @@ async def add_comment(*, session: AsyncSession, principal: Principal, report_id:
     """NHRIs and civil society organizations comment on reports they can see (para 8, 16)."""
     if principal.is_anonymous:
         raise Unauthenticated("Sign in with an NHRI or civil society key to comment on progress.")
-    found = (await session.execute(
-        sa.select(ProgressReport, ImplementationAction)
-        .join(ImplementationAction, ImplementationAction.id == ProgressReport.action_id)
-        .where(ProgressReport.id == report_id, visible_progress_reports(principal))
-    )).one_or_none()
+    found = (
+        await session.execute(
+            sa.select(ProgressReport, ImplementationAction)
+            .join(ImplementationAction, ImplementationAction.id == ProgressReport.action_id)
+            .where(ProgressReport.id == report_id, visible_progress_reports(principal))
+        )
+    ).one_or_none()
     if found is None:
         raise NotFound("No progress report with this id.", field="reportId")
     report, action = found
@@ -319,17 +380,30 @@ async def add_comment(*, session: AsyncSession, principal: Principal, report_id:
     if not text:
         raise ValidationFailed(errors=[FieldError("body", "The comment is empty.", "REQUIRED")])
     if len(text) > MAX_COMMENT:
-        raise ValidationFailed(errors=[FieldError("body", f"Keep the comment under {MAX_COMMENT} characters.", "TOO_LONG")])
-    comment = ProgressComment(report_id=report.id, organization_id=principal.organization_id, author=principal.actor, body=text)
+        raise ValidationFailed(
+            errors=[FieldError("body", f"Keep the comment under {MAX_COMMENT} characters.", "TOO_LONG")]
+        )
+    comment = ProgressComment(
+        report_id=report.id, organization_id=principal.organization_id, author=principal.actor, body=text
+    )
     session.add(comment)
     await session.flush()
     await session.refresh(comment)
     await audit.record(
-        session, principal=principal, entity_type="ProgressComment", entity_id=comment.id, action="create",
+        session,
+        principal=principal,
+        entity_type="ProgressComment",
+        entity_id=comment.id,
+        action="create",
         after={"report_id": report.id, "organization_id": comment.organization_id, "body": text},
     )
     emit_scoped(
-        session, Kind.PROGRESS_COMMENT_CREATED, "ProgressComment", comment.id, state=action.state_iso3,
-        visibility=narrowest(action.visibility, report.visibility), organization_ids=[comment.organization_id],
+        session,
+        Kind.PROGRESS_COMMENT_CREATED,
+        "ProgressComment",
+        comment.id,
+        state=action.state_iso3,
+        visibility=narrowest(action.visibility, report.visibility),
+        organization_ids=[comment.organization_id],
     )
     return comment

@@ -13,9 +13,9 @@ The rule (documented in the README):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,7 +70,9 @@ async def action_statuses_per_recommendation(
 async def implementation_of(
     *, session: AsyncSession, principal: Principal, recommendation_ids: Sequence[int]
 ) -> dict[int, RecommendationImplementation]:
-    grouped = await action_statuses_per_recommendation(session=session, principal=principal, recommendation_ids=recommendation_ids)
+    grouped = await action_statuses_per_recommendation(
+        session=session, principal=principal, recommendation_ids=recommendation_ids
+    )
     return {
         rid: RecommendationImplementation(rolled_up(s for _, s in pairs), len(pairs)) for rid, pairs in grouped.items()
     }
@@ -144,16 +146,25 @@ async def summary(
     for item in per_recommendation.values():
         if item.status is not None:
             by_status[item.status] += 1
-    action_count = (await session.execute(
-        sa.select(sa.func.count(sa.distinct(ImplementationAction.id)))
-        .join(ActionRecommendation, ActionRecommendation.action_id == ImplementationAction.id)
-        .join(Recommendation, Recommendation.id == ActionRecommendation.recommendation_id)
-        .join(Review, Review.id == Recommendation.review_id)
-        .where(Review.state_iso3 == code, Review.cycle == cycle, visible_actions(principal))
-    )).scalar_one()
+    action_count = (
+        await session.execute(
+            sa.select(sa.func.count(sa.distinct(ImplementationAction.id)))
+            .join(ActionRecommendation, ActionRecommendation.action_id == ImplementationAction.id)
+            .join(Recommendation, Recommendation.id == ActionRecommendation.recommendation_id)
+            .join(Review, Review.id == Recommendation.review_id)
+            .where(Review.state_iso3 == code, Review.cycle == cycle, visible_actions(principal))
+        )
+    ).scalar_one()
     return ImplementationSummary(
-        state_iso3=code, cycle=cycle, as_of=as_of, recommendations=len(recommendations), accepted=len(accepted),
-        noted=noted, accepted_covered=sum(1 for i in per_recommendation.values() if i.status is not None),
-        accepted_with_recent_progress=len(recent), accepted_completed=by_status[S.COMPLETED],
-        accepted_by_status=by_status, actions=int(action_count),
+        state_iso3=code,
+        cycle=cycle,
+        as_of=as_of,
+        recommendations=len(recommendations),
+        accepted=len(accepted),
+        noted=noted,
+        accepted_covered=sum(1 for i in per_recommendation.values() if i.status is not None),
+        accepted_with_recent_progress=len(recent),
+        accepted_completed=by_status[S.COMPLETED],
+        accepted_by_status=by_status,
+        actions=int(action_count),
     )

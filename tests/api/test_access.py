@@ -44,7 +44,9 @@ CREATE_KEY = """mutation($input: CreateApiKeyInput!) {
 
 async def test_administrator_creates_and_revokes_keys(app_client, world, sessionmaker):
     admin = await world.key(Role.ADMINISTRATOR)
-    body = await gql(app_client, CREATE_KEY, {"input": {"role": "STATE_FOCAL_POINT", "state": "SEN", "label": "Dakar"}}, token=admin)
+    body = await gql(
+        app_client, CREATE_KEY, {"input": {"role": "STATE_FOCAL_POINT", "state": "SEN", "label": "Dakar"}}, token=admin
+    )
     payload = body["data"]["createApiKey"]
     assert payload["userErrors"] == [] and payload["apiKey"]["stateCode"] == "SEN"
     key = payload["key"]
@@ -81,7 +83,9 @@ async def test_expired_and_malformed_credentials_are_refused(app_client, world, 
     async with sessionmaker() as session, session.begin():
         await session.execute(sa.update(ApiKey).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     for header in (f"Bearer {key}", "Basic abc", "Bearer ", "Bearer tcg_x_y"):
-        response = await app_client.post("/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": header})
+        response = await app_client.post(
+            "/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": header}
+        )
         assert response.status_code == 401, header
         assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
@@ -115,11 +119,21 @@ async def test_nhri_and_civil_society_add_input_to_needs_they_can_see(app_client
     add = "mutation($id: ID!, $body: String!) { addStakeholderInput(input: {needId: $id, body: $body}) { stakeholderInput { body } userErrors { code } } }"
     body = await gql(app_client, add, {"id": partners, "body": "We can contribute data."}, token=nhri)
     assert body["data"]["addStakeholderInput"]["stakeholderInput"]["body"] == "We can contribute data."
-    assert (await gql(app_client, add, {"id": private, "body": "x"}, token=nhri))["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    assert (await gql(app_client, add, {"id": partners, "body": "x"}, token=donor))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert (await gql(app_client, add, {"id": partners, "body": " "}, token=nhri))["data"]["addStakeholderInput"]["userErrors"][0]["code"] == "REQUIRED"
-    read = "query($id: ID!) { node(id: $id) { ... on Need { stakeholderInputs { totalCount edges { node { body } } } } } }"
-    assert (await gql(app_client, read, {"id": partners}, token=donor))["data"]["node"]["stakeholderInputs"]["totalCount"] == 1
+    assert (await gql(app_client, add, {"id": private, "body": "x"}, token=nhri))["errors"][0]["extensions"][
+        "code"
+    ] == "NOT_FOUND"
+    assert (await gql(app_client, add, {"id": partners, "body": "x"}, token=donor))["errors"][0]["extensions"][
+        "code"
+    ] == "FORBIDDEN"
+    assert (await gql(app_client, add, {"id": partners, "body": " "}, token=nhri))["data"]["addStakeholderInput"][
+        "userErrors"
+    ][0]["code"] == "REQUIRED"
+    read = (
+        "query($id: ID!) { node(id: $id) { ... on Need { stakeholderInputs { totalCount edges { node { body } } } } } }"
+    )
+    assert (await gql(app_client, read, {"id": partners}, token=donor))["data"]["node"]["stakeholderInputs"][
+        "totalCount"
+    ] == 1
     assert (await gql(app_client, read, {"id": partners}))["data"]["node"] is None
     async with sessionmaker() as session:
         assert (await session.execute(sa.select(sa.func.count()).select_from(StakeholderInput))).scalar_one() == 1
@@ -148,8 +162,13 @@ async def test_cost_follows_variables_and_fragments(app_client):
     assert body["extensions"]["cost"]["actualQueryCost"] == 1
     introspection = await gql(app_client, "{ __schema { types { name } } }")
     # Introspection is priced by the schema's size: one object per type here.
-    assert introspection["extensions"]["cost"]["requestedQueryCost"] == 1 + len(introspection["data"]["__schema"]["types"])
-    assert introspection["extensions"]["cost"]["actualQueryCost"] == introspection["extensions"]["cost"]["requestedQueryCost"]
+    assert introspection["extensions"]["cost"]["requestedQueryCost"] == 1 + len(
+        introspection["data"]["__schema"]["types"]
+    )
+    assert (
+        introspection["extensions"]["cost"]["actualQueryCost"]
+        == introspection["extensions"]["cost"]["requestedQueryCost"]
+    )
 
 
 async def test_a_document_is_validated_once_and_an_invalid_one_every_time(app_client, monkeypatch):
@@ -191,8 +210,6 @@ async def test_depth_alias_and_token_floods_are_refused(app_client):
     tokens = "{ viewer { " + " ".join(["role"] * 6000) + " } }"
     body = await gql(app_client, tokens)
     assert body["errors"]
-
-
 
 
 async def test_development_profile_serves_graphiql_and_health(app_client):

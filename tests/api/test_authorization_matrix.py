@@ -18,7 +18,15 @@ def gid(type_name: str, key) -> str:
 
 
 PRINCIPALS = [
-    "anonymous", "admin", "focal_own", "focal_other", "donor_own", "donor_other", "agency_own", "nhri", "civil_society",
+    "anonymous",
+    "admin",
+    "focal_own",
+    "focal_other",
+    "donor_own",
+    "donor_other",
+    "agency_own",
+    "nhri",
+    "civil_society",
     "fund_admin",
 ]
 
@@ -36,9 +44,21 @@ async def _fund_rounds(sessionmaker) -> tuple[int, int]:
     manager = Principal(role=Role.FUND_ADMINISTRATOR)
     ids = []
     async with sessionmaker() as session, session.begin():
-        for name, statuses in (("Open", [FundRoundStatus.OPEN]), ("Closed", [FundRoundStatus.OPEN, FundRoundStatus.CLOSED])):
-            row = await rounds.create_round(session=session, principal=manager, values=rounds.RoundFields(
-                name=name, budget=Decimal("1000"), currency="USD", opens_on=today - timedelta(days=1), closes_on=today + timedelta(days=30)))
+        for name, statuses in (
+            ("Open", [FundRoundStatus.OPEN]),
+            ("Closed", [FundRoundStatus.OPEN, FundRoundStatus.CLOSED]),
+        ):
+            row = await rounds.create_round(
+                session=session,
+                principal=manager,
+                values=rounds.RoundFields(
+                    name=name,
+                    budget=Decimal("1000"),
+                    currency="USD",
+                    opens_on=today - timedelta(days=1),
+                    closes_on=today + timedelta(days=30),
+                ),
+            )
             for status in statuses:
                 await rounds.change_round_status(session=session, principal=manager, round_id=row.id, to=status)
             ids.append(row.id)
@@ -61,7 +81,9 @@ async def setting(world, sessionmaker):
     from service.models.matching import Match
 
     async with sessionmaker() as session:
-        match = (await session.execute(select(Match.id).where(Match.need_id == need, Match.programme_id == programme))).scalar_one()
+        match = (
+            await session.execute(select(Match.id).where(Match.need_id == need, Match.programme_id == programme))
+        ).scalar_one()
     tokens = {
         "anonymous": None,
         "admin": await world.key(Role.ADMINISTRATOR),
@@ -77,10 +99,15 @@ async def setting(world, sessionmaker):
     open_round, closed_round = await _fund_rounds(sessionmaker)
     action, report = await _public_action_with_report(sessionmaker, rec)
     ids = {
-        "action": gid("ImplementationAction", action), "report": gid("ProgressReport", report),
-        "need": gid("Need", need), "programme": gid("Programme", programme), "capability": gid("Capability", capability),
-        "match": gid("Match", match), "rec": gid("Recommendation", rec),
-        "openRound": gid("FundRound", open_round), "closedRound": gid("FundRound", closed_round),
+        "action": gid("ImplementationAction", action),
+        "report": gid("ProgressReport", report),
+        "need": gid("Need", need),
+        "programme": gid("Programme", programme),
+        "capability": gid("Capability", capability),
+        "match": gid("Match", match),
+        "rec": gid("Recommendation", rec),
+        "openRound": gid("FundRound", open_round),
+        "closedRound": gid("FundRound", closed_round),
     }
     return tokens, ids
 
@@ -94,20 +121,37 @@ async def _public_action_with_report(sessionmaker, rec: int) -> tuple[int, int]:
 
     focal = Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN")
     async with sessionmaker() as session, session.begin():
-        action = await actions.create_action(session=session, principal=focal, state_iso3="KEN", values=actions.ActionFields(
-            title="Court reform", lead_institution=actions.Institution("Judiciary", StakeholderKind.JUDICIARY),
-            visibility=Visibility.PUBLIC, recommendation_ids=[rec],
-        ))
-        report = await progress.create_report(session=session, principal=focal, action_id=action.id, values=progress.ReportFields(
-            reported_on=date(2024, 1, 1), status=ImplementationStatus.ONGOING, visibility=Visibility.PUBLIC,
-        ))
+        action = await actions.create_action(
+            session=session,
+            principal=focal,
+            state_iso3="KEN",
+            values=actions.ActionFields(
+                title="Court reform",
+                lead_institution=actions.Institution("Judiciary", StakeholderKind.JUDICIARY),
+                visibility=Visibility.PUBLIC,
+                recommendation_ids=[rec],
+            ),
+        )
+        report = await progress.create_report(
+            session=session,
+            principal=focal,
+            action_id=action.id,
+            values=progress.ReportFields(
+                reported_on=date(2024, 1, 1),
+                status=ImplementationStatus.ONGOING,
+                visibility=Visibility.PUBLIC,
+            ),
+        )
         return action.id, report.id
 
 
 # mutation → (GraphQL, the principals allowed; everyone else is refused)
 MUTATIONS = {
     "createNeed": ('mutation { createNeed(input: {state: "KEN", title: "x"}) { need { id } } }', {"focal_own"}),
-    "updateNeed": ('mutation($need: ID!) { updateNeed(input: {id: $need, title: "y"}) { need { id } } }', {"focal_own"}),
+    "updateNeed": (
+        'mutation($need: ID!) { updateNeed(input: {id: $need, title: "y"}) { need { id } } }',
+        {"focal_own"},
+    ),
     "withdrawNeed": ("mutation($need: ID!) { withdrawNeed(input: {id: $need}) { need { id } } }", {"focal_own"}),
     "linkNeedRecommendations": (
         "mutation($need: ID!, $rec: ID!) { linkNeedRecommendations(input: {needId: $need, recommendationIds: [$rec]}) { need { id } } }",
@@ -117,24 +161,42 @@ MUTATIONS = {
         'mutation($need: ID!) { addStakeholderInput(input: {needId: $need, body: "Our view"}) { stakeholderInput { id } } }',
         {"nhri", "civil_society"},
     ),
-    "updateProgramme": ('mutation($programme: ID!) { updateProgramme(input: {id: $programme, title: "z"}) { programme { id } } }', {"donor_own"}),
+    "updateProgramme": (
+        'mutation($programme: ID!) { updateProgramme(input: {id: $programme, title: "z"}) { programme { id } } }',
+        {"donor_own"},
+    ),
     "createProgramme": (
         'mutation { createProgramme(input: {iatiIdentifier: "XX-NEW-1", title: "New"}) { programme { id } } }',
         {"donor_own", "donor_other", "agency_own"},
     ),
-    "updateCapability": ('mutation($capability: ID!) { updateCapability(input: {id: $capability, title: "w"}) { capability { id } } }', {"agency_own"}),
-    "proposeMatch": ('mutation($match: ID!) { proposeMatch(input: {id: $match, message: "We offer"}) { match { id } } }', {"donor_own"}),
+    "updateCapability": (
+        'mutation($capability: ID!) { updateCapability(input: {id: $capability, title: "w"}) { capability { id } } }',
+        {"agency_own"},
+    ),
+    "proposeMatch": (
+        'mutation($match: ID!) { proposeMatch(input: {id: $match, message: "We offer"}) { match { id } } }',
+        {"donor_own"},
+    ),
     "createImplementationAction": (
         'mutation { createImplementationAction(input: {state: "KEN", title: "x", leadInstitution: {name: "Parliament", kind: PARLIAMENT}}) { action { id } } }',
         {"focal_own"},
     ),
-    "updateImplementationAction": ('mutation($action: ID!) { updateImplementationAction(input: {id: $action, title: "y"}) { action { id } } }', {"focal_own"}),
-    "createIndicator": ('mutation($action: ID!) { createIndicator(input: {actionId: $action, name: "Cases"}) { indicator { id } } }', {"focal_own"}),
+    "updateImplementationAction": (
+        'mutation($action: ID!) { updateImplementationAction(input: {id: $action, title: "y"}) { action { id } } }',
+        {"focal_own"},
+    ),
+    "createIndicator": (
+        'mutation($action: ID!) { createIndicator(input: {actionId: $action, name: "Cases"}) { indicator { id } } }',
+        {"focal_own"},
+    ),
     "reportProgress": (
         'mutation($action: ID!) { reportProgress(input: {actionId: $action, reportedOn: "2024-06-01", status: PARTIAL}) { progressReport { id } } }',
         {"focal_own"},
     ),
-    "updateProgressReport": ('mutation($report: ID!) { updateProgressReport(input: {id: $report, narrative: "n"}) { progressReport { id } } }', {"focal_own"}),
+    "updateProgressReport": (
+        'mutation($report: ID!) { updateProgressReport(input: {id: $report, narrative: "n"}) { progressReport { id } } }',
+        {"focal_own"},
+    ),
     "addProgressComment": (
         'mutation($report: ID!) { addProgressComment(input: {reportId: $report, body: "Our view"}) { comment { id } } }',
         {"nhri", "civil_society"},
@@ -144,7 +206,10 @@ MUTATIONS = {
         'mutation { createFundRound(input: {name: "2030", budget: {amount: "1", currency: "USD"}, opensOn: "2030-01-01", closesOn: "2030-02-01"}) { round { id } } }',
         {"admin", "fund_admin"},
     ),
-    "closeFundRound": ("mutation($openRound: ID!) { closeFundRound(input: {id: $openRound}) { round { id } } }", {"admin", "fund_admin"}),
+    "closeFundRound": (
+        "mutation($openRound: ID!) { closeFundRound(input: {id: $openRound}) { round { id } } }",
+        {"admin", "fund_admin"},
+    ),
     "setFundCriteria": (
         'mutation($openRound: ID!) { setFundCriteria(input: {roundId: $openRound, note: "n", weights: [{criterion: "ldc_sids", weight: 1}]}) { criteria { version } } }',
         {"admin", "fund_admin"},

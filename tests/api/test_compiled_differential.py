@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -59,7 +60,9 @@ async def _post(client: httpx.AsyncClient, query: str, variables: dict | None, t
     return json.loads(response.content)
 
 
-async def answers(compiled: httpx.AsyncClient, resolvers: httpx.AsyncClient, query: str, variables: dict | None, token: str | None) -> dict[str, Any]:
+async def answers(
+    compiled: httpx.AsyncClient, resolvers: httpx.AsyncClient, query: str, variables: dict | None, token: str | None
+) -> dict[str, Any]:
     """Both paths' answers, asserted equal: `data` as the same bytes (key order, number types),
     errors by message, path and code."""
     got = await _post(compiled, query, variables, token)
@@ -67,7 +70,9 @@ async def answers(compiled: httpx.AsyncClient, resolvers: httpx.AsyncClient, que
     assert json.dumps(got.get("data")) == json.dumps(want.get("data")), (query, variables)
 
     def errors(body: dict) -> list:
-        return [(e.get("message"), e.get("path"), (e.get("extensions") or {}).get("code")) for e in body.get("errors") or []]
+        return [
+            (e.get("message"), e.get("path"), (e.get("extensions") or {}).get("code")) for e in body.get("errors") or []
+        ]
 
     assert errors(got) == errors(want), (query, variables)
     return want
@@ -81,11 +86,19 @@ async def test_every_need_field_answers_the_same(app_client, resolver_client, de
 
     async with sessionmaker() as session, session.begin():
         newest = "(select id from assistance_need order by created_at desc, id desc limit 3)"
-        await session.execute(sa.text(f"update assistance_need set updated_at = '2024-01-02 03:04:05+00', "
-                                      f"submitted_at = '2024-01-02 03:04:05.12+00', estimated_cost = 1500.50, currency = 'EUR', "
-                                      f"start_date = '2025-03-01' where id in {newest}"))
-        await session.execute(sa.text("update match set score = 1 where id in (select min(id) from match group by need_id)"))
-        await session.execute(sa.text("update match set score = 0.1 + 0.2 where id in (select max(id) from match group by need_id)"))
+        await session.execute(
+            sa.text(
+                f"update assistance_need set updated_at = '2024-01-02 03:04:05+00', "
+                f"submitted_at = '2024-01-02 03:04:05.12+00', estimated_cost = 1500.50, currency = 'EUR', "
+                f"start_date = '2025-03-01' where id in {newest}"
+            )
+        )
+        await session.execute(
+            sa.text("update match set score = 1 where id in (select min(id) from match group by need_id)")
+        )
+        await session.execute(
+            sa.text("update match set score = 0.1 + 0.2 where id in (select max(id) from match group by need_id)")
+        )
     query = """query($id: ID!) { needs(first: 5, orderBy: {field: UPDATED_AT, direction: ASC}) { totalCount pageInfo { hasNextPage endCursor startCursor hasPreviousPage }
       edges { cursor node { id title status visibility allowedTransitions createdAt submittedAt updatedAt startDate
         estimatedCost { amount currency } themes rightsDimensions state { id code name(language: FR) regionalGroup isLdc }
@@ -107,9 +120,25 @@ from graphql_schema.schema import schema as strawberry_schema  # noqa: E402
 SCHEMA = strawberry_schema._schema
 # Object types the generator descends into: the compiled ones, and a few that are not (their
 # root field then runs on the resolvers, next to compiled ones in the same operation).
-DESCEND = {"NeedConnection", "NeedEdge", "Need", "State", "PageInfo", "Money", "NeedFunding", "NationalStakeholder",
-           "RecommendationConnection", "RecommendationEdge", "Recommendation", "MatchConnection", "MatchEdge", "Match",
-           "Programme", "Capability", "Organization"}
+DESCEND = {
+    "NeedConnection",
+    "NeedEdge",
+    "Need",
+    "State",
+    "PageInfo",
+    "Money",
+    "NeedFunding",
+    "NationalStakeholder",
+    "RecommendationConnection",
+    "RecommendationEdge",
+    "Recommendation",
+    "MatchConnection",
+    "MatchEdge",
+    "Match",
+    "Programme",
+    "Capability",
+    "Organization",
+}
 DEMO_STATES = ["KEN", "UGA", "SEN", "TUN", "KHM", "FJI", "COL", "PRY"]
 THEMES = ["JUSTICE", "NHRI", "WOMEN", "CHILDREN", "EDUCATION"]
 SEARCHES = ["court", "justice system", "human rights", "registry OR land"]
@@ -165,9 +194,19 @@ class Document:
 def need_filter(draw: Any) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if draw(st.booleans()):
-        f["statuses"] = [EnumValue(s) for s in draw(st.lists(st.sampled_from(["DRAFT", "SUBMITTED", "MATCHED", "WITHDRAWN"]), max_size=2, unique=True))]
+        f["statuses"] = [
+            EnumValue(s)
+            for s in draw(
+                st.lists(st.sampled_from(["DRAFT", "SUBMITTED", "MATCHED", "WITHDRAWN"]), max_size=2, unique=True)
+            )
+        ]
     if draw(st.booleans()):
-        f["visibilities"] = [EnumValue(s) for s in draw(st.lists(st.sampled_from(["PUBLIC", "PARTNERS", "PRIVATE"]), min_size=1, max_size=2, unique=True))]
+        f["visibilities"] = [
+            EnumValue(s)
+            for s in draw(
+                st.lists(st.sampled_from(["PUBLIC", "PARTNERS", "PRIVATE"]), min_size=1, max_size=2, unique=True)
+            )
+        ]
     if draw(st.integers(0, 3)) == 0:
         f["states"] = draw(st.lists(st.sampled_from(DEMO_STATES + ["ken", "XXX"]), min_size=1, max_size=3, unique=True))
     if draw(st.integers(0, 3)) == 0:
@@ -188,8 +227,13 @@ def needs_arguments(doc: Document, nested: bool) -> tuple[str, dict]:
         parts.append("filter: " + doc.argument(f, "NeedFilter"))
         plain["filter"] = f
     if draw(st.booleans()):
-        fields = ["CREATED_AT", "UPDATED_AT", "TITLE", "ESTIMATED_COST"] + (["RELEVANCE"] if f and "search" in f else [])
-        order = {"field": EnumValue(draw(st.sampled_from(fields))), "direction": EnumValue(draw(st.sampled_from(["ASC", "DESC"])))}
+        fields = ["CREATED_AT", "UPDATED_AT", "TITLE", "ESTIMATED_COST"] + (
+            ["RELEVANCE"] if f and "search" in f else []
+        )
+        order = {
+            "field": EnumValue(draw(st.sampled_from(fields))),
+            "direction": EnumValue(draw(st.sampled_from(["ASC", "DESC"]))),
+        }
         parts.append("orderBy: " + doc.argument(order, "NeedOrder"))
         plain["orderBy"] = order
     size = draw(st.sampled_from([None, 0, 1, 2, 3, 5, 101]))
@@ -211,11 +255,15 @@ def selection_set(doc: Document, type_name: str, depth: int) -> str:
         from graphql import get_named_type, is_leaf_type
 
         named = get_named_type(field.type)
-        if any(str(a.type).endswith("!") and a.default_value is None and n != "language" for n, a in field.args.items()):
+        if any(
+            str(a.type).endswith("!") and a.default_value is None and n != "language" for n, a in field.args.items()
+        ):
             continue
         if is_leaf_type(named) or (named.name in DESCEND and depth > 0):
             usable.append(name)
-    chosen = draw(st.lists(st.sampled_from(usable + ["__typename"]), min_size=1, max_size=min(6, len(usable) + 1), unique=True))
+    chosen = draw(
+        st.lists(st.sampled_from(usable + ["__typename"]), min_size=1, max_size=min(6, len(usable) + 1), unique=True)
+    )
     parts = [field_text(doc, object_type, name, depth) for name in chosen]
     if len(parts) > 1 and draw(st.integers(0, 3)) == 0:  # some of them through a fragment
         k = draw(st.integers(1, len(parts) - 1))
@@ -241,7 +289,9 @@ def field_text(doc: Document, parent: Any, name: str, depth: int) -> str:
     named = get_named_type(field.type)
     arguments = ""
     if name == "name" and "language" in field.args:
-        arguments = "(language: " + doc.argument(EnumValue(draw(st.sampled_from(["EN", "FR", "AR", "ZH"]))), "Language!") + ")"
+        arguments = (
+            "(language: " + doc.argument(EnumValue(draw(st.sampled_from(["EN", "FR", "AR", "ZH"]))), "Language!") + ")"
+        )
     elif named.name == "NeedConnection":
         arguments, _ = needs_arguments(doc, nested=True)
     elif "first" in field.args and draw(st.booleans()):
@@ -261,18 +311,30 @@ def field_text(doc: Document, parent: Any, name: str, depth: int) -> str:
     return f"{alias}{name}{arguments}{directive}{sub}"
 
 
-NODE_IDS = (
-    [to_global_id("Need", i) for i in (1, 2, 4, 10, 14, 20, 24, 30, 31, 999)]
-    + [to_global_id("State", "KEN"), to_global_id("State", "XXX"), to_global_id("Recommendation", 1),
-       to_global_id("Organization", 2), to_global_id("Programme", 3), to_global_id("Match", 1),
-       to_global_id("Nothing", 1), to_global_id("Need", "x"), "not an id"]
-)
+NODE_IDS = [to_global_id("Need", i) for i in (1, 2, 4, 10, 14, 20, 24, 30, 31, 999)] + [
+    to_global_id("State", "KEN"),
+    to_global_id("State", "XXX"),
+    to_global_id("Recommendation", 1),
+    to_global_id("Organization", 2),
+    to_global_id("Programme", 3),
+    to_global_id("Match", 1),
+    to_global_id("Nothing", 1),
+    to_global_id("Need", "x"),
+    "not an id",
+]
 
 
 def node_selection(doc: Document, depth: int) -> str:
     draw = doc.draw
     parts = ["__typename"] + (["id"] if draw(st.booleans()) else [])
-    for type_name in draw(st.lists(st.sampled_from(["Need", "State", "Recommendation", "Organization", "Programme"]), min_size=1, max_size=3, unique=True)):
+    for type_name in draw(
+        st.lists(
+            st.sampled_from(["Need", "State", "Recommendation", "Organization", "Programme"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    ):
         parts.append(f"... on {type_name} {selection_set(doc, type_name, depth)}")
     return "{ " + " ".join(parts) + " }"
 
@@ -281,13 +343,19 @@ def node_selection(doc: Document, depth: int) -> str:
 def random_operation(draw: Any) -> Document:
     doc = Document(draw)
     roots: list[str] = []
-    for kind in draw(st.lists(st.sampled_from(["needs", "needs", "node", "nodes", "state", "states", "typename"]), min_size=1, max_size=3)):
+    for kind in draw(
+        st.lists(
+            st.sampled_from(["needs", "needs", "node", "nodes", "state", "states", "typename"]), min_size=1, max_size=3
+        )
+    ):
         alias = doc.name("r") + ": "
         if kind == "needs":
             arguments, _ = needs_arguments(doc, nested=False)
             roots.append(f"{alias}needs{arguments} {selection_set(doc, 'NeedConnection', 3)}")
         elif kind == "node":
-            roots.append(f"{alias}node(id: {doc.argument(draw(st.sampled_from(NODE_IDS)), 'ID!')}) {node_selection(doc, 2)}")
+            roots.append(
+                f"{alias}node(id: {doc.argument(draw(st.sampled_from(NODE_IDS)), 'ID!')}) {node_selection(doc, 2)}"
+            )
         elif kind == "nodes":
             ids = draw(st.lists(st.sampled_from(NODE_IDS), max_size=4))
             roots.append(f"{alias}nodes(ids: {doc.argument(ids, '[ID!]!')}) {node_selection(doc, 2)}")
@@ -309,8 +377,13 @@ def _variables(value: Any) -> Any:
     return json.loads(json.dumps(value))  # Enum markers as plain strings
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 async def test_random_queries_answer_the_same_on_both_paths(app_client, resolver_client, demo, data):
     doc = data.draw(random_operation())
@@ -318,7 +391,12 @@ async def test_random_queries_answer_the_same_on_both_paths(app_client, resolver
     token = demo[principal]
     text = doc.text()
     for placeholder, arguments in doc.connections:  # a cursor of an earlier page in that order, or a foreign one
-        body = await _post(resolver_client, CURSOR_QUERY, _variables({"filter": arguments.get("filter"), "orderBy": arguments.get("orderBy")}), token)
+        body = await _post(
+            resolver_client,
+            CURSOR_QUERY,
+            _variables({"filter": arguments.get("filter"), "orderBy": arguments.get("orderBy")}),
+            token,
+        )
         cursors = [e["cursor"] for e in ((body.get("data") or {}).get("needs") or {"edges": []})["edges"]]
         pool = cursors + ["WyJuZWVkczpUSVRMRTpERVNDIixbIngiLDFdXQ", "garbage"]
         text = text.replace(placeholder, data.draw(st.sampled_from(pool)))
@@ -336,13 +414,16 @@ async def test_compiled_page_is_one_read_statement(app_client, resolver_client, 
     with programme, capability and organization) and a node lookup are one SELECT each, plus
     the rate limit's charge, for any page size (the resolvers take one per connection, count
     and batch)."""
+    from bench.peer import TCGRAPH_PAGE
     from tests.support import counted_statements
 
-    from bench.peer import TCGRAPH_PAGE
-
     need = to_global_id("Need", 1)
-    for query, variables in ((NEEDS_PAGE, {"n": 5}), (NEEDS_PAGE, {"n": 30}), (TCGRAPH_PAGE, None),
-                             ("query($id: ID!) { node(id: $id) { ... on Need { id title status state { code name } } } }", {"id": need})):
+    for query, variables in (
+        (NEEDS_PAGE, {"n": 5}),
+        (NEEDS_PAGE, {"n": 30}),
+        (TCGRAPH_PAGE, None),
+        ("query($id: ID!) { node(id: $id) { ... on Need { id title status state { code name } } } }", {"id": need}),
+    ):
         for principal in ("anonymous", "donor"):
             with counted_statements(app_client) as statements:
                 body = await answers(app_client, resolver_client, query, variables, demo[principal])
@@ -371,9 +452,13 @@ async def test_an_uncompilable_selection_falls_back_to_the_resolvers(app_client,
 
 async def test_errors_come_from_the_resolvers(app_client, resolver_client, demo):
     """A bad cursor, page size or ID is reported exactly as the resolvers report it."""
-    for query in ('{ needs(after: "nope") { totalCount } }', "{ needs(first: 101) { totalCount } }",
-                  '{ node(id: "nope") { id } }', '{ nodes(ids: ["TmVlZDp4"]) { id } }',
-                  '{ needs(orderBy: {field: RELEVANCE}) { totalCount } }'):
+    for query in (
+        '{ needs(after: "nope") { totalCount } }',
+        "{ needs(first: 101) { totalCount } }",
+        '{ node(id: "nope") { id } }',
+        '{ nodes(ids: ["TmVlZDp4"]) { id } }',
+        "{ needs(orderBy: {field: RELEVANCE}) { totalCount } }",
+    ):
         body = await answers(app_client, resolver_client, query, None, None)
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
 
@@ -385,7 +470,12 @@ async def test_one_node_plan_serves_every_id_of_its_type(app_client, resolver_cl
 
     query = "query($id: ID!) { node(id: $id) { __typename id ... on Need { title visibility state { code } } ... on State { code } } }"
     ids = [to_global_id("Need", i) for i in (1, 2, 4, 14, 20, 30, 999)] + [
-        to_global_id("State", "KEN"), to_global_id("State", "UGA"), to_global_id("Recommendation", 3), to_global_id("Need", "x"), "nope"]
+        to_global_id("State", "KEN"),
+        to_global_id("State", "UGA"),
+        to_global_id("Recommendation", 3),
+        to_global_id("Need", "x"),
+        "nope",
+    ]
     before = len(CompiledExecution.plans._plans)
     for principal in ("anonymous", "donor", "focal point of UGA"):
         for global_id in ids:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from graphql import get_introspection_query
 
@@ -86,9 +85,21 @@ async def test_changes_decide_visibility_in_sql_as_before(app_client, world, ses
     from graphql_schema.relay import to_global_id
 
     gid = lambda n: to_global_id("Need", n)  # noqa: E731
-    assert await needs_seen(None) == {"created": {gid(shown), gid(opened)}, "updated": set(), "removed": {gid(hidden_later)}}
-    assert await needs_seen(partner) == {"created": {gid(shown), gid(hidden_later), gid(opened)}, "updated": set(), "removed": set()}
-    assert await needs_seen(focal) == {"created": {gid(shown), gid(hidden_later), gid(private), gid(opened)}, "updated": set(), "removed": set()}
+    assert await needs_seen(None) == {
+        "created": {gid(shown), gid(opened)},
+        "updated": set(),
+        "removed": {gid(hidden_later)},
+    }
+    assert await needs_seen(partner) == {
+        "created": {gid(shown), gid(hidden_later), gid(opened)},
+        "updated": set(),
+        "removed": set(),
+    }
+    assert await needs_seen(focal) == {
+        "created": {gid(shown), gid(hidden_later), gid(private), gid(opened)},
+        "updated": set(),
+        "removed": set(),
+    }
 
 
 # -- priced from what will run ----------------------------------------------------------------
@@ -103,7 +114,9 @@ async def test_variable_defaults_are_priced(app_client):
 
 async def test_nodes_are_priced_per_id(app_client):
     ids = [f"id{i}" for i in range(100)]
-    body = await gql(app_client, "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Need { state { code } } } }", {"ids": ids})
+    body = await gql(
+        app_client, "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Need { state { code } } } }", {"ids": ids}
+    )
     assert body["extensions"]["cost"]["requestedQueryCost"] == 100 * (1 + 1)
     literal = await gql(app_client, '{ nodes(ids: ["a", "b", "c"]) { id } }')
     assert literal["extensions"]["cost"]["requestedQueryCost"] == 3
@@ -121,7 +134,11 @@ async def test_introspection_is_priced_by_its_size(app_client):
     # The estimate (this schema's items per parent) is close to what came back.
     assert cost["actualQueryCost"] > 1000
     assert 0.8 * cost["actualQueryCost"] <= cost["requestedQueryCost"] <= 2 * cost["actualQueryCost"], cost
-    aliased = "{ " + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }}" for i in range(50)) + " }"
+    aliased = (
+        "{ "
+        + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }}" for i in range(50))
+        + " }"
+    )
     with counted_statements(app_client) as statements:
         refused = await gql(app_client, aliased)
     # Refused on its price before anything ran (no statement, no data); how fast that is, is
@@ -133,7 +150,11 @@ async def test_introspection_is_priced_by_its_size(app_client):
 async def test_aliased_changes_share_one_budget_of_examined_events(app_client, world, sessionmaker):
     private = await world.need("KEN", title="Private", visibility=Visibility.PRIVATE)
     await hidden_updates(sessionmaker, private, 2 * CHANGES_SCAN_LIMIT)
-    aliased = "{ " + " ".join(f"c{i}: changes(first: 49) {{ lastSequence pageInfo {{ hasNextPage }} }}" for i in range(50)) + " }"
+    aliased = (
+        "{ "
+        + " ".join(f"c{i}: changes(first: 49) {{ lastSequence pageInfo {{ hasNextPage }} }}" for i in range(50))
+        + " }"
+    )
     with counted_statements(app_client) as statements:
         body = await gql(app_client, aliased)
     assert "errors" not in body, body

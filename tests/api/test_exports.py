@@ -19,7 +19,9 @@ pytestmark = pytest.mark.asyncio
 async def export(sessionmaker, principal, entity="needs", fmt="json", filters=()):
     out = io.StringIO()
     async with sessionmaker() as session:
-        count = await export_entities(session=session, principal=principal, entity=entity, fmt=fmt, filters=list(filters), out=out)
+        count = await export_entities(
+            session=session, principal=principal, entity=entity, fmt=fmt, filters=list(filters), out=out
+        )
     return count, out.getvalue()
 
 
@@ -30,7 +32,12 @@ async def test_needs_export_follows_the_principals_visibility(sessionmaker, worl
     cases = {
         ANONYMOUS: {"PUBLIC need", "Ugandan public need"},
         Principal(role=Role.DONOR, organization_id=1): {"PUBLIC need", "PARTNERS need", "Ugandan public need"},
-        Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"): {"PUBLIC need", "PARTNERS need", "PRIVATE need", "Ugandan public need"},
+        Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"): {
+            "PUBLIC need",
+            "PARTNERS need",
+            "PRIVATE need",
+            "Ugandan public need",
+        },
     }
     for principal, expected in cases.items():
         count, text = await export(sessionmaker, principal)

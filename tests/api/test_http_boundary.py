@@ -46,8 +46,14 @@ BAD_REQUESTS = [
     ("body is a number", raw("42"), 400, 400, "BAD_REQUEST", "not a number"),
     ("body is an array", raw("[]"), 400, 400, "BAD_REQUEST", "not an array"),
     ("body is not UTF-8", raw(b'{"query": "{ __typename }", "x": "\xff\xfe"}'), 400, 400, "BAD_REQUEST", "UTF-8"),
-    ("body nested 5,000 deep", raw('{"query": "{ __typename }", "variables": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"),
-     400, 400, "BAD_REQUEST", "nested too deeply"),
+    (
+        "body nested 5,000 deep",
+        raw('{"query": "{ __typename }", "variables": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"),
+        400,
+        400,
+        "BAD_REQUEST",
+        "nested too deeply",
+    ),
     ("body is not JSON", raw("{"), 400, 400, "BAD_REQUEST", "JSON"),
     ("no query", post(None), 400, 400, "BAD_REQUEST", "No GraphQL query"),  # type: ignore[arg-type]
     # 9: variables that do not coerce
@@ -55,55 +61,137 @@ BAD_REQUESTS = [
     ("1.5 for Int", post(FIRST, {"n": 1.5}), 200, 400, "BAD_USER_INPUT", "$n"),
     ("missing required variable", post(NODE, {}), 200, 400, "BAD_USER_INPUT", "$id"),
     ("null for ID!", post(NODE, {"id": None}), 200, 400, "BAD_USER_INPUT", "$id"),
-    ("bad enum value", post("query($o: NeedOrder) { needs(orderBy: $o) { totalCount } }", {"o": {"field": "NOPE"}}),
-     200, 400, "BAD_USER_INPUT", "$o"),
-    ("unknown input field", post("query($f: NeedFilter) { needs(filter: $f) { totalCount } }", {"f": {"nope": 1}}),
-     200, 400, "BAD_USER_INPUT", "$f"),
+    (
+        "bad enum value",
+        post("query($o: NeedOrder) { needs(orderBy: $o) { totalCount } }", {"o": {"field": "NOPE"}}),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "$o",
+    ),
+    (
+        "unknown input field",
+        post("query($f: NeedFilter) { needs(filter: $f) { totalCount } }", {"f": {"nope": 1}}),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "$f",
+    ),
     # 10: strings, numbers and lists PostgreSQL or the domain cannot take
     ("NUL in a search variable", post(SEARCH, {"s": "court\x00s"}), 200, 400, "BAD_USER_INPUT", "$s"),
-    ("NUL in a search literal", post('{ needs(filter: {search: "court\\u0000s"}) { totalCount } }'),
-     200, 400, "BAD_USER_INPUT", "filter.search"),
-    ("lone surrogate in a search variable", raw('{"query": "' + SEARCH + '", "variables": {"s": "court\\ud800s"}}'),
-     200, 400, "BAD_USER_INPUT", "surrogate"),
+    (
+        "NUL in a search literal",
+        post('{ needs(filter: {search: "court\\u0000s"}) { totalCount } }'),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "filter.search",
+    ),
+    (
+        "lone surrogate in a search variable",
+        raw('{"query": "' + SEARCH + '", "variables": {"s": "court\\ud800s"}}'),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "surrogate",
+    ),
     ("NUL in a filter list", post(STATES, {"s": ["KEN", "K\x00N"]}), 200, 400, "BAD_USER_INPUT", "[1]"),
     ("NUL in an ID", post(NODE, {"id": "TmVlZDox\x00"}), 200, 400, "BAD_USER_INPUT", "$id"),
-    ("NUL in a mutation input", post(
-        "mutation($t: String!) { createNeed(input: {state: \"KEN\", title: $t}) { userErrors { field } } }",
-        {"t": "Courts\x00"}), 200, 400, "BAD_USER_INPUT", "$t"),
-    ("lone surrogate in an input field name", raw(
-        '{"query": "query($f: NeedFilter) { needs(filter: $f) { totalCount } }", "variables": {"f": {"\\udc00": 1}}}'),
-     200, 400, "BAD_USER_INPUT", "$f"),
-    ("cursor with NUL", post("query($a: String) { needs(after: $a) { totalCount } }", {"a": "abc\x00"}),
-     200, 400, "BAD_USER_INPUT", "$a"),
+    (
+        "NUL in a mutation input",
+        post(
+            'mutation($t: String!) { createNeed(input: {state: "KEN", title: $t}) { userErrors { field } } }',
+            {"t": "Courts\x00"},
+        ),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "$t",
+    ),
+    (
+        "lone surrogate in an input field name",
+        raw(
+            '{"query": "query($f: NeedFilter) { needs(filter: $f) { totalCount } }", "variables": {"f": {"\\udc00": 1}}}'
+        ),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "$f",
+    ),
+    (
+        "cursor with NUL",
+        post("query($a: String) { needs(after: $a) { totalCount } }", {"a": "abc\x00"}),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "$a",
+    ),
     ("cost filter 1e999999", post(COST, {"m": "1e999999"}), 200, 400, "BAD_USER_INPUT", "1e30"),
     ("cost filter 1e30", post(COST, {"m": 1e30}), 200, 400, "BAD_USER_INPUT", "1e30"),
     ("cost filter NaN", post(COST, {"m": "NaN"}), 200, 400, "BAD_USER_INPUT", "finite"),
     ("cost filter -Infinity", post(COST, {"m": "-Infinity"}), 200, 400, "BAD_USER_INPUT", "finite"),
-    ("cost literal 1e999999", post('{ needs(filter: {cost: {min: "1e999999"}}) { totalCount } }'),
-     200, 400, "BAD_USER_INPUT", "filter.cost.min"),
-    ("amount 1e30", post(
-        "mutation($a: Decimal!) { createNeed(input: {state: \"KEN\", title: \"Courts\", estimatedCost: {amount: $a, currency: \"USD\"}}) { userErrors { field } } }",
-        {"a": "1e30"}), 200, 400, "BAD_USER_INPUT", "$a"),
-    ("Float literal 1e999999", post("{ opportunities(filter: {minScore: 1e999999}) { totalCount } }"),
-     200, 400, "BAD_USER_INPUT", "filter.minScore"),
+    (
+        "cost literal 1e999999",
+        post('{ needs(filter: {cost: {min: "1e999999"}}) { totalCount } }'),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "filter.cost.min",
+    ),
+    (
+        "amount 1e30",
+        post(
+            'mutation($a: Decimal!) { createNeed(input: {state: "KEN", title: "Courts", estimatedCost: {amount: $a, currency: "USD"}}) { userErrors { field } } }',
+            {"a": "1e30"},
+        ),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "$a",
+    ),
+    (
+        "Float literal 1e999999",
+        post("{ opportunities(filter: {minScore: 1e999999}) { totalCount } }"),
+        200,
+        400,
+        "BAD_USER_INPUT",
+        "filter.minScore",
+    ),
     ("list of 32,768 items", post(STATES, {"s": ["KEN"] * 32_768}), 200, 400, "BAD_USER_INPUT", "32768 items"),
     # 13: syntax errors carry a code
     ("syntax error", post("{"), 200, 400, "GRAPHQL_PARSE_FAILED", "Syntax Error"),
     ("validation error", post("{ nope }"), 200, 400, "GRAPHQL_VALIDATION_FAILED", "nope"),
     # 14: which operation to run must be said
-    ("several operations, no operationName", post("query A { __typename } query B { viewer { role } }"),
-     200, 400, "GRAPHQL_VALIDATION_FAILED", "operationName"),
+    (
+        "several operations, no operationName",
+        post("query A { __typename } query B { viewer { role } }"),
+        200,
+        400,
+        "GRAPHQL_VALIDATION_FAILED",
+        "operationName",
+    ),
     ("unknown operationName", post("query A { __typename }", operationName="B"), 400, 400, "BAD_REQUEST", "B"),
     # 15: subscriptions are for the WebSocket
-    ("subscription over POST", post("subscription { events { sequence } }"), 400, 400, "BAD_REQUEST", "graphql-transport-ws"),
+    (
+        "subscription over POST",
+        post("subscription { events { sequence } }"),
+        400,
+        400,
+        "BAD_REQUEST",
+        "graphql-transport-ws",
+    ),
 ]
 
 
 @pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
 @pytest.mark.parametrize(
-    "request_, json_status, graphql_status, code, words", [case[1:] for case in BAD_REQUESTS], ids=[c[0] for c in BAD_REQUESTS]
+    "request_, json_status, graphql_status, code, words",
+    [case[1:] for case in BAD_REQUESTS],
+    ids=[c[0] for c in BAD_REQUESTS],
 )
-async def test_a_bad_request_gets_a_coded_graphql_error(app_client, accept, request_, json_status, graphql_status, code, words):
+async def test_a_bad_request_gets_a_coded_graphql_error(
+    app_client, accept, request_, json_status, graphql_status, code, words
+):
     headers = {"accept": accept, **request_.get("headers", {})}
     response = await app_client.post("/graphql", **{**request_, "headers": headers})
     body = response.json()
@@ -119,14 +207,18 @@ async def test_a_bad_request_gets_a_coded_graphql_error(app_client, accept, requ
 
 
 async def test_a_subscription_over_get_is_refused(app_client):
-    response = await app_client.get("/graphql", params={"query": "subscription { events { sequence } }"}, headers={"accept": JSON})
+    response = await app_client.get(
+        "/graphql", params={"query": "subscription { events { sequence } }"}, headers={"accept": JSON}
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert "graphql-transport-ws" in response.json()["errors"][0]["message"]
 
 
 async def test_a_mutation_over_get_is_refused_as_json(app_client):
-    response = await app_client.get("/graphql", params={"query": "mutation { revokeApiKey(input: {id: \"x\"}) { userErrors { field } } }"})
+    response = await app_client.get(
+        "/graphql", params={"query": 'mutation { revokeApiKey(input: {id: "x"}) { userErrors { field } } }'}
+    )
     assert response.status_code in (400, 405)
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
@@ -140,15 +232,24 @@ async def test_operation_name_picks_one_of_several(app_client):
 
 async def test_large_but_sane_cost_filters_run(app_client, world):
     # Over 1e10 the amount used to be sent as the rate column's NUMERIC(20, 10): overflow.
-    response = await app_client.post("/graphql", headers={"accept": GRAPHQL_RESPONSE}, **post(COST, {"m": "99999999999999.99"}))
+    response = await app_client.post(
+        "/graphql", headers={"accept": GRAPHQL_RESPONSE}, **post(COST, {"m": "99999999999999.99"})
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["data"] == {"needs": {"totalCount": 0}}
     assert response.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8"
     donor = await world.key(Role.DONOR, organization=await world.organization("Norad"))
-    response = await app_client.post("/graphql", headers={"Authorization": f"Bearer {donor}"}, **post(
-        "query($m: Decimal) { opportunities(filter: {costMin: $m}) { totalCount } }", {"m": "99999999999999.99"}
-    ))
-    assert response.json() == {"data": {"opportunities": {"totalCount": 0}}, "extensions": response.json()["extensions"]}
+    response = await app_client.post(
+        "/graphql",
+        headers={"Authorization": f"Bearer {donor}"},
+        **post(
+            "query($m: Decimal) { opportunities(filter: {costMin: $m}) { totalCount } }", {"m": "99999999999999.99"}
+        ),
+    )
+    assert response.json() == {
+        "data": {"opportunities": {"totalCount": 0}},
+        "extensions": response.json()["extensions"],
+    }
 
 
 @pytest.mark.parametrize("key", ["²", "١", "1" * 19, "-1", "1e3"])
@@ -177,9 +278,9 @@ async def test_a_tampered_cursor_is_bad_input(app_client, world, value):
     await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)
     first = await app_client.post("/graphql", **post("{ needs(first: 1) { pageInfo { endCursor } } }"))
     cursor = first.json()["data"]["needs"]["pageInfo"]["endCursor"]
-    response = await app_client.post("/graphql", **post(
-        "query($a: String) { needs(after: $a) { totalCount } }", {"a": _tampered(cursor, value)}
-    ))
+    response = await app_client.post(
+        "/graphql", **post("query($a: String) { needs(after: $a) { totalCount } }", {"a": _tampered(cursor, value)})
+    )
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert "not a cursor" in error["message"]
@@ -192,7 +293,9 @@ async def test_a_text_cursor_holding_nul_is_bad_input(app_client, world):
     identity, values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     raw_cursor = json.dumps([identity, ["Ke\x00nya", values[1]]]).encode()
     tampered = base64.urlsafe_b64encode(raw_cursor).decode().rstrip("=")
-    response = await app_client.post("/graphql", **post("query($a: String) { states(after: $a) { totalCount } }", {"a": tampered}))
+    response = await app_client.post(
+        "/graphql", **post("query($a: String) { states(after: $a) { totalCount } }", {"a": tampered})
+    )
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
 
@@ -204,18 +307,25 @@ async def test_a_focal_point_mutation_with_bad_variables_writes_nothing(app_clie
 
     key = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
     response = await app_client.post(
-        "/graphql", headers={"Authorization": f"Bearer {key}", "accept": GRAPHQL_RESPONSE},
-        **post("mutation($t: String!) { createNeed(input: {state: \"KEN\", title: $t}) { need { id } } }", {"t": "Courts\x00"}),
+        "/graphql",
+        headers={"Authorization": f"Bearer {key}", "accept": GRAPHQL_RESPONSE},
+        **post(
+            'mutation($t: String!) { createNeed(input: {state: "KEN", title: $t}) { need { id } } }',
+            {"t": "Courts\x00"},
+        ),
     )
     assert response.status_code == 400
     async with sessionmaker() as session:
         assert (await session.execute(sa.select(sa.func.count()).select_from(AssistanceNeed))).scalar_one() == 0
 
 
-@pytest.mark.parametrize("variables, code", [
-    ({"after": "ten"}, "BAD_USER_INPUT"),
-    ({"after": 0, "filter": {"states": ["K\x00N"]}}, "BAD_USER_INPUT"),
-])
+@pytest.mark.parametrize(
+    "variables, code",
+    [
+        ({"after": "ten"}, "BAD_USER_INPUT"),
+        ({"after": 0, "filter": {"states": ["K\x00N"]}}, "BAD_USER_INPUT"),
+    ],
+)
 async def test_subscriptions_over_websocket_get_the_same_input_checks(app, variables, code):
     import websockets
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,7 +17,9 @@ QUERY = b'{"query": "{ __typename }", "padding": "'
 
 @pytest.fixture
 def app_settings():
-    return Settings(max_request_body_bytes=LIMIT, anonymous_rate_limit_capacity=100, anonymous_rate_limit_restore_rate=1)
+    return Settings(
+        max_request_body_bytes=LIMIT, anonymous_rate_limit_capacity=100, anonymous_rate_limit_restore_rate=1
+    )
 
 
 async def test_the_default_body_limit_is_one_mebibyte():
@@ -40,7 +42,9 @@ class Chunks:
 @pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
 async def test_a_body_over_the_limit_is_refused_413_without_being_read(app_client, accept):
     body = Chunks(50 * 1024)  # 50 MiB, streamed without Content-Length
-    response = await app_client.post("/graphql", content=body, headers={"content-type": "application/json", "accept": accept})
+    response = await app_client.post(
+        "/graphql", content=body, headers={"content-type": "application/json", "accept": accept}
+    )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith(accept)
     (error,) = response.json()["errors"]

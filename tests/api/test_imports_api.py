@@ -46,20 +46,34 @@ async def test_administrator_imports_with_the_cli_rules(app_client, world, sessi
     assert dry["dryRun"] and not dry["committed"] and dry["read"] > 0
     async with sessionmaker() as session:
         assert (await session.execute(sa.select(sa.func.count()).select_from(Recommendation))).scalar_one() == 0
-    strict = (await gql(app_client, IMPORT, {**variables, "dry": False, "allow": False}, token=admin))["data"]["importFile"]["result"]
+    strict = (await gql(app_client, IMPORT, {**variables, "dry": False, "allow": False}, token=admin))["data"][
+        "importFile"
+    ]["result"]
     assert strict["committed"] == (strict["rejected"] == 0)
     if strict["rejected"]:
         assert strict["rejections"][0]["position"].startswith("row")
-        real = (await gql(app_client, IMPORT, {**variables, "dry": False, "allow": True}, token=admin))["data"]["importFile"]["result"]
+        real = (await gql(app_client, IMPORT, {**variables, "dry": False, "allow": True}, token=admin))["data"][
+            "importFile"
+        ]["result"]
     else:
         real = strict
     assert real["committed"] and real["created"] > 0
     async with sessionmaker() as session:
         recommendations = (await session.execute(sa.select(sa.func.count()).select_from(Recommendation))).scalar_one()
-        audited = (await session.execute(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.entity_type == "Recommendation"))).scalar_one()
-        logged = (await session.execute(sa.select(sa.func.count()).select_from(Event).where(Event.kind == "RECOMMENDATION_CREATED"))).scalar_one()
+        audited = (
+            await session.execute(
+                sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.entity_type == "Recommendation")
+            )
+        ).scalar_one()
+        logged = (
+            await session.execute(
+                sa.select(sa.func.count()).select_from(Event).where(Event.kind == "RECOMMENDATION_CREATED")
+            )
+        ).scalar_one()
     assert recommendations == audited == logged > 0
-    again = (await gql(app_client, IMPORT, {**variables, "dry": False, "allow": True}, token=admin))["data"]["importFile"]["result"]
+    again = (await gql(app_client, IMPORT, {**variables, "dry": False, "allow": True}, token=admin))["data"][
+        "importFile"
+    ]["result"]
     assert again["created"] == 0 and again["unchanged"] == real["created"]
 
 
@@ -86,12 +100,16 @@ async def test_imported_participants_other_than_the_reporter_show_as_unconfirmed
     result = imported["data"]["importFile"]["result"]
     assert result is not None, imported
     assert result["committed"] and result["created"] > 0
-    body = await gql(app_client, """{ programmes(first: 50) { edges { node { iatiIdentifier reportingOrganization { id }
-      participants { confirmed organization { id } } } } } }""")
+    body = await gql(
+        app_client,
+        """{ programmes(first: 50) { edges { node { iatiIdentifier reportingOrganization { id }
+      participants { confirmed organization { id } } } } } }""",
+    )
     assert "errors" not in body, body
     participants = [
         (p["organization"]["id"] == e["node"]["reportingOrganization"]["id"], p["confirmed"])
-        for e in body["data"]["programmes"]["edges"] for p in e["node"]["participants"]
+        for e in body["data"]["programmes"]["edges"]
+        for p in e["node"]["participants"]
     ]
     assert (False, False) in participants and (True, True) in participants  # others: listed, unconfirmed
     assert all(own == confirmed for own, confirmed in participants)

@@ -30,24 +30,40 @@ class Engagements:
         self.sessionmaker = sessionmaker
 
     async def engage(
-        self, need: int, organization: int, state: str, *, until: MatchStatus, dates: dict[MatchStatus, str],
-        amount: str | None = None, currency: str = "USD", lessons: str | None = None, withdraw_on: str | None = None,
+        self,
+        need: int,
+        organization: int,
+        state: str,
+        *,
+        until: MatchStatus,
+        dates: dict[MatchStatus, str],
+        amount: str | None = None,
+        currency: str = "USD",
+        lessons: str | None = None,
+        withdraw_on: str | None = None,
     ) -> int:
         proposer = Principal(role=Role.AGENCY, organization_id=organization)
         focal = Principal(role=Role.STATE_FOCAL_POINT, state_iso3=state)
         async with self.sessionmaker() as session, session.begin():
-            match_id = (await session.execute(
-                sa.select(Match.id).where(Match.need_id == need, Match.organization_id == organization)
-            )).scalar_one()
+            match_id = (
+                await session.execute(
+                    sa.select(Match.id).where(Match.need_id == need, Match.organization_id == organization)
+                )
+            ).scalar_one()
             for step in PATH[: PATH.index(until) + 1]:
                 await lifecycle.transition(
-                    session=session, principal=focal if step is MatchStatus.ENDORSED else proposer, match_id=match_id,
-                    to=step, message="We can help." if step is MatchStatus.PROPOSED else None,
+                    session=session,
+                    principal=focal if step is MatchStatus.ENDORSED else proposer,
+                    match_id=match_id,
+                    to=step,
+                    message="We can help." if step is MatchStatus.PROPOSED else None,
                     amount=Decimal(amount) if amount and step is MatchStatus.PROPOSED else None,
                     currency=currency if amount and step is MatchStatus.PROPOSED else None,
                 )
             if withdraw_on:
-                await lifecycle.transition(session=session, principal=proposer, match_id=match_id, to=MatchStatus.WITHDRAWN)
+                await lifecycle.transition(
+                    session=session, principal=proposer, match_id=match_id, to=MatchStatus.WITHDRAWN
+                )
                 dates = {**dates, MatchStatus.WITHDRAWN: withdraw_on}
             if lessons:
                 await lifecycle.record_lessons(session=session, principal=proposer, match_id=match_id, lessons=lessons)
@@ -67,12 +83,19 @@ async def scene(world, sessionmaker):
     unodc = await world.organization("UNODC", OrganizationCategory.UN_AGENCY)
     norad = await world.organization("Norad", OrganizationCategory.DONOR_GOVERNMENT)
     await world.programme(unodc, iati_identifier="XM-UNODC-JUSTICE", recipients=("KEN", "UGA"))
-    await world.programme(norad, iati_identifier="NO-JUSTICE", recipients=("KEN", "UGA"), themes=("JUSTICE", "WOMENS_RIGHTS"))
+    await world.programme(
+        norad, iati_identifier="NO-JUSTICE", recipients=("KEN", "UGA"), themes=("JUSTICE", "WOMENS_RIGHTS")
+    )
     money = {"estimated_cost": Decimal("500000"), "currency": "USD"}
     n = {
         "completed": await world.need("KEN", title="Court e-filing", **money),
-        "private_active": await world.need("KEN", title="Judicial training", visibility=Visibility.PARTNERS,
-                                            estimated_cost=Decimal("300000"), currency="USD"),
+        "private_active": await world.need(
+            "KEN",
+            title="Judicial training",
+            visibility=Visibility.PARTNERS,
+            estimated_cost=Decimal("300000"),
+            currency="USD",
+        ),
         "private_completed": await world.need("KEN", title="Judicial ethics code", visibility=Visibility.PARTNERS),
         "agreed_eur": await world.need("UGA", title="Legal aid", estimated_cost=Decimal("100000"), currency="EUR"),
         "before": await world.need("UGA", title="Case backlog"),
@@ -84,40 +107,89 @@ async def scene(world, sessionmaker):
     e = Engagements(sessionmaker)
     ids = {
         "completed": await e.engage(
-            n["completed"], unodc, "KEN", until=MatchStatus.COMPLETED, amount="200000", lessons="Pilot in two courts first.",
-            dates={MatchStatus.AGREED: "2026-01-10", MatchStatus.ACTIVE: "2026-02-01", MatchStatus.COMPLETED: "2026-06-30"},
+            n["completed"],
+            unodc,
+            "KEN",
+            until=MatchStatus.COMPLETED,
+            amount="200000",
+            lessons="Pilot in two courts first.",
+            dates={
+                MatchStatus.AGREED: "2026-01-10",
+                MatchStatus.ACTIVE: "2026-02-01",
+                MatchStatus.COMPLETED: "2026-06-30",
+            },
         ),
         "private_active": await e.engage(
-            n["private_active"], norad, "KEN", until=MatchStatus.ACTIVE, amount="1000000", currency="NOK",
+            n["private_active"],
+            norad,
+            "KEN",
+            until=MatchStatus.ACTIVE,
+            amount="1000000",
+            currency="NOK",
             dates={MatchStatus.AGREED: "2026-03-01", MatchStatus.ACTIVE: "2026-04-01"},
         ),
         "private_completed": await e.engage(
-            n["private_completed"], norad, "KEN", until=MatchStatus.COMPLETED, lessons="A confidential lesson.",
-            dates={MatchStatus.AGREED: "2026-02-01", MatchStatus.ACTIVE: "2026-02-02", MatchStatus.COMPLETED: "2026-09-01"},
+            n["private_completed"],
+            norad,
+            "KEN",
+            until=MatchStatus.COMPLETED,
+            lessons="A confidential lesson.",
+            dates={
+                MatchStatus.AGREED: "2026-02-01",
+                MatchStatus.ACTIVE: "2026-02-02",
+                MatchStatus.COMPLETED: "2026-09-01",
+            },
         ),
         "agreed_eur": await e.engage(
-            n["agreed_eur"], unodc, "UGA", until=MatchStatus.AGREED, amount="40000", currency="EUR",
+            n["agreed_eur"],
+            unodc,
+            "UGA",
+            until=MatchStatus.AGREED,
+            amount="40000",
+            currency="EUR",
             dates={MatchStatus.AGREED: "2026-05-05"},
         ),
         # Completed before the period: not in it. Its lessons are not this period's either.
         "before": await e.engage(
-            n["before"], unodc, "UGA", until=MatchStatus.COMPLETED, amount="999", lessons="Old lesson.",
-            dates={MatchStatus.AGREED: "2025-01-01", MatchStatus.ACTIVE: "2025-02-01", MatchStatus.COMPLETED: "2025-06-01"},
+            n["before"],
+            unodc,
+            "UGA",
+            until=MatchStatus.COMPLETED,
+            amount="999",
+            lessons="Old lesson.",
+            dates={
+                MatchStatus.AGREED: "2025-01-01",
+                MatchStatus.ACTIVE: "2025-02-01",
+                MatchStatus.COMPLETED: "2025-06-01",
+            },
         ),
         # Agreed after the period: not in it.
-        "after": await e.engage(n["after"], unodc, "KEN", until=MatchStatus.AGREED, amount="777", dates={MatchStatus.AGREED: "2027-01-02"}),
+        "after": await e.engage(
+            n["after"], unodc, "KEN", until=MatchStatus.AGREED, amount="777", dates={MatchStatus.AGREED: "2027-01-02"}
+        ),
         "other_theme": await e.engage(
-            n["other_theme"], norad, "KEN", until=MatchStatus.AGREED, amount="555", dates={MatchStatus.AGREED: "2026-03-03"},
+            n["other_theme"],
+            norad,
+            "KEN",
+            until=MatchStatus.AGREED,
+            amount="555",
+            dates={MatchStatus.AGREED: "2026-03-03"},
         ),
         "withdrawn": await e.engage(
-            n["withdrawn"], unodc, "UGA", until=MatchStatus.AGREED, amount="30000", withdraw_on="2026-03-01",
+            n["withdrawn"],
+            unodc,
+            "UGA",
+            until=MatchStatus.AGREED,
+            amount="30000",
+            withdraw_on="2026-03-01",
             dates={MatchStatus.AGREED: "2026-02-01"},
         ),
     }
     # The State made these two PRIVATE after the engagements (a proposer never sees a PRIVATE need).
     async with sessionmaker() as session, session.begin():
         await session.execute(
-            sa.update(AssistanceNeed).where(AssistanceNeed.id.in_([n["private_active"], n["private_completed"]]))
+            sa.update(AssistanceNeed)
+            .where(AssistanceNeed.id.in_([n["private_active"], n["private_completed"]]))
             .values(visibility=Visibility.PRIVATE)
         )
     async with sessionmaker() as session:
@@ -132,7 +204,12 @@ def amounts(a) -> dict[str, Decimal]:
 async def report(sessionmaker, principal, theme="JUSTICE", period=PERIOD, region=None):
     async with sessionmaker() as session:
         return await item10_report(
-            session=session, principal=principal, theme=theme, period_start=period[0], period_end=period[1], region=region
+            session=session,
+            principal=principal,
+            theme=theme,
+            period_start=period[0],
+            period_end=period[1],
+            region=region,
         )
 
 
@@ -141,7 +218,11 @@ async def test_administrator_sees_every_engagement_counted_by_stage_and_currency
     c = r.engagements
     assert (c.agreed, c.active, c.completed, c.withdrawn, c.total) == (1, 1, 2, 1, 5)
     # The withdrawn engagement's amount is not committed; currencies are never added together.
-    assert amounts(r.committed) == {"USD": Decimal("200000.00"), "NOK": Decimal("1000000.00"), "EUR": Decimal("40000.00")}
+    assert amounts(r.committed) == {
+        "USD": Decimal("200000.00"),
+        "NOK": Decimal("1000000.00"),
+        "EUR": Decimal("40000.00"),
+    }
     rates = scene["rates"]
     expected_usd = (200000 * rates["USD"] + 1000000 * rates["NOK"] + 40000 * rates["EUR"]).quantize(Decimal("0.01"))
     assert r.committed.usd_equivalent == expected_usd
@@ -228,13 +309,19 @@ async def test_theme_cluster_region_and_periods(scene, sessionmaker):
 async def test_currencies_are_never_added_together_and_usd_only_with_every_rate():
     from service.item10 import _in_currency, _Sums
 
-    rates = {c: CurrencyRate(currency=c, usd_per_unit=Decimal(r), as_of=date(2026, 11, 1)) for c, r in (("USD", "1"), ("EUR", "1.2"))}
+    rates = {
+        c: CurrencyRate(currency=c, usd_per_unit=Decimal(r), as_of=date(2026, 11, 1))
+        for c, r in (("USD", "1"), ("EUR", "1.2"))
+    }
     sums = _Sums()
     sums.add(Decimal("100"), "USD")
     sums.add(Decimal("50"), "EUR")
     sums.add(Decimal("1"), "USD")
     converted = sums.amounts(rates)
-    assert [(a.currency, a.amount) for a in converted.by_currency] == [("EUR", Decimal("50.00")), ("USD", Decimal("101.00"))]
+    assert [(a.currency, a.amount) for a in converted.by_currency] == [
+        ("EUR", Decimal("50.00")),
+        ("USD", Decimal("101.00")),
+    ]
     assert converted.usd_equivalent == Decimal("161.00") and converted.currencies_without_rate == ()
     assert _in_currency(sums, "EUR", rates) == Decimal("50") + Decimal("101") / Decimal("1.2")
     sums.add(Decimal("7"), "ISK")  # no rate: no USD equivalent, no conversion, and it says why
@@ -292,7 +379,11 @@ async def test_graphql_report_as_administrator_and_anonymous(scene, world, app_c
     assert "errors" not in full, full
     r = full["data"]["item10Report"]
     assert r["engagements"] == {"agreed": 1, "active": 1, "completed": 2, "withdrawn": 1, "total": 5}
-    assert {a["currency"]: a["amount"] for a in r["committed"]["amounts"]} == {"EUR": "40000.00", "NOK": "1000000.00", "USD": "200000.00"}
+    assert {a["currency"]: a["amount"] for a in r["committed"]["amounts"]} == {
+        "EUR": "40000.00",
+        "NOK": "1000000.00",
+        "USD": "200000.00",
+    }
     assert r["committed"]["usdEquivalent"]["currency"] == "USD" and r["committed"]["currenciesWithoutRate"] == []
     assert r["organizationCount"] == 2 and r["stateCount"] == 2 and r["lessonCount"] == 2
     assert r["organizations"][0]["name"] == "UNODC" and r["organizations"][0]["organization"] == {"name": "UNODC"}
@@ -316,7 +407,9 @@ async def test_graphql_lists_are_bounded_and_priced_by_first(scene, world, app_c
     assert len(small["data"]["item10Report"]["states"]) == 1
     assert small["data"]["item10Report"]["stateCount"] == 2
     # Three lists take $n: each of their 100 more rows is priced (at least one object per row).
-    assert large["extensions"]["cost"]["requestedQueryCost"] >= small["extensions"]["cost"]["requestedQueryCost"] + 3 * 100
+    assert (
+        large["extensions"]["cost"]["requestedQueryCost"] >= small["extensions"]["cost"]["requestedQueryCost"] + 3 * 100
+    )
     # What was returned is what is charged after the fact.
     assert large["extensions"]["cost"]["actualQueryCost"] < large["extensions"]["cost"]["requestedQueryCost"]
     refused = await gql(app_client, REPORT, {**VARS, "n": 501}, token=admin)
@@ -371,13 +464,20 @@ async def test_cli_markdown_has_the_report_headings_and_tables(scene, world, cli
     assert lines[0] == "# Item 10 report: Administration of justice and fair trial (JUSTICE)"
     headings = [line for line in lines if line.startswith("## ")]
     assert headings == [
-        "## Summary", "## Engagements by agency, fund or donor", "## Engagements by State",
-        "## Lessons learned and good practices", "## Open needs and funding gaps", "## Exchange rates",
+        "## Summary",
+        "## Engagements by agency, fund or donor",
+        "## Engagements by State",
+        "## Lessons learned and good practices",
+        "## Open needs and funding gaps",
+        "## Exchange rates",
     ]
     # Anonymous: the private needs' engagements are not counted.
     assert "| Engagements | 1 | 0 | 1 | 1 | 3 |" in lines
     assert "| Organization | Category | Agreed | Active | Completed | Withdrawn | Total | Committed | States |" in lines
-    assert any(line.startswith("| UNODC | un agency | 1 | 0 | 1 | 1 | 3 | EUR 40,000.00; USD 200,000.00 | KEN, UGA |") for line in lines)
+    assert any(
+        line.startswith("| UNODC | un agency | 1 | 0 | 1 | 1 | 3 | EUR 40,000.00; USD 200,000.00 | KEN, UGA |")
+        for line in lines
+    )
     assert "> Pilot in two courts first." in lines and "confidential" not in text and "Judicial training" not in text
     assert "visible to: anonymous" in text
     assert "item 10 report: engagements 3, lessons 1" in capsys.readouterr().err
@@ -403,10 +503,20 @@ async def test_cli_csv_is_one_long_table_and_json_the_graphql_shape(scene, cli_o
     assert values[("total", "JUSTICE", "engagements_total", "")] == "3"
     assert values[("total", "JUSTICE", "committed", "EUR")] == "40000.00"
     assert values[("state", "UGA", "engagements_withdrawn", "")] == "1"
-    assert {r[0] for r in rows[1:]} >= {"report", "total", "organization", "state", "lesson", "open_need", "funding_gap", "exchange_rate"}
+    assert {r[0] for r in rows[1:]} >= {
+        "report",
+        "total",
+        "organization",
+        "state",
+        "lesson",
+        "open_need",
+        "funding_gap",
+        "exchange_rate",
+    }
     lessons = [r for r in rows if r[0] == "lesson" and r[4] == "lessons"]
-    assert [r[6] for r in lessons] == ["Pilot in two courts first."] and lessons[0][1]  # with the engagement's global ID
-
+    assert [r[6] for r in lessons] == ["Pilot in two courts first."] and lessons[0][
+        1
+    ]  # with the engagement's global ID
 
     import json
 

@@ -19,9 +19,11 @@ AUDIENCE = "tcgraph"
 
 def _keypair():
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public_pem
 
 
@@ -38,8 +40,12 @@ def app_settings():
 
 def token(key=PRIVATE, **overrides) -> str:
     claims = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "focal-ken-1", "exp": int(time.time()) + 300,
-        "tcgraph_role": "state-focal-point", "tcgraph_state": "KEN",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "focal-ken-1",
+        "exp": int(time.time()) + 300,
+        "tcgraph_role": "state-focal-point",
+        "tcgraph_state": "KEN",
     }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
@@ -86,7 +92,17 @@ async def test_bad_tokens_are_refused(app_client, bad):
         {"tcgraph_state": "Kenya, Republic of"},
         {"sub": "a\x00b"},
     ],
-    ids=["org-past-bigint", "org-nul", "org-long", "org-object", "org-huge-number", "state-nul", "state-list", "state-name", "sub-nul"],
+    ids=[
+        "org-past-bigint",
+        "org-nul",
+        "org-long",
+        "org-object",
+        "org-huge-number",
+        "state-nul",
+        "state-list",
+        "state-name",
+        "sub-nul",
+    ],
 )
 async def test_malformed_claims_are_unauthenticated_not_a_server_error(app_client, claims):
     response = await app_client.post(

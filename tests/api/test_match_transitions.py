@@ -28,9 +28,9 @@ async def suggestion(world, sessionmaker):
     await world.programme(donor, iati_identifier="NO-1-KEN-TRANSITIONS", recipients=("KEN",))
     need = await world.need("KEN", visibility=Visibility.PARTNERS, title="Court case management")
     async with sessionmaker() as session:
-        match_id = (await session.execute(
-            sa.select(Match.id).where(Match.need_id == need, Match.offer_kind == "PROGRAMME")
-        )).scalar_one()
+        match_id = (
+            await session.execute(sa.select(Match.id).where(Match.need_id == need, Match.offer_kind == "PROGRAMME"))
+        ).scalar_one()
     return {
         "match": match_id,
         Party.PROPOSER: Principal(role=Role.DONOR, organization_id=donor),
@@ -49,9 +49,14 @@ async def test_each_transition_by_each_party(sessionmaker, suggestion, start, to
     async def attempt(principal: Principal):
         async with sessionmaker() as session, session.begin():
             return await lifecycle.transition(
-                session=session, principal=principal, match_id=suggestion["match"], to=to, reason="test",
+                session=session,
+                principal=principal,
+                match_id=suggestion["match"],
+                to=to,
+                reason="test",
                 message="We can fund it." if to is MatchStatus.PROPOSED else None,
-                amount=Decimal("1000") if to is MatchStatus.PROPOSED else None, currency="USD" if to is MatchStatus.PROPOSED else None,
+                amount=Decimal("1000") if to is MatchStatus.PROPOSED else None,
+                currency="USD" if to is MatchStatus.PROPOSED else None,
             )
 
     # Outsiders never act, whatever the step: a partner of another organization is refused,
@@ -74,10 +79,20 @@ async def test_each_transition_by_each_party(sessionmaker, suggestion, start, to
         match = await attempt(suggestion[party])
         assert match.status is to
         async with sessionmaker() as session:
-            last = (await session.execute(
-                sa.select(MatchTransition).where(MatchTransition.match_id == match.id).order_by(MatchTransition.id.desc()).limit(1)
-            )).scalar_one()
-        assert (last.from_status, last.to_status, last.actor_role, last.reason) == (start, to, suggestion[party].role.value, "test")
+            last = (
+                await session.execute(
+                    sa.select(MatchTransition)
+                    .where(MatchTransition.match_id == match.id)
+                    .order_by(MatchTransition.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one()
+        assert (last.from_status, last.to_status, last.actor_role, last.reason) == (
+            start,
+            to,
+            suggestion[party].role.value,
+            "test",
+        )
         break  # the match has moved on; the other party's attempt is a different test
     async with sessionmaker() as session:
         count = (await session.execute(sa.select(sa.func.count()).select_from(MatchTransition))).scalar_one()
@@ -89,17 +104,27 @@ async def test_only_agreed_engagements_fund_the_need(sessionmaker, suggestion):
     for to, who in ((MatchStatus.PROPOSED, proposer), (MatchStatus.ENDORSED, state)):
         async with sessionmaker() as session, session.begin():
             await lifecycle.transition(
-                session=session, principal=who, match_id=suggestion["match"], to=to,
+                session=session,
+                principal=who,
+                match_id=suggestion["match"],
+                to=to,
                 message="Offer" if to is MatchStatus.PROPOSED else None,
-                amount=Decimal("5000") if to is MatchStatus.PROPOSED else None, currency="USD" if to is MatchStatus.PROPOSED else None,
+                amount=Decimal("5000") if to is MatchStatus.PROPOSED else None,
+                currency="USD" if to is MatchStatus.PROPOSED else None,
             )
     async with sessionmaker() as session:
-        need_status = (await session.execute(sa.text(
-            "select n.status from assistance_need n join match m on m.need_id = n.id where m.id = :id"
-        ).bindparams(id=suggestion["match"]))).scalar_one()
+        need_status = (
+            await session.execute(
+                sa.text(
+                    "select n.status from assistance_need n join match m on m.need_id = n.id where m.id = :id"
+                ).bindparams(id=suggestion["match"])
+            )
+        ).scalar_one()
     assert need_status == NeedStatus.SUBMITTED.value  # an endorsement alone is not yet funding
     async with sessionmaker() as session, session.begin():
-        match = await lifecycle.transition(session=session, principal=proposer, match_id=suggestion["match"], to=MatchStatus.AGREED)
+        match = await lifecycle.transition(
+            session=session, principal=proposer, match_id=suggestion["match"], to=MatchStatus.AGREED
+        )
     assert match.agreed_amount == Decimal("5000")
 
 
@@ -113,5 +138,7 @@ def test_the_table_is_the_published_lifecycle():
         S.ENDORSED: {(S.AGREED, Party.PROPOSER), withdraw},
         S.AGREED: {(S.ACTIVE, Party.EITHER), withdraw},
         S.ACTIVE: {(S.COMPLETED, Party.EITHER), withdraw},
-        S.DECLINED: set(), S.COMPLETED: set(), S.WITHDRAWN: set(),
+        S.DECLINED: set(),
+        S.COMPLETED: set(),
+        S.WITHDRAWN: set(),
     }

@@ -79,7 +79,9 @@ async def test_every_read_path_shows_exactly_the_permitted_needs(app_client, thr
         assert {e["node"]["id"] for e in connection["edges"]} == expected
         assert connection["totalCount"] == len(expected)
     assert {n["id"] for n in data["nodes"] if n} == expected
-    missing = await gql(app_client, "query($id: ID!) { node(id: $id) { id } }", {"id": gid("Need", 999999)}, token=token)
+    missing = await gql(
+        app_client, "query($id: ID!) { node(id: $id) { id } }", {"id": gid("Need", 999999)}, token=token
+    )
     for need_id in set(all_ids) - expected:
         single = await gql(app_client, "query($id: ID!) { node(id: $id) { id } }", {"id": need_id}, token=token)
         # A hidden need looks exactly like a missing one, down to its cost.
@@ -89,7 +91,7 @@ async def test_every_read_path_shows_exactly_the_permitted_needs(app_client, thr
 
 
 async def test_filters_cannot_reveal_hidden_needs_through_counts(app_client, three_needs):
-    body = await gql(app_client, '{ needs(filter: {visibilities: [PRIVATE, PARTNERS]}) { totalCount } }')
+    body = await gql(app_client, "{ needs(filter: {visibilities: [PRIVATE, PARTNERS]}) { totalCount } }")
     assert body["data"]["needs"]["totalCount"] == 0
 
 
@@ -126,13 +128,27 @@ mutation($input: CreateNeedInput!) {
 async def test_focal_point_creates_a_need_with_audit_trail(app_client, world, sessionmaker):
     token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
     rec = await world.recommendation("KEN", "Reform the courts.")
-    body = await gql(app_client, CREATE, {"input": {
-        "state": "KEN", "title": "Court reform", "description": "Help with courts.", "themes": ["JUSTICE"],
-        "sectors": ["15130"], "sdgTargets": ["16.3"], "estimatedCost": {"amount": "120000.50", "currency": "usd"},
-        "startDate": "2027-01-01", "endDate": "2027-12-31", "visibility": "PARTNERS",
-        "recommendationIds": [gid("Recommendation", rec)],
-        "nationalStakeholders": [{"name": "Judiciary of Kenya", "kind": "JUDICIARY"}],
-    }}, token=token)
+    body = await gql(
+        app_client,
+        CREATE,
+        {
+            "input": {
+                "state": "KEN",
+                "title": "Court reform",
+                "description": "Help with courts.",
+                "themes": ["JUSTICE"],
+                "sectors": ["15130"],
+                "sdgTargets": ["16.3"],
+                "estimatedCost": {"amount": "120000.50", "currency": "usd"},
+                "startDate": "2027-01-01",
+                "endDate": "2027-12-31",
+                "visibility": "PARTNERS",
+                "recommendationIds": [gid("Recommendation", rec)],
+                "nationalStakeholders": [{"name": "Judiciary of Kenya", "kind": "JUDICIARY"}],
+            }
+        },
+        token=token,
+    )
     payload = body["data"]["createNeed"]
     assert payload["userErrors"] == []
     need = payload["need"]
@@ -176,20 +192,27 @@ async def test_only_the_states_focal_points_may_create_its_needs(app_client, wor
 async def test_bad_input_is_a_user_error_and_writes_nothing(app_client, world, sessionmaker, patch, field, code):
     state = patch.get("state", "KEN")
     token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
-    body = await gql(app_client, CREATE, {"input": {"state": "KEN", "title": "Court reform", **patch, "state": state}}, token=token)
+    body = await gql(app_client, CREATE, {"input": {"title": "Court reform", **patch, "state": state}}, token=token)
     if state == "XXX":
         payload = body["data"]["createNeed"]
     else:
         payload = body["data"]["createNeed"]
     assert payload["need"] is None
-    assert {"field": field, "code": code} in [{"field": e["field"], "code": e["code"]} for e in payload["userErrors"]], payload
+    assert {"field": field, "code": code} in [
+        {"field": e["field"], "code": e["code"]} for e in payload["userErrors"]
+    ], payload
     assert await need_count(sessionmaker) == 0
 
 
 async def test_recommendation_of_another_state_is_refused(app_client, world, sessionmaker):
     token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
     rec = await world.recommendation("UGA", "Something for Uganda.")
-    body = await gql(app_client, CREATE, {"input": {"state": "KEN", "title": "t", "recommendationIds": [gid("Recommendation", rec)]}}, token=token)
+    body = await gql(
+        app_client,
+        CREATE,
+        {"input": {"state": "KEN", "title": "t", "recommendationIds": [gid("Recommendation", rec)]}},
+        token=token,
+    )
     assert body["data"]["createNeed"]["userErrors"][0]["code"] == "OTHER_STATE"
     assert await need_count(sessionmaker) == 0
 
@@ -208,7 +231,12 @@ async def test_status_lifecycle_follows_the_transition_table(app_client, world):
     fields = "need { status allowedTransitions } userErrors { field code message }"
 
     async def move(mutation: str, extra: str = "") -> dict:
-        body = await gql(app_client, f'mutation($id: ID!) {{ {mutation}(input: {{id: $id{extra}}}) {{ {fields} }} }}', {"id": need_id}, token=token)
+        body = await gql(
+            app_client,
+            f"mutation($id: ID!) {{ {mutation}(input: {{id: $id{extra}}}) {{ {fields} }} }}",
+            {"id": need_id},
+            token=token,
+        )
         return body["data"][mutation]
 
     bad = await move("changeNeedStatus", ", status: COMPLETED")
@@ -240,14 +268,21 @@ async def test_pagination_forward_and_backward_is_stable(app_client, world):
     ids = [await world.need("KEN", title=f"Need {i:02d}") for i in range(7)]
     seen, after = [], None
     while True:
-        body = await gql(app_client, "query($after: String) { needs(first: 3, after: $after, orderBy: {field: TITLE, direction: ASC}) { edges { cursor node { title } } pageInfo { hasNextPage hasPreviousPage endCursor } } }", {"after": after})
+        body = await gql(
+            app_client,
+            "query($after: String) { needs(first: 3, after: $after, orderBy: {field: TITLE, direction: ASC}) { edges { cursor node { title } } pageInfo { hasNextPage hasPreviousPage endCursor } } }",
+            {"after": after},
+        )
         conn = body["data"]["needs"]
         seen += [e["node"]["title"] for e in conn["edges"]]
         if not conn["pageInfo"]["hasNextPage"]:
             break
         after = conn["pageInfo"]["endCursor"]
     assert seen == [f"Need {i:02d}" for i in range(7)]
-    body = await gql(app_client, "{ needs(last: 2, orderBy: {field: TITLE, direction: ASC}) { edges { node { title } } pageInfo { hasPreviousPage } } }")
+    body = await gql(
+        app_client,
+        "{ needs(last: 2, orderBy: {field: TITLE, direction: ASC}) { edges { node { title } } pageInfo { hasPreviousPage } } }",
+    )
     assert [e["node"]["title"] for e in body["data"]["needs"]["edges"]] == ["Need 05", "Need 06"]
     assert body["data"]["needs"]["pageInfo"]["hasPreviousPage"] is True
     assert len(ids) == 7
@@ -270,18 +305,29 @@ async def test_a_cursor_from_another_list_or_order_is_refused(app_client, world)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     needs = await gql(app_client, "{ needs(first: 1, orderBy: {field: TITLE}) { pageInfo { endCursor } } }")
     cursor = needs["data"]["needs"]["pageInfo"]["endCursor"]
-    body = await gql(app_client, "query($c: String) { needs(after: $c, orderBy: {field: CREATED_AT}) { totalCount } }", {"c": cursor})
+    body = await gql(
+        app_client, "query($c: String) { needs(after: $c, orderBy: {field: CREATED_AT}) { totalCount } }", {"c": cursor}
+    )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_filters(app_client, world):
     await world.need("KEN", title="Court e-filing for county courts", sectors=["15130"], themes=["JUSTICE"])
     await world.need("UGA", title="Prison health services", sectors=["12110"], themes=["DETENTION"])
-    await world.need("COL", title="Protection of social leaders", sectors=["15160"], themes=["HUMAN_RIGHTS_DEFENDERS"],
-                     estimated_cost=__import__("decimal").Decimal("500000"), currency="EUR")
+    await world.need(
+        "COL",
+        title="Protection of social leaders",
+        sectors=["15160"],
+        themes=["HUMAN_RIGHTS_DEFENDERS"],
+        estimated_cost=__import__("decimal").Decimal("500000"),
+        currency="EUR",
+    )
 
     async def titles(filter_: str) -> list[str]:
-        body = await gql(app_client, f"{{ needs(filter: {filter_}, orderBy: {{field: TITLE, direction: ASC}}) {{ edges {{ node {{ title }} }} }} }}")
+        body = await gql(
+            app_client,
+            f"{{ needs(filter: {filter_}, orderBy: {{field: TITLE, direction: ASC}}) {{ edges {{ node {{ title }} }} }} }}",
+        )
         assert "errors" not in body, body
         return [e["node"]["title"] for e in body["data"]["needs"]["edges"]]
 
@@ -300,7 +346,7 @@ async def test_filters(app_client, world):
 
 
 async def test_unexpected_errors_are_masked(app_client):
-    body = await gql(app_client, "{ needs(filter: {updatedSince: \"not a date\"}) { totalCount } }")
+    body = await gql(app_client, '{ needs(filter: {updatedSince: "not a date"}) { totalCount } }')
     assert body["errors"][0]["extensions"]["code"] in ("BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED")
     assert "Traceback" not in str(body)
 

@@ -12,7 +12,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from service.observability import tracing
 
-
 STATES = "query StatesPage { states(first: 2) { edges { node { code } } } }"
 
 
@@ -32,7 +31,9 @@ async def test_a_sane_request_id_is_echoed_and_logged(app_client, caplog):
 
 @pytest.mark.asyncio
 async def test_an_insane_request_id_is_replaced(app_client):
-    response = await app_client.post("/graphql", json={"query": STATES}, headers={"X-Request-ID": "two words\t" + "x" * 200})
+    response = await app_client.post(
+        "/graphql", json={"query": STATES}, headers={"X-Request-ID": "two words\t" + "x" * 200}
+    )
     generated = response.headers["x-request-id"]
     assert len(generated) == 32 and int(generated, 16) >= 0
     other = await app_client.post("/graphql", json={"query": STATES})
@@ -45,10 +46,14 @@ async def test_errors_carry_the_request_id(app_client):
     invalid = (await app_client.post("/graphql", json={"query": "{ noSuchField }"}, headers=headers)).json()
     assert invalid["errors"][0]["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED", "requestId": "trace-me-1"}
     # Refused before GraphQL runs: bad credentials, a body that is not a GraphQL request.
-    refused = await app_client.post("/graphql", json={"query": STATES}, headers={**headers, "Authorization": "Bearer nope"})
+    refused = await app_client.post(
+        "/graphql", json={"query": STATES}, headers={**headers, "Authorization": "Bearer nope"}
+    )
     assert refused.status_code == 401
     assert refused.json()["errors"][0]["extensions"]["requestId"] == "trace-me-1"
-    not_graphql = await app_client.post("/graphql", content=b"[1]", headers={**headers, "Content-Type": "application/json"})
+    not_graphql = await app_client.post(
+        "/graphql", content=b"[1]", headers={**headers, "Content-Type": "application/json"}
+    )
     assert not_graphql.status_code == 400
     assert not_graphql.json()["errors"][0]["extensions"] == {"code": "BAD_REQUEST", "requestId": "trace-me-1"}
     assert not_graphql.headers["x-request-id"] == "trace-me-1"
@@ -99,7 +104,12 @@ async def test_one_operation_one_span_with_its_sql_statements_as_children(app_cl
     ],
 )
 def test_tracing_is_off_unless_the_environment_configures_it(monkeypatch, environment, on):
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"):
+    for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_SDK_DISABLED",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

@@ -77,27 +77,57 @@ async def catalogue(world, offers):
     sida = await world.organization("Swedish International Development Cooperation Agency")
     unodc = await world.organization("United Nations Office on Drugs and Crime", OrganizationCategory.UN_AGENCY)
     courts = await offers.programme(
-        sida, title="Court case management in Kenya", description="E-filing for county courts.",
+        sida,
+        title="Court case management in Kenya",
+        description="E-filing for county courts.",
         recipient_states=[Recipient("KEN", Decimal("60")), Recipient("UGA", Decimal("40"))],
-        sectors=["15130"], themes=["JUSTICE"], activity_status="2", open_to_requests=True,
-        start_date=date(2025, 1, 1), end_date=date(2027, 12, 31), budget=usd("1000000"),
+        sectors=["15130"],
+        themes=["JUSTICE"],
+        activity_status="2",
+        open_to_requests=True,
+        start_date=date(2025, 1, 1),
+        end_date=date(2027, 12, 31),
+        budget=usd("1000000"),
     )
     nhri = await offers.programme(
-        unodc, title="Global NHRI support", description="Paris Principles accreditation.", is_global=True,
-        sectors=["15160"], themes=["NHRI"], activity_status="4", open_to_requests=False,
-        start_date=date(2019, 1, 1), end_date=date(2020, 12, 31), budget=usd("5000000"),
+        unodc,
+        title="Global NHRI support",
+        description="Paris Principles accreditation.",
+        is_global=True,
+        sectors=["15160"],
+        themes=["NHRI"],
+        activity_status="4",
+        open_to_requests=False,
+        start_date=date(2019, 1, 1),
+        end_date=date(2020, 12, 31),
+        budget=usd("5000000"),
     )
     prisons = await offers.programme(
-        unodc, title="Prison reform pilot", description="Alternatives to imprisonment and prison reform.",
-        recipient_states=[Recipient("SEN", None)], sectors=["12220"], themes=["DETENTION"],
-        participants=[programmes_service.ParticipantInput(sida, ParticipantRole.FUNDING)], parent_id=nhri,
+        unodc,
+        title="Prison reform pilot",
+        description="Alternatives to imprisonment and prison reform.",
+        recipient_states=[Recipient("SEN", None)],
+        sectors=["12220"],
+        themes=["DETENTION"],
+        participants=[programmes_service.ParticipantInput(sida, ParticipantRole.FUNDING)],
+        parent_id=nhri,
     )
     africa = await offers.capability(unodc, title="Court management", regions_served=["002"], sectors=["15130"])
-    world_wide = await offers.capability(unodc, title="Judicial integrity", regions_served=["001"], themes=["CORRUPTION"])
-    europe = await offers.capability(sida, title="Prison inspection", regions_served=["150"], modalities=[Modality.TRAINING])
+    world_wide = await offers.capability(
+        unodc, title="Judicial integrity", regions_served=["001"], themes=["CORRUPTION"]
+    )
+    europe = await offers.capability(
+        sida, title="Prison inspection", regions_served=["150"], modalities=[Modality.TRAINING]
+    )
     return {
-        "sida": sida, "unodc": unodc, "courts": courts, "nhri": nhri, "prisons": prisons,
-        "africa": africa, "world": world_wide, "europe": europe,
+        "sida": sida,
+        "unodc": unodc,
+        "courts": courts,
+        "nhri": nhri,
+        "prisons": prisons,
+        "africa": africa,
+        "world": world_wide,
+        "europe": europe,
     }
 
 
@@ -125,7 +155,9 @@ PROGRAMMES = "query($f: ProgrammeFilter) { programmes(filter: $f, first: 50) { t
 )
 async def test_programme_filters(app_client, catalogue, programme_filter, expected):
     titles = {
-        "courts": "Court case management in Kenya", "nhri": "Global NHRI support", "prisons": "Prison reform pilot",
+        "courts": "Court case management in Kenya",
+        "nhri": "Global NHRI support",
+        "prisons": "Prison reform pilot",
     }
     body = await gql(app_client, PROGRAMMES, {"f": programme_filter})
     assert "errors" not in body, body
@@ -145,7 +177,8 @@ async def test_organization_filter_matches_reporting_and_participating(app_clien
     organization = body["data"]["organization"]
     assert organization["programmes"]["totalCount"] == 2
     assert [e["node"]["title"] for e in organization["programmes"]["edges"]] == [
-        "Court case management in Kenya", "Prison reform pilot",
+        "Court case management in Kenya",
+        "Prison reform pilot",
     ]
     assert [e["node"]["title"] for e in organization["capabilities"]["edges"]] == ["Prison inspection"]
 
@@ -170,7 +203,9 @@ async def test_capability_filters(app_client, catalogue, capability_filter, expe
 
 
 async def test_capability_organization_filter(app_client, catalogue):
-    query = "query($f: CapabilityFilter) { capabilities(filter: $f) { edges { node { title organization { name } } } } }"
+    query = (
+        "query($f: CapabilityFilter) { capabilities(filter: $f) { edges { node { title organization { name } } } } }"
+    )
     body = await gql(app_client, query, {"f": {"organizations": [gid("Organization", catalogue["sida"])]}})
     edges = body["data"]["capabilities"]["edges"]
     assert [e["node"]["title"] for e in edges] == ["Prison inspection"]
@@ -178,7 +213,9 @@ async def test_capability_organization_filter(app_client, catalogue):
 
 
 async def test_organization_list_filters(app_client, catalogue):
-    query = "query($f: OrganizationFilter) { organizations(filter: $f) { totalCount edges { node { name category } } } }"
+    query = (
+        "query($f: OrganizationFilter) { organizations(filter: $f) { totalCount edges { node { name category } } } }"
+    )
     body = await gql(app_client, query, {"f": {"categories": ["UN_AGENCY"]}})
     assert [e["node"]["name"] for e in body["data"]["organizations"]["edges"]] == [
         "United Nations Office on Drugs and Crime"
@@ -198,7 +235,8 @@ async def test_programme_pagination_is_stable(app_client, world, offers, field, 
     org = await world.organization("Donor")
     for i in range(7):
         await offers.programme(
-            org, title=f"Programme {i % 3}",  # ties on title, budget and start date
+            org,
+            title=f"Programme {i % 3}",  # ties on title, budget and start date
             budget=usd(str(1000 * (i % 2))) if i % 3 else None,
             start_date=date(2025, 1, 1 + i % 2) if i % 4 else None,
         )
@@ -220,7 +258,9 @@ async def test_programme_pagination_is_stable(app_client, world, offers, field, 
             break
         after = connection["pageInfo"]["endCursor"]
     assert seen == expected
-    body = await gql(app_client, f"{{ programmes(last: 3, {order}) {{ edges {{ node {{ id }} }} pageInfo {{ hasPreviousPage }} }} }}")
+    body = await gql(
+        app_client, f"{{ programmes(last: 3, {order}) {{ edges {{ node {{ id }} }} pageInfo {{ hasPreviousPage }} }} }}"
+    )
     assert [e["node"]["id"] for e in body["data"]["programmes"]["edges"]] == expected[-3:]
     assert body["data"]["programmes"]["pageInfo"]["hasPreviousPage"] is True
 
@@ -231,7 +271,9 @@ async def test_budget_order_compares_in_usd(app_client, world, offers):
     await offers.programme(org, title="Yen", budget=programmes_service.Amount(Decimal("1000"), "JPY"))
     await offers.programme(org, title="Dollars", budget=usd("500"))
     await offers.programme(org, title="Unknown")
-    body = await gql(app_client, "{ programmes(orderBy: {field: BUDGET, direction: DESC}) { edges { node { title } } } }")
+    body = await gql(
+        app_client, "{ programmes(orderBy: {field: BUDGET, direction: DESC}) { edges { node { title } } } }"
+    )
     assert [e["node"]["title"] for e in body["data"]["programmes"]["edges"]] == ["Euros", "Dollars", "Yen", "Unknown"]
 
 
@@ -260,8 +302,10 @@ async def test_node_lookups_and_relations(app_client, catalogue):
       missing: node(id: "UHJvZ3JhbW1lOjk5OTk5OQ") { id }
     }"""
     variables = {
-        "p": gid("Programme", catalogue["courts"]), "c": gid("Capability", catalogue["africa"]),
-        "o": gid("Organization", catalogue["unodc"]), "n": gid("Programme", catalogue["nhri"]),
+        "p": gid("Programme", catalogue["courts"]),
+        "c": gid("Capability", catalogue["africa"]),
+        "o": gid("Organization", catalogue["unodc"]),
+        "n": gid("Programme", catalogue["nhri"]),
     }
     body = await gql(app_client, query, variables)
     assert "errors" not in body, body
@@ -281,23 +325,34 @@ async def test_node_lookups_and_relations(app_client, catalogue):
     )
     assert after["data"]["node"]["recipientStates"]["edges"] == [{"percentage": "40.00", "node": {"code": "UGA"}}]
     assert data["c"]["organization"]["name"] == "United Nations Office on Drugs and Crime"
-    assert data["o"] == {"id": variables["o"], "name": "United Nations Office on Drugs and Crime", "category": "UN_AGENCY"}
+    assert data["o"] == {
+        "id": variables["o"],
+        "name": "United Nations Office on Drugs and Crime",
+        "category": "UN_AGENCY",
+    }
     assert data["n"]["parent"] is None
     assert data["n"]["children"] == {"totalCount": 1, "edges": [{"node": {"title": "Prison reform pilot"}}]}
     assert data["missing"] is None
     child = await gql(
-        app_client, "query($id: ID!) { node(id: $id) { ... on Programme { parent { title } participants { role code organization { name } } } } }",
+        app_client,
+        "query($id: ID!) { node(id: $id) { ... on Programme { parent { title } participants { role code organization { name } } } } }",
         {"id": gid("Programme", catalogue["prisons"])},
     )
     node = child["data"]["node"]
     assert node["parent"] == {"title": "Global NHRI support"}
     assert node["participants"] == [
-        {"role": "FUNDING", "code": "1", "organization": {"name": "Swedish International Development Cooperation Agency"}}
+        {
+            "role": "FUNDING",
+            "code": "1",
+            "organization": {"name": "Swedish International Development Cooperation Agency"},
+        }
     ]
 
 
 async def test_organization_lookup_refuses_foreign_ids(app_client, catalogue):
-    body = await gql(app_client, "query($id: ID!) { organization(id: $id) { name } }", {"id": gid("Programme", catalogue["courts"])})
+    body = await gql(
+        app_client, "query($id: ID!) { organization(id: $id) { name } }", {"id": gid("Programme", catalogue["courts"])}
+    )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -324,10 +379,18 @@ mutation($input: UpdateProgrammeInput!) {
 
 def programme_input(**extra):
     return {
-        "iatiIdentifier": "SE-0-SE-6-1234", "title": "Access to justice", "description": "Legal aid.",
-        "activityStatus": "2", "startDate": "2026-01-01", "endDate": "2028-12-31",
-        "budget": {"amount": "2500000.00", "currency": "sek"}, "committed": {"amount": "1000000", "currency": "SEK"},
-        "sectors": ["15130"], "themes": ["JUSTICE"], "sdgTargets": ["16.3"], "modalities": ["TRAINING"],
+        "iatiIdentifier": "SE-0-SE-6-1234",
+        "title": "Access to justice",
+        "description": "Legal aid.",
+        "activityStatus": "2",
+        "startDate": "2026-01-01",
+        "endDate": "2028-12-31",
+        "budget": {"amount": "2500000.00", "currency": "sek"},
+        "committed": {"amount": "1000000", "currency": "SEK"},
+        "sectors": ["15130"],
+        "themes": ["JUSTICE"],
+        "sdgTargets": ["16.3"],
+        "modalities": ["TRAINING"],
         "languages": ["EN", "sw"],
         "recipientStates": [{"state": "ken", "percentage": "70"}, {"state": "UGA", "percentage": "30"}],
         **extra,
@@ -337,9 +400,16 @@ def programme_input(**extra):
 async def test_owner_creates_and_updates_a_programme_with_audit_trail(app_client, world, sessionmaker):
     sida = await world.organization("Sida")
     token = await world.key(Role.DONOR, organization=sida)
-    body = await gql(app_client, CREATE_PROGRAMME, {"input": programme_input(
-        participants=[{"organizationId": gid("Organization", sida), "role": "FUNDING"}],
-    )}, token=token)
+    body = await gql(
+        app_client,
+        CREATE_PROGRAMME,
+        {
+            "input": programme_input(
+                participants=[{"organizationId": gid("Organization", sida), "role": "FUNDING"}],
+            )
+        },
+        token=token,
+    )
     payload = body["data"]["createProgramme"]
     assert payload["userErrors"] == []
     programme = payload["programme"]
@@ -350,10 +420,19 @@ async def test_owner_creates_and_updates_a_programme_with_audit_trail(app_client
     assert programme["participants"] == [{"role": "FUNDING", "organization": {"id": gid("Organization", sida)}}]
     assert programme["activityStatus"] == {"code": "2"}
 
-    body = await gql(app_client, UPDATE_PROGRAMME, {"input": {
-        "id": programme["id"], "title": "Access to justice II", "openToRequests": False,
-        "budget": {"amount": "100", "currency": "SEK"},
-    }}, token=token)
+    body = await gql(
+        app_client,
+        UPDATE_PROGRAMME,
+        {
+            "input": {
+                "id": programme["id"],
+                "title": "Access to justice II",
+                "openToRequests": False,
+                "budget": {"amount": "100", "currency": "SEK"},
+            }
+        },
+        token=token,
+    )
     updated = body["data"]["updateProgramme"]
     assert updated["userErrors"] == []
     assert updated["programme"]["title"] == "Access to justice II"
@@ -382,28 +461,40 @@ async def test_links_to_other_organizations_are_kept_but_unconfirmed(app_client,
     norads = await offers.programme(norad, title="Norad's programme")
     sidas = await offers.programme(sida, title="Sida's programme")
     token = await world.key(Role.DONOR, organization=sida)
-    body = await gql(app_client, CREATE_PROGRAMME, {"input": programme_input(
-        parentId=gid("Programme", norads),
-        participants=[
-            {"organizationId": gid("Organization", norad), "role": "FUNDING"},
-            {"organizationId": gid("Organization", sida), "role": "IMPLEMENTING"},
-        ],
-    )}, token=token)
+    body = await gql(
+        app_client,
+        CREATE_PROGRAMME,
+        {
+            "input": programme_input(
+                parentId=gid("Programme", norads),
+                participants=[
+                    {"organizationId": gid("Organization", norad), "role": "FUNDING"},
+                    {"organizationId": gid("Organization", sida), "role": "IMPLEMENTING"},
+                ],
+            )
+        },
+        token=token,
+    )
     assert body["data"]["createProgramme"]["userErrors"] == []
     claimed = body["data"]["createProgramme"]["programme"]["id"]
     links = (await gql(app_client, LINKS, {"id": claimed}))["data"]["node"]
     assert links["parent"] == {"id": gid("Programme", norads)} and links["parentConfirmed"] is False
     assert {(p["organization"]["id"], p["confirmed"]) for p in links["participants"]} == {
-        (gid("Organization", norad), False), (gid("Organization", sida), True),
+        (gid("Organization", norad), False),
+        (gid("Organization", sida), True),
     }
     children = (await gql(app_client, LINKS, {"id": gid("Programme", norads)}))["data"]["node"]["children"]["edges"]
     assert children == [{"node": {"id": claimed, "parentConfirmed": False}}]  # listed, marked as the claim it is
 
-    body = await gql(app_client, UPDATE_PROGRAMME, {"input": {"id": claimed, "parentId": gid("Programme", sidas)}}, token=token)
+    body = await gql(
+        app_client, UPDATE_PROGRAMME, {"input": {"id": claimed, "parentId": gid("Programme", sidas)}}, token=token
+    )
     assert body["data"]["updateProgramme"]["userErrors"] == []
     links = (await gql(app_client, LINKS, {"id": claimed}))["data"]["node"]
     assert links["parentConfirmed"] is True
-    assert (await gql(app_client, LINKS, {"id": gid("Programme", sidas)}))["data"]["node"]["parentConfirmed"] is None  # no parent
+    assert (await gql(app_client, LINKS, {"id": gid("Programme", sidas)}))["data"]["node"][
+        "parentConfirmed"
+    ] is None  # no parent
 
 
 async def test_programme_writes_need_the_owning_donor_or_agency(app_client, world, sessionmaker, offers):
@@ -428,7 +519,12 @@ async def test_programme_writes_need_the_owning_donor_or_agency(app_client, worl
     for mutation, variables in ((UPDATE_PROGRAMME, update), (CREATE_PROGRAMME, {"input": programme_input()})):
         body = await gql(app_client, mutation, variables)
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    missing = await gql(app_client, UPDATE_PROGRAMME, {"input": {"id": gid("Programme", 999999), "title": "x"}}, token=tokens["other donor"])
+    missing = await gql(
+        app_client,
+        UPDATE_PROGRAMME,
+        {"input": {"id": gid("Programme", 999999), "title": "x"}},
+        token=tokens["other donor"],
+    )
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert await rows(sessionmaker, Programme) == before
     async with sessionmaker() as session:
@@ -446,15 +542,24 @@ async def test_programme_writes_need_the_owning_donor_or_agency(app_client, worl
         ({"iatiIdentifier": "TAKEN-1"}, ["input", "iatiIdentifier"], "DUPLICATE"),
         (
             {"recipientStates": [{"state": "KEN", "percentage": "70"}, {"state": "UGA", "percentage": "40"}]},
-            ["input", "recipientStates"], "RECIPIENT_PERCENTAGES",
+            ["input", "recipientStates"],
+            "RECIPIENT_PERCENTAGES",
         ),
-        ({"recipientStates": [{"state": "KEN", "percentage": "101"}]}, ["input", "recipientStates", "0", "percentage"], "OUT_OF_RANGE"),
+        (
+            {"recipientStates": [{"state": "KEN", "percentage": "101"}]},
+            ["input", "recipientStates", "0", "percentage"],
+            "OUT_OF_RANGE",
+        ),
         ({"recipientStates": [{"state": "XXX"}]}, ["input", "recipientStates", "0", "state"], "UNKNOWN_CODE"),
         ({"languages": ["english"]}, ["input", "languages"], "UNKNOWN_CODE"),
         ({"activityStatus": "9"}, ["input", "activityStatus"], "UNKNOWN_CODE"),
         ({"themes": ["NOT_A_THEME"]}, ["input", "themes"], "UNKNOWN_CODE"),
         ({"title": "  "}, ["input", "title"], "REQUIRED"),
-        ({"budget": {"amount": "5", "currency": "ZZZ"}, "committed": None}, ["input", "budget", "currency"], "UNKNOWN_CODE"),
+        (
+            {"budget": {"amount": "5", "currency": "ZZZ"}, "committed": None},
+            ["input", "budget", "currency"],
+            "UNKNOWN_CODE",
+        ),
         ({"budget": {"amount": "5", "currency": "USD"}}, ["input", "budget", "currency"], "CURRENCY_MISMATCH"),
         ({"parentId": gid("Programme", 999999)}, ["input", "parentId"], "NOT_FOUND"),
     ],
@@ -469,7 +574,9 @@ async def test_bad_programme_input_is_a_user_error_and_writes_nothing(
     body = await gql(app_client, CREATE_PROGRAMME, {"input": programme_input(**patch)}, token=token)
     payload = body["data"]["createProgramme"]
     assert payload["programme"] is None
-    assert {"field": field, "code": code} in [{"field": e["field"], "code": e["code"]} for e in payload["userErrors"]], payload
+    assert {"field": field, "code": code} in [
+        {"field": e["field"], "code": e["code"]} for e in payload["userErrors"]
+    ], payload
     assert await rows(sessionmaker, Programme) == before
     assert len(await audit_events(sessionmaker, "Programme")) == 1  # the fixture's programme only
 
@@ -515,18 +622,36 @@ mutation($input: UpdateCapabilityInput!) {
 async def test_owner_creates_and_updates_a_capability_with_audit_trail(app_client, world, sessionmaker):
     unodc = await world.organization("UNODC", OrganizationCategory.UN_AGENCY)
     token = await world.key(Role.AGENCY, organization=unodc)
-    body = await gql(app_client, CREATE_CAPABILITY, {"input": {
-        "title": "Court management", "description": "Case-management systems.", "themes": ["JUSTICE"],
-        "sectors": ["15130"], "modalities": ["ADVISORY_SERVICES"], "regionsServed": ["002", "419"], "languages": ["FR"],
-    }}, token=token)
+    body = await gql(
+        app_client,
+        CREATE_CAPABILITY,
+        {
+            "input": {
+                "title": "Court management",
+                "description": "Case-management systems.",
+                "themes": ["JUSTICE"],
+                "sectors": ["15130"],
+                "modalities": ["ADVISORY_SERVICES"],
+                "regionsServed": ["002", "419"],
+                "languages": ["FR"],
+            }
+        },
+        token=token,
+    )
     payload = body["data"]["createCapability"]
     assert payload["userErrors"] == []
     capability = payload["capability"]
     assert capability["organization"]["id"] == gid("Organization", unodc)
     assert capability["languages"] == ["fr"] and capability["regionsServed"] == ["002", "419"]
-    body = await gql(app_client, UPDATE_CAPABILITY, {"input": {"id": capability["id"], "title": "Court management II", "sectors": None}}, token=token)
+    body = await gql(
+        app_client,
+        UPDATE_CAPABILITY,
+        {"input": {"id": capability["id"], "title": "Court management II", "sectors": None}},
+        token=token,
+    )
     assert body["data"]["updateCapability"] == {
-        "capability": {"id": capability["id"], "title": "Court management II", "sectors": []}, "userErrors": [],
+        "capability": {"id": capability["id"], "title": "Court management II", "sectors": []},
+        "userErrors": [],
     }
     events = await audit_events(sessionmaker, "Capability")
     assert [e.action for e in events] == ["create", "update"]
@@ -567,7 +692,9 @@ async def test_capability_writes_need_the_owning_donor_or_agency(app_client, wor
         ({"title": ""}, ["input", "title"], "REQUIRED"),
     ],
 )
-async def test_bad_capability_input_is_a_user_error_and_writes_nothing(app_client, world, sessionmaker, patch, field, code):
+async def test_bad_capability_input_is_a_user_error_and_writes_nothing(
+    app_client, world, sessionmaker, patch, field, code
+):
     unodc = await world.organization("UNODC", OrganizationCategory.UN_AGENCY)
     token = await world.key(Role.DONOR, organization=unodc)
     body = await gql(app_client, CREATE_CAPABILITY, {"input": {"title": "Court management", **patch}}, token=token)
@@ -582,14 +709,17 @@ async def test_bad_capability_input_is_a_user_error_and_writes_nothing(app_clien
 
 
 async def test_reference_lists(app_client):
-    body = await gql(app_client, """{
+    body = await gql(
+        app_client,
+        """{
       themes(first: 100, filter: {clusters: ["ADMINISTRATION_OF_JUSTICE"]}) { totalCount edges { node { code cluster rightsDimensions } } }
       sdgGoals { code targets { code } }
       sdgTargets(goal: "16") { code goalCode }
       dacSectorCategories { code }
       dacSectors(category: "151") { code category { code } }
       codelist(name: ACTIVITY_STATUS) { code name withdrawn }
-    }""")
+    }""",
+    )
     assert "errors" not in body, body
     data = body["data"]
     assert "JUSTICE" in {e["node"]["code"] for e in data["themes"]["edges"]}
@@ -632,7 +762,10 @@ async def test_a_page_of_programmes_costs_constant_statements(app_client, world,
     for i in range(50):
         org = organizations[i % 10]
         programme = await offers.programme(
-            org, title=f"Programme {i}", budget=usd("1000"), activity_status="2",
+            org,
+            title=f"Programme {i}",
+            budget=usd("1000"),
+            activity_status="2",
             recipient_states=[Recipient(states[i % 6], Decimal("50")), Recipient(states[(i + 1) % 6], Decimal("50"))],
             participants=[programmes_service.ParticipantInput(organizations[(i + 1) % 10], ParticipantRole.FUNDING)],
             parent_id=parent,

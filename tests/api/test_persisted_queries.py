@@ -85,7 +85,10 @@ class TestWithoutAutomaticPersistedQueries:
 
     async def test_a_hash_is_not_supported_and_text_still_runs(self, app_client):
         body = await post(app_client, {"extensions": persisted(QUERY)})
-        assert body["errors"][0]["message"] == "PersistedQueryNotSupported" and code_of(body) == "PERSISTED_QUERY_NOT_SUPPORTED"
+        assert (
+            body["errors"][0]["message"] == "PersistedQueryNotSupported"
+            and code_of(body) == "PERSISTED_QUERY_NOT_SUPPORTED"
+        )
         assert "errors" not in await post(app_client, {"query": QUERY})
 
 

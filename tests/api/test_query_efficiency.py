@@ -34,7 +34,9 @@ async def test_canonical_page_costs_constant_statements(app_client, world):
     states = ["KEN", "UGA", "SEN", "COL", "NPL"]
     for i in range(50):
         state = states[i % len(states)]
-        recs = [await world.recommendation(state, f"Recommendation {i}-{j}", recommenders=("NOR", "SWE")) for j in range(4)]
+        recs = [
+            await world.recommendation(state, f"Recommendation {i}-{j}", recommenders=("NOR", "SWE")) for j in range(4)
+        ]
         await world.need(state, title=f"Need {i}", recommendation_ids=recs)
 
     small, body_small = await _statements(app_client, 5)
@@ -44,8 +46,7 @@ async def test_canonical_page_costs_constant_statements(app_client, world):
     assert len(edges) == 50
     assert all(len(e["node"]["recommendations"]["edges"]) == 3 for e in edges)
     assert all(
-        len(r["node"]["recommendingStates"]["edges"]) == 2
-        for e in edges for r in e["node"]["recommendations"]["edges"]
+        len(r["node"]["recommendingStates"]["edges"]) == 2 for e in edges for r in e["node"]["recommendations"]["edges"]
     )
     assert large == small, (small, large)
     assert large <= 6, large
@@ -66,7 +67,9 @@ async def test_a_request_reads_through_one_connection_without_transaction_statem
     await world.programme(donor, iati_identifier="NO-1-KEN-JUSTICE", recipients=("KEN",))
     need = await world.need("KEN", recommendation_ids=[await world.recommendation("KEN", "Reduce the case backlog")])
     with round_trips(app_client) as seen:
-        await gql(app_client, NEED_NODE, {"id": to_global_id("Need", need)})  # the pool's connections exist from here on
+        await gql(
+            app_client, NEED_NODE, {"id": to_global_id("Need", need)}
+        )  # the pool's connections exist from here on
         seen.clear()
         body = await gql(app_client, NEED_NODE, {"id": to_global_id("Need", need)})
         assert body["data"]["node"]["state"]["code"] == "KEN", body
@@ -128,10 +131,24 @@ class TestOnePooledConnection:
         token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
         mutation = """mutation($input: CreateNeedInput!) { createNeed(input: $input) {
           need { title state { code } } userErrors { field message } } }"""
-        body = await asyncio.wait_for(gql(app_client, mutation, {"input": {
-            "state": "KEN", "title": "Court reform", "description": "Help with courts.", "themes": ["JUSTICE"],
-            "sectors": ["15130"], "visibility": "PUBLIC",
-        }}, token=token), timeout=20)
+        body = await asyncio.wait_for(
+            gql(
+                app_client,
+                mutation,
+                {
+                    "input": {
+                        "state": "KEN",
+                        "title": "Court reform",
+                        "description": "Help with courts.",
+                        "themes": ["JUSTICE"],
+                        "sectors": ["15130"],
+                        "visibility": "PUBLIC",
+                    }
+                },
+                token=token,
+            ),
+            timeout=20,
+        )
         assert body["data"]["createNeed"]["need"] == {"title": "Court reform", "state": {"code": "KEN"}}, body
 
 
@@ -142,10 +159,18 @@ async def test_the_connection_is_back_in_the_pool_before_the_response_is_written
     pool = app.state.engine.sync_engine.pool
     body = json.dumps({"query": NEED_NODE, "variables": {"id": to_global_id("Need", need)}}).encode()
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/graphql", "raw_path": b"/graphql", "root_path": "", "query_string": b"",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
         "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000), "server": ("test", 80),
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
     }
     incoming = [{"type": "http.request", "body": body, "more_body": False}]
     checked_out_when_writing: list[int] = []
@@ -172,7 +197,13 @@ async def test_the_default_needs_order_is_read_from_an_index(session):
 
     await session.execute(sa.text("set local enable_seqscan = off"))
     await session.execute(sa.text("set local enable_sort = off"))  # as the planner does once the table is large
-    plan = "\n".join((await session.execute(sa.text(
-        "explain select id from assistance_need where visibility = 'PUBLIC' order by created_at desc, id desc limit 51"
-    ))).scalars())
+    plan = "\n".join(
+        (
+            await session.execute(
+                sa.text(
+                    "explain select id from assistance_need where visibility = 'PUBLIC' order by created_at desc, id desc limit 51"
+                )
+            )
+        ).scalars()
+    )
     assert "ix_assistance_need_created_at_id" in plan, plan

@@ -31,7 +31,9 @@ async def audit_count(sessionmaker) -> int:
         return (await session.execute(sa.select(sa.func.count()).select_from(AuditEvent))).scalar_one()
 
 
-WITHDRAW = "mutation($input: TransitionNeedInput!) { withdrawNeed(input: $input) { need { status } userErrors { code } } }"
+WITHDRAW = (
+    "mutation($input: TransitionNeedInput!) { withdrawNeed(input: $input) { need { status } userErrors { code } } }"
+)
 
 
 async def test_a_huge_reason_never_reaches_the_audit_trail(app_client, world, sessionmaker):
@@ -42,7 +44,9 @@ async def test_a_huge_reason_never_reaches_the_audit_trail(app_client, world, se
     assert refusal(body) == ("BAD_USER_INPUT", ["input", "reason"], 10_000)
     assert "`input.reason` is 500,000 characters long; at most 10,000 are allowed." == body["errors"][0]["message"]
     assert await audit_count(sessionmaker) == before
-    at_limit = await gql(app_client, WITHDRAW, {"input": {"id": gid("Need", need), "reason": "x" * 10_000}}, token=focal)
+    at_limit = await gql(
+        app_client, WITHDRAW, {"input": {"id": gid("Need", need), "reason": "x" * 10_000}}, token=focal
+    )
     assert at_limit["data"]["withdrawNeed"] == {"need": {"status": "WITHDRAWN"}, "userErrors": []}
 
 
@@ -53,12 +57,19 @@ async def test_a_huge_proposal_message_is_refused(app_client, world):
     await world.programme(donor_org, iati_identifier="NO-1-KEN", recipients=("KEN",))
     need = await world.need("KEN", visibility=Visibility.PUBLIC)
     donor = await world.key(Role.DONOR, organization=donor_org)
-    matches = await gql(app_client, "query($id: ID!) { node(id: $id) { ... on Need { matches { edges { node { id } } } } } }", {"id": gid("Need", need)}, token=donor)
+    matches = await gql(
+        app_client,
+        "query($id: ID!) { node(id: $id) { ... on Need { matches { edges { node { id } } } } } }",
+        {"id": gid("Need", need)},
+        token=donor,
+    )
     match_id = matches["data"]["node"]["matches"]["edges"][0]["node"]["id"]
-    propose = 'mutation($id: ID!, $message: String!) { proposeMatch(input: {id: $id, message: $message}) { match { status } } }'
+    propose = "mutation($id: ID!, $message: String!) { proposeMatch(input: {id: $id, message: $message}) { match { status } } }"
     body = await gql(app_client, propose, {"id": match_id, "message": "y" * 200_000}, token=donor)
     assert refusal(body) == ("BAD_USER_INPUT", ["input", "message"], 10_000)
-    status = await gql(app_client, "query($id: ID!) { node(id: $id) { ... on Match { status } } }", {"id": match_id}, token=donor)
+    status = await gql(
+        app_client, "query($id: ID!) { node(id: $id) { ... on Match { status } } }", {"id": match_id}, token=donor
+    )
     assert status["data"]["node"]["status"] == "SUGGESTED"
 
 
@@ -68,11 +79,18 @@ async def test_a_huge_proposal_message_is_refused(app_client, world):
         # A literal argument, in a filter object.
         ('{ needs(filter: {search: "%s"}) { totalCount } }' % ("s" * 501), {}, ["filter", "search"], 500),
         # A list item from a variable.
-        ("query($t: [String!]) { needs(filter: {themes: $t}) { totalCount } }", {"t": ["JUSTICE", "T" * 51]}, ["filter", "themes", "1"], 50),
+        (
+            "query($t: [String!]) { needs(filter: {themes: $t}) { totalCount } }",
+            {"t": ["JUSTICE", "T" * 51]},
+            ["filter", "themes", "1"],
+            50,
+        ),
         # An argument inside a fragment, on a nested field.
         (
             "query($c: String) { needs { edges { node { ...M } } } } fragment M on Need { matches(after: $c) { totalCount } }",
-            {"c": "c" * 4_001}, ["after"], 4_000,
+            {"c": "c" * 4_001},
+            ["after"],
+            4_000,
         ),
         # A top-level ID.
         ("query($id: ID!) { node(id: $id) { id } }", {"id": "i" * 101}, ["id"], 100),

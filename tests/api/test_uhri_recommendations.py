@@ -61,19 +61,33 @@ async def test_filters_and_fields(app_client, world, sessionmaker):
     assert sorted(n["body"] for n in treaty) == ["CEDAW", "CRC"]
     crc = next(n for n in treaty if n["body"] == "CRC")
     assert crc == {
-        "id": crc["id"], "text": crc["text"], "source": "TREATY_BODY", "body": "CRC", "symbol": "CRC/C/PER/CO/6-7",
-        "publicationDate": "2025-02-12", "uhriId": "a9ceae8c-fe1c-40f9-a326-1529e0ab678f",
-        "sourceReference": "CRC/C/PER/CO/6-7, para. 18", "review": None, "state": {"code": "PER"},
+        "id": crc["id"],
+        "text": crc["text"],
+        "source": "TREATY_BODY",
+        "body": "CRC",
+        "symbol": "CRC/C/PER/CO/6-7",
+        "publicationDate": "2025-02-12",
+        "uhriId": "a9ceae8c-fe1c-40f9-a326-1529e0ab678f",
+        "sourceReference": "CRC/C/PER/CO/6-7, para. 18",
+        "review": None,
+        "state": {"code": "PER"},
     }
     assert [n["body"] for n in await nodes(app_client, {"filter": {"bodies": ["crc", "sr torture"]}, "first": 10})] in (
-        ["CRC", "SR Torture"], ["SR Torture", "CRC"],
+        ["CRC", "SR Torture"],
+        ["SR Torture", "CRC"],
     )
     special = await nodes(app_client, {"filter": {"sources": ["SPECIAL_PROCEDURE"], "states": ["KEN"]}, "first": 10})
     assert [(n["body"], n["review"]) for n in special] == [("SR Torture", None)]
     upr = await nodes(app_client, {"filter": {"sources": ["UPR"], "states": ["KEN"]}, "first": 10})
-    assert sorted((n["uhriId"] is not None, n["review"]["session"]) for n in upr) == [(False, 35), (True, 35), (True, 35)]
+    assert sorted((n["uhriId"] is not None, n["review"]["session"]) for n in upr) == [
+        (False, 35),
+        (True, 35),
+        (True, 35),
+    ]
 
-    node = await gql(app_client, "query($id: ID!) { node(id: $id) { ... on Recommendation { body source } } }", {"id": crc["id"]})
+    node = await gql(
+        app_client, "query($id: ID!) { node(id: $id) { ... on Recommendation { body source } } }", {"id": crc["id"]}
+    )
     assert node["data"]["node"] == {"body": "CRC", "source": "TREATY_BODY"}
 
 
@@ -101,7 +115,9 @@ async def test_a_need_serves_a_treaty_body_recommendation(app_client, world, ses
     body = await gql(app_client, link, {"need": to_global_id("Need", need), "rec": cedaw["id"]}, token=focal)
     payload = body["data"]["linkNeedRecommendations"]
     assert payload["userErrors"] == []
-    assert [e["node"] for e in payload["need"]["recommendations"]["edges"]] == [{"body": "CEDAW", "source": "TREATY_BODY"}]
+    assert [e["node"] for e in payload["need"]["recommendations"]["edges"]] == [
+        {"body": "CEDAW", "source": "TREATY_BODY"}
+    ]
     # Peru's CRC recommendation is not Kenya's: refused like any other State's.
     crc = (await nodes(app_client, {"filter": {"bodies": ["CRC"]}, "first": 1}))[0]
     body = await gql(app_client, link, {"need": to_global_id("Need", need), "rec": crc["id"]}, token=focal)
@@ -122,11 +138,16 @@ async def test_export_carries_mechanism_and_treaty_bodies(sessionmaker, world):
     out = io.StringIO()
     async with sessionmaker() as session:
         count = await export_entities(
-            session=session, principal=ANONYMOUS, entity="recommendations", fmt="json",
-            filters=["sources=treaty_body,special_procedure", "states=KEN"], out=out,
+            session=session,
+            principal=ANONYMOUS,
+            entity="recommendations",
+            fmt="json",
+            filters=["sources=treaty_body,special_procedure", "states=KEN"],
+            out=out,
         )
     rows = sorted(json.loads(out.getvalue()), key=lambda r: r["body"])
     assert count == 2 and [(r["source"], r["body"], r["session"]) for r in rows] == [
-        ("TREATY_BODY", "CEDAW", None), ("SPECIAL_PROCEDURE", "SR Torture", None),
+        ("TREATY_BODY", "CEDAW", None),
+        ("SPECIAL_PROCEDURE", "SR Torture", None),
     ]
     assert rows[0]["symbol"] == "CEDAW/C/KEN/CO/8" and rows[0]["uhri_id"] == "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6"

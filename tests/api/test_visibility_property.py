@@ -59,14 +59,24 @@ def app_settings(request):
 
 @pytest.fixture
 async def principals(world):
-    org = {c: await world.organization(c.value, c) for c in (OrganizationCategory.DONOR_GOVERNMENT, OrganizationCategory.UN_AGENCY, OrganizationCategory.NHRI, OrganizationCategory.CIVIL_SOCIETY)}
+    org = {
+        c: await world.organization(c.value, c)
+        for c in (
+            OrganizationCategory.DONOR_GOVERNMENT,
+            OrganizationCategory.UN_AGENCY,
+            OrganizationCategory.NHRI,
+            OrganizationCategory.CIVIL_SOCIETY,
+        )
+    }
     result = {(None, None): None, (Role.ADMINISTRATOR, None): await world.key(Role.ADMINISTRATOR)}
     for state in STATES + [OUTSIDER]:
         result[(Role.STATE_FOCAL_POINT, state)] = await world.key(Role.STATE_FOCAL_POINT, state=state)
     result[(Role.DONOR, None)] = await world.key(Role.DONOR, organization=org[OrganizationCategory.DONOR_GOVERNMENT])
     result[(Role.AGENCY, None)] = await world.key(Role.AGENCY, organization=org[OrganizationCategory.UN_AGENCY])
     result[(Role.NHRI, None)] = await world.key(Role.NHRI, organization=org[OrganizationCategory.NHRI])
-    result[(Role.CIVIL_SOCIETY, None)] = await world.key(Role.CIVIL_SOCIETY, organization=org[OrganizationCategory.CIVIL_SOCIETY])
+    result[(Role.CIVIL_SOCIETY, None)] = await world.key(
+        Role.CIVIL_SOCIETY, organization=org[OrganizationCategory.CIVIL_SOCIETY]
+    )
     recs = {state: await world.recommendation(state, f"Recommendation to {state}") for state in STATES}
     return result, recs
 
@@ -93,7 +103,10 @@ async def test_every_principal_sees_exactly_the_permitted_needs(app_client, worl
     created: list[tuple[str, str, Visibility, bool]] = []
     for state, visibility, status, linked in needs:
         need_id = await world.need(
-            state, title=f"{state} {visibility.value}", visibility=visibility, status=status,
+            state,
+            title=f"{state} {visibility.value}",
+            visibility=visibility,
+            status=status,
             recommendation_ids=[recs[state]] if linked else [],
         )
         created.append((gid("Need", need_id), state, visibility, linked))
@@ -106,7 +119,9 @@ async def test_every_principal_sees_exactly_the_permitted_needs(app_client, worl
         assert {e["node"]["id"] for e in data["needs"]["edges"]} == visible, who
         assert data["needs"]["totalCount"] == len(visible), who
         assert data["public"]["totalCount"] == len([c for c in created if c[2] is Visibility.PUBLIC])
-        assert {e["node"]["id"] for e in data["hidden"]["edges"]} == {c[0] for c in created if c[2] is not Visibility.PUBLIC and c[0] in visible}
+        assert {e["node"]["id"] for e in data["hidden"]["edges"]} == {
+            c[0] for c in created if c[2] is not Visibility.PUBLIC and c[0] in visible
+        }
         assert data["hidden"]["totalCount"] == len({e["node"]["id"] for e in data["hidden"]["edges"]})
         for edge in data["states"]["edges"]:
             code = edge["node"]["code"]

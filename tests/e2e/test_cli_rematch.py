@@ -13,7 +13,9 @@ from service.settings import get_settings
 pytestmark = pytest.mark.asyncio
 
 
-async def test_bad_weights_file_is_refused_and_nothing_is_published(database_url, sessionmaker, tmp_path, monkeypatch, capsys):
+async def test_bad_weights_file_is_refused_and_nothing_is_published(
+    database_url, sessionmaker, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:

@@ -15,9 +15,10 @@ import json
 import re
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -77,7 +78,15 @@ def test_the_dashboard_never_parses_data_as_html_and_names_no_other_host():
     assert len(sources) >= 6
     for path in sources:
         text = re.sub(r"^\s*//.*$", "", path.read_text(encoding="utf-8"), flags=re.M)  # not the comments
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute(\"on"):
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            'setAttribute("on',
+        ):
             assert sink not in text, f"{path.name} uses {sink}"
         hosts = set(re.findall(r"\b(?:https?|wss?):?//([A-Za-z0-9.-]+)", text)) - {"www.w3.org", "github.com"}
         assert not hosts, f"{path.name} names {hosts}"
@@ -126,7 +135,8 @@ class Demo:
     async def gql(self, principal: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.base, timeout=30) as client:
             response = await client.post(
-                "/graphql", json={"query": query, "variables": variables or {}},
+                "/graphql",
+                json={"query": query, "variables": variables or {}},
                 headers={"Authorization": f"Bearer {await self.key(principal)}"},
             )
         answer = response.json()
@@ -134,10 +144,21 @@ class Demo:
         return answer["data"]
 
     async def create_need(self, title: str, visibility: str) -> str:
-        data = await self.gql("state-focal-point/KEN", """
+        data = await self.gql(
+            "state-focal-point/KEN",
+            """
             mutation($input: CreateNeedInput!) { createNeed(input: $input) { need { id } userErrors { message } } }""",
-            {"input": {"state": "KEN", "title": title, "description": f"{title} (browser test)", "themes": ["JUSTICE"],
-                       "visibility": visibility, "estimatedCost": {"amount": "120000", "currency": "USD"}}})
+            {
+                "input": {
+                    "state": "KEN",
+                    "title": title,
+                    "description": f"{title} (browser test)",
+                    "themes": ["JUSTICE"],
+                    "visibility": visibility,
+                    "estimatedCost": {"amount": "120000", "currency": "USD"},
+                }
+            },
+        )
         assert not data["createNeed"]["userErrors"], data
         return data["createNeed"]["need"]["id"]
 
@@ -210,7 +231,10 @@ async def tab(browser) -> AsyncIterator[Tab]:
     await context.route("**/*", only_this_machine)
     page.on("request", seen)
     page.on("websocket", lambda socket: opened.sockets.append(socket.url))
-    page.on("console", lambda message: opened.problems.append(message.text) if message.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda message: opened.problems.append(message.text) if message.type in ("error", "warning") else None,
+    )
     page.on("pageerror", lambda error: opened.problems.append(str(error)))
     yield opened
     await context.close()
@@ -236,9 +260,12 @@ async def attribute_becomes(locator: Any, name: str, value: str) -> None:
 
 
 async def api_needs(demo: Demo, principal: str, filter: dict[str, Any] | None = None) -> dict[str, Any]:
-    data = await demo.gql(principal, """query($filter: NeedFilter) {
+    data = await demo.gql(
+        principal,
+        """query($filter: NeedFilter) {
         needs(first: 100, filter: $filter, orderBy: {field: UPDATED_AT, direction: DESC}) { totalCount edges { node { id title visibility } } } }""",
-        {"filter": filter})
+        {"filter": filter},
+    )
     return data["needs"]
 
 
@@ -270,7 +297,9 @@ async def test_an_agency_signs_in_and_sees_charts_table_matches_and_live_events(
     expected = {s: (await api_needs(demo, "agency/UNODC", {"statuses": [s]}))["totalCount"] for s in STATUSES}
     assert await status_counts(tab) == expected and sum(expected.values()) == visible["totalCount"]
     # Funding gaps by theme and region: one bar per group the API reports.
-    gaps = await demo.gql("agency/UNODC", "{ t: fundingGaps(groupBy: THEME) { key } r: fundingGaps(groupBy: REGION) { key } }")
+    gaps = await demo.gql(
+        "agency/UNODC", "{ t: fundingGaps(groupBy: THEME) { key } r: fundingGaps(groupBy: REGION) { key } }"
+    )
     for chart, answer in (("#chart-theme", gaps["t"]), ("#chart-region", gaps["r"])):
         keys = await page.locator(f"{chart} .row").evaluate_all("rows => rows.map(r => r.dataset.key)")
         assert sorted(keys) == sorted(g["key"] for g in answer) and keys, chart
@@ -296,14 +325,21 @@ async def test_an_agency_signs_in_and_sees_charts_table_matches_and_live_events(
     await page.locator("#filters button[type=submit]").click()
     await attribute_becomes(page.locator("#needs"), "data-total", str(filtered["totalCount"]))
     rows = page.locator("#needs-table tbody tr")
-    assert await rows.evaluate_all("rows => rows.map(r => r.dataset.id)") == [e["node"]["id"] for e in filtered["edges"]][:20]
+    assert (
+        await rows.evaluate_all("rows => rows.map(r => r.dataset.id)")
+        == [e["node"]["id"] for e in filtered["edges"]][:20]
+    )
     assert set(await rows.evaluate_all("rows => rows.map(r => r.dataset.status)")) == {"SUBMITTED"}
 
     # A need's matches, each with its per-criterion breakdown (opened from the table).
     title = "County court e-filing and case-management roll-out"
     need = next(e["node"] for e in visible["edges"] if e["node"]["title"] == title)
-    answer = await demo.gql("agency/UNODC", """query($id: ID!) { node(id: $id) { ... on Need {
-        matches(first: 10) { totalCount edges { node { id breakdown { criterion } } } } } } }""", {"id": need["id"]})
+    answer = await demo.gql(
+        "agency/UNODC",
+        """query($id: ID!) { node(id: $id) { ... on Need {
+        matches(first: 10) { totalCount edges { node { id breakdown { criterion } } } } } } }""",
+        {"id": need["id"]},
+    )
     matches = answer["node"]["matches"]
     assert matches["edges"]
     await page.locator("#filters button[type=reset]").click()
@@ -316,8 +352,11 @@ async def test_an_agency_signs_in_and_sees_charts_table_matches_and_live_events(
     assert await page.locator("#matches li.match").evaluate_all("items => items.map(i => i.dataset.id)") == [
         e["node"]["id"] for e in matches["edges"]
     ]
-    criteria = await page.locator("#matches li.match").first.locator("tr[data-criterion]").evaluate_all(
-        "rows => rows.map(r => r.dataset.criterion)")
+    criteria = (
+        await page.locator("#matches li.match")
+        .first.locator("tr[data-criterion]")
+        .evaluate_all("rows => rows.map(r => r.dataset.criterion)")
+    )
     assert criteria == [c["criterion"] for c in matches["edges"][0]["node"]["breakdown"]] and len(criteria) == 8
 
     # A need created while the page is open arrives as a live event, and the counts follow.

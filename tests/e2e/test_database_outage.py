@@ -23,10 +23,16 @@ async def sever_service_connections(database_url: str) -> int:
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            return len((await conn.execute(sa.text(
-                "select pg_terminate_backend(pid) from pg_stat_activity"
-                " where datname = current_database() and application_name = 'tcgraph' and pid <> pg_backend_pid()"
-            ))).all())
+            return len(
+                (
+                    await conn.execute(
+                        sa.text(
+                            "select pg_terminate_backend(pid) from pg_stat_activity"
+                            " where datname = current_database() and application_name = 'tcgraph' and pid <> pg_backend_pid()"
+                        )
+                    )
+                ).all()
+            )
     finally:
         await engine.dispose()
 
@@ -49,7 +55,9 @@ async def test_severed_connections_are_retried_or_refused_cleanly(database_url, 
     async with running_server(database_url) as (base, _):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             for _ in range(3):  # fill the pool with a few connections
-                assert assert_answered_or_unavailable(await client.post("/graphql", json={"query": QUERY}, headers=headers))
+                assert assert_answered_or_unavailable(
+                    await client.post("/graphql", json={"query": QUERY}, headers=headers)
+                )
             assert await sever_service_connections(database_url) >= 1
             outcomes = [
                 assert_answered_or_unavailable(await client.post("/graphql", json={"query": QUERY}, headers=headers))

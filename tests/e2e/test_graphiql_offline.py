@@ -34,7 +34,11 @@ async def test_the_graphiql_page_loads_everything_from_the_service(app_client):
         assert url.startswith("/graphql/static/"), f"not served from the package: {tag}"
         response = await app_client.get(url)
         assert response.status_code == 200, url
-        assert response.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript", "text/css"), url
+        assert response.headers["content-type"].split(";")[0] in (
+            "text/javascript",
+            "application/javascript",
+            "text/css",
+        ), url
         integrity = re.search(r'integrity="sha384-([^"]+)"', tag)
         assert integrity, f"no integrity hash: {tag}"
         assert base64.b64encode(hashlib.sha384(response.content).digest()).decode() == integrity.group(1), url
@@ -62,9 +66,20 @@ async def test_graphiql_renders_in_a_headless_browser_without_a_network(database
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
     async with running_server(database_url) as (base, _):
         dom = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",  # no other host answers
-             "--proxy-bypass-list=127.0.0.1", "--virtual-time-budget=15000", "--dump-dom", f"{base}/graphql"],
-            capture_output=True, text=True, timeout=120,
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--proxy-server=127.0.0.1:9",  # no other host answers
+                "--proxy-bypass-list=127.0.0.1",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                f"{base}/graphql",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         ).stdout
     assert "graphiql-container" in dom and "Loading..." not in dom, dom[:2000]
     assert "graphiql-editor" in dom or "graphiql-session" in dom, dom[:2000]

@@ -24,8 +24,12 @@ async def test_graphql_http_audit_passes_without_warnings(database_url):
     node = npm_installed(AUDIT_DIR, "the graphql-http audit")
     async with running_server(database_url) as (base, _):
         process = await asyncio.create_subprocess_exec(
-            node, str(AUDIT_DIR / "audit.mjs"), base + "/graphql", cwd=AUDIT_DIR,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            node,
+            str(AUDIT_DIR / "audit.mjs"),
+            base + "/graphql",
+            cwd=AUDIT_DIR,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     results = [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
@@ -45,13 +49,13 @@ async def test_uvicorn_refuses_a_50_mb_body_before_it_is_sent(database_url):
             writer.write(
                 b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
                 b"Accept: application/graphql-response+json\r\nContent-Length: 52428800\r\n\r\n"
-                b'{"query": "{ __typename }", "padding": "' + b"x" * 1024  # small: unread bytes left when the server closes would reset the connection
+                b'{"query": "{ __typename }", "padding": "'
+                + b"x"
+                * 1024  # small: unread bytes left when the server closes would reset the connection
             )
             await writer.drain()
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            headers = dict(
-                line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:] if ": " in line
-            )
+            headers = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:] if ": " in line)
             body = json.loads(await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 10))
         finally:
             writer.close()

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import json
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -79,16 +80,36 @@ class NodeSubscriber:
 
 @contextlib.asynccontextmanager
 async def node_subscriber(
-    script: Path, url: str, query: str, variables: dict | None = None, *, key: str | None = None,
-    count: int = 1, timeout: float = 30,
+    script: Path,
+    url: str,
+    query: str,
+    variables: dict | None = None,
+    *,
+    key: str | None = None,
+    count: int = 1,
+    timeout: float = 30,
 ) -> AsyncIterator[NodeSubscriber]:
-    args = ["--url", url, "--query", query, "--variables", json.dumps(variables or {}),
-            "--count", str(count), "--timeout", str(timeout)]
+    args = [
+        "--url",
+        url,
+        "--query",
+        query,
+        "--variables",
+        json.dumps(variables or {}),
+        "--count",
+        str(count),
+        "--timeout",
+        str(timeout),
+    ]
     if key is not None:
         args += ["--key", key]
     process = await asyncio.create_subprocess_exec(
-        shutil.which("node") or "node", str(script), *args, cwd=JS_DIR,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        shutil.which("node") or "node",
+        str(script),
+        *args,
+        cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     subscriber = NodeSubscriber(process)
     try:
@@ -108,7 +129,8 @@ def ws_url(base: str) -> str:
 async def post(base: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         response = await client.post(
-            "/graphql", json={"query": query, "variables": variables or {}},
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
             headers={"Authorization": f"Bearer {token}"} if token else {},
         )
         return response.json()
@@ -116,20 +138,28 @@ async def post(base: str, query: str, variables: dict | None = None, token: str 
 
 async def test_graphql_ws_client_receives_a_committed_change(database_url, world, js_client):
     focal = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
-    partner = await world.key(Role.AGENCY, organization=await world.organization("UNDP", OrganizationCategory.UN_AGENCY))
+    partner = await world.key(
+        Role.AGENCY, organization=await world.organization("UNDP", OrganizationCategory.UN_AGENCY)
+    )
     title = "Court case management (graphql-ws client)"
     async with running_server(database_url) as (base, _):
         since = (await post(base, "{ changes(since: 0) { lastSequence } }"))["data"]["changes"]["lastSequence"]
         # `after` replays anything committed before the subscription is live: no race with the
         # mutations below, whichever of replay or live delivery carries the events.
         variables = {"after": since, "filter": {"kinds": ["NEED_CREATED", "NEED_STATUS_CHANGED"]}}
-        async with node_subscriber(js_client, ws_url(base), EVENTS, variables, key=partner, count=2) as with_key, \
-                node_subscriber(js_client, ws_url(base), EVENTS, {"after": since, "filter": {"kinds": ["NEED_STATUS_CHANGED"]}}, count=1) as anonymous:
+        async with (
+            node_subscriber(js_client, ws_url(base), EVENTS, variables, key=partner, count=2) as with_key,
+            node_subscriber(
+                js_client, ws_url(base), EVENTS, {"after": since, "filter": {"kinds": ["NEED_STATUS_CHANGED"]}}, count=1
+            ) as anonymous,
+        ):
             for subscriber in (with_key, anonymous):
                 try:
                     await asyncio.wait_for(subscriber.connected.wait(), 20)
-                except (asyncio.TimeoutError, TimeoutError):
-                    raise AssertionError(f"the graphql-ws client never got connection_ack\n{subscriber.report()}") from None
+                except TimeoutError:
+                    raise AssertionError(
+                        f"the graphql-ws client never got connection_ack\n{subscriber.report()}"
+                    ) from None
             assert with_key.statuses[0]["payload"] == {"role": "AGENCY"}, with_key.report()
             assert anonymous.statuses[0]["payload"] == {"role": "ANONYMOUS"}, anonymous.report()
 
@@ -155,7 +185,9 @@ async def test_graphql_ws_client_receives_a_committed_change(database_url, world
 
 async def test_graphql_ws_client_with_a_bad_key_is_refused_with_4403(database_url, js_client):
     async with running_server(database_url) as (base, _):
-        async with node_subscriber(js_client, ws_url(base), EVENTS, key="tcg_not_a_real_key", count=1, timeout=20) as sub:
+        async with node_subscriber(
+            js_client, ws_url(base), EVENTS, key="tcg_not_a_real_key", count=1, timeout=20
+        ) as sub:
             code = await sub.exit_code(30)
     assert code == 3, sub.report()  # the script's "connection closed / subscription error" exit
     assert sub.payloads == [], sub.report()

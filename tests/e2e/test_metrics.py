@@ -33,18 +33,29 @@ async def test_an_operation_moves_its_counters(app_client):
 
     labels = {"operation": "StatesPage", "type": "query"}
     assert after.get(REQUESTS, **labels, outcome="ok") == before.get(REQUESTS, **labels, outcome="ok") + 1
-    assert after.get("tcgraph_graphql_request_duration_seconds_count", **labels) == before.get(
-        "tcgraph_graphql_request_duration_seconds_count", **labels) + 1
+    assert (
+        after.get("tcgraph_graphql_request_duration_seconds_count", **labels)
+        == before.get("tcgraph_graphql_request_duration_seconds_count", **labels) + 1
+    )
     # Cost: the requested cost of this query (3 states, 1 connection), as extensions.cost says.
     cost = result["extensions"]["cost"]["requestedQueryCost"]
     assert cost > 0
-    assert after.get("tcgraph_graphql_query_cost_sum", **labels) == before.get("tcgraph_graphql_query_cost_sum", **labels) + cost
+    assert (
+        after.get("tcgraph_graphql_query_cost_sum", **labels)
+        == before.get("tcgraph_graphql_query_cost_sum", **labels) + cost
+    )
     # SQL: at least the page's statement and the rate limit's charge, and their time.
-    statements = after.get("tcgraph_graphql_sql_statements_sum", **labels) - before.get("tcgraph_graphql_sql_statements_sum", **labels)
+    statements = after.get("tcgraph_graphql_sql_statements_sum", **labels) - before.get(
+        "tcgraph_graphql_sql_statements_sum", **labels
+    )
     assert statements >= 2
-    assert after.get("tcgraph_graphql_sql_seconds_sum", **labels) > before.get("tcgraph_graphql_sql_seconds_sum", **labels)
+    assert after.get("tcgraph_graphql_sql_seconds_sum", **labels) > before.get(
+        "tcgraph_graphql_sql_seconds_sum", **labels
+    )
     assert after.get("tcgraph_sql_statements_total") >= before.get("tcgraph_sql_statements_total") + statements
-    assert after.get("tcgraph_http_responses_total", status="200") > before.get("tcgraph_http_responses_total", status="200")
+    assert after.get("tcgraph_http_responses_total", status="200") > before.get(
+        "tcgraph_http_responses_total", status="200"
+    )
     # The pool: the app's connections are open, the request's given back once it ended.
     assert after.get("tcgraph_db_pool_connections_open") >= 1
     assert after.get("tcgraph_db_pool_connections_in_use") == before.get("tcgraph_db_pool_connections_in_use")
@@ -122,14 +133,22 @@ async def test_subscriptions_and_events_over_a_real_websocket(app, app_client, w
                 while (await subscription.next())["data"]["events"]["entityId"] != _global_id(first):
                     pass
                 during = await scrape(http)
-                assert during.get("tcgraph_subscriptions_open", **open_events) == before.get("tcgraph_subscriptions_open", **open_events) + 1
-                assert during.get("tcgraph_events_delivered_total", mode="replay") > before.get("tcgraph_events_delivered_total", mode="replay")
+                assert (
+                    during.get("tcgraph_subscriptions_open", **open_events)
+                    == before.get("tcgraph_subscriptions_open", **open_events) + 1
+                )
+                assert during.get("tcgraph_events_delivered_total", mode="replay") > before.get(
+                    "tcgraph_events_delivered_total", mode="replay"
+                )
 
                 second = await world.need("KEN", title="Second need")  # committed now: a live event
                 while (await subscription.next())["data"]["events"]["entityId"] != _global_id(second):
                     pass
                 live = await scrape(http)
-                assert live.get("tcgraph_events_delivered_total", mode="live") >= before.get("tcgraph_events_delivered_total", mode="live") + 1
+                assert (
+                    live.get("tcgraph_events_delivered_total", mode="live")
+                    >= before.get("tcgraph_events_delivered_total", mode="live") + 1
+                )
                 lag_count = "tcgraph_event_delivery_lag_seconds_count"
                 assert live.get(lag_count) >= before.get(lag_count) + 1
 
@@ -139,7 +158,9 @@ async def test_subscriptions_and_events_over_a_real_websocket(app, app_client, w
                 while json.loads(await asyncio.wait_for(subscription.ws.recv(), 10))["type"] != "pong":
                     pass
                 ended = await scrape(http)
-                assert ended.get("tcgraph_subscriptions_open", **open_events) == before.get("tcgraph_subscriptions_open", **open_events)
+                assert ended.get("tcgraph_subscriptions_open", **open_events) == before.get(
+                    "tcgraph_subscriptions_open", **open_events
+                )
                 anonymous = {"operation": "anonymous", "type": "subscription", "outcome": "ok"}
                 assert ended.get(REQUESTS, **anonymous) == before.get(REQUESTS, **anonymous) + 1
 
@@ -168,10 +189,14 @@ async def test_import_rows(app, world, tmp_path):
         after = await scrape(client)
     assert result["committed"] and result["created"] > 0
     labels = {"source": "upr-info"}
-    assert after.get("tcgraph_import_rows_total", **labels, outcome="created") == before.get(
-        "tcgraph_import_rows_total", **labels, outcome="created") + result["created"]
-    assert after.get("tcgraph_imports_total", **labels, result="committed") == before.get(
-        "tcgraph_imports_total", **labels, result="committed") + 1
+    assert (
+        after.get("tcgraph_import_rows_total", **labels, outcome="created")
+        == before.get("tcgraph_import_rows_total", **labels, outcome="created") + result["created"]
+    )
+    assert (
+        after.get("tcgraph_imports_total", **labels, result="committed")
+        == before.get("tcgraph_imports_total", **labels, result="committed") + 1
+    )
 
 
 async def test_several_workers_report_the_sum_of_their_metrics(database_url, tmp_path):

@@ -21,9 +21,12 @@ COUNT = '{ needs(filter: {states: ["KEN"]}) { totalCount } }'
 REPLAY_DELAY_SECONDS = 5  # far longer than a request takes, even on a loaded machine
 
 
-async def graphql(client: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+async def graphql(
+    client: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None
+) -> dict:
     response = await client.post(
-        "/graphql", json={"query": query, "variables": variables or {}},
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
         headers={"Authorization": f"Bearer {token}"} if token else {},
     )
     body = response.json()
@@ -41,12 +44,17 @@ async def test_reads_go_to_the_replica_and_callers_read_their_own_writes(pg_serv
             primary = primary_cluster.ensure_running(durable=False)
             url = primary.url("tcgraph")
             focal = await migrated_with_focal_key(url)
-            replica = await asyncio.to_thread(replica_cluster.ensure_replica_of, primary, apply_delay=f"{REPLAY_DELAY_SECONDS}s")
+            replica = await asyncio.to_thread(
+                replica_cluster.ensure_replica_of, primary, apply_delay=f"{REPLAY_DELAY_SECONDS}s"
+            )
             read_url = replica.url("tcgraph")
 
             for max_wait in (REPLAY_DELAY_SECONDS * 4, 0.05):  # waits for the replica / reads the primary
                 env = {"DATABASE_READ_URL": read_url, "REPLICA_MAX_WAIT_SECONDS": str(max_wait)}
-                async with running_server(url, env=env) as (base, _), httpx.AsyncClient(base_url=base, timeout=60) as client:
+                async with (
+                    running_server(url, env=env) as (base, _),
+                    httpx.AsyncClient(base_url=base, timeout=60) as client,
+                ):
                     before = (await graphql(client, COUNT))["needs"]["totalCount"]
                     title = f"Court records, wait {max_wait}"
                     created = (await graphql(client, CREATE, {"t": title}, focal))["createNeed"]

@@ -26,9 +26,10 @@ import asyncio
 import json
 import re
 import shutil
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -104,7 +105,8 @@ def test_every_graphql_example_in_the_readme_is_a_tested_block():
     unlabelled = [
         text.count("\n", 0, f.start()) + 1
         for f in FENCE.finditer(text)
-        if f["lang"] in ("", "gql", "graphql-query") and re.match(r"\s*(\{|query\b|mutation\b|subscription\b)", f["body"])
+        if f["lang"] in ("", "gql", "graphql-query")
+        and re.match(r"\s*(\{|query\b|mutation\b|subscription\b)", f["body"])
     ]
     assert not unlabelled, f"GraphQL in fences not marked ```graphql at README lines {unlabelled}"
     assert len(EXAMPLES) >= 10
@@ -184,10 +186,13 @@ async def run_example(server: DemoServer, example: Example) -> dict[str, Any]:
             await run_example(server, trigger)
         async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
             response = await client.post(
-                "/graphql", json={"query": example.body, "variables": variables},
+                "/graphql",
+                json={"query": example.body, "variables": variables},
                 headers={"Authorization": f"Bearer {token}"} if token else {},
             )
-        assert response.status_code == 200, f"README line {example.line}: HTTP {response.status_code} {response.text[:500]}"
+        assert response.status_code == 200, (
+            f"README line {example.line}: HTTP {response.status_code} {response.text[:500]}"
+        )
         answer = response.json()
     assert not answer.get("errors"), f"README line {example.line} answered errors: {answer['errors']}"
     data = answer["data"]
@@ -220,9 +225,13 @@ async def test_the_demo_organizations_table_lists_every_demo_organization_and_ea
     for org, role in rows:  # as `tcgraph apikey create --role ROLE --organization ORG` resolves them
         token = await demo_server.token(f"{role}/{org}")
         async with httpx.AsyncClient(base_url=demo_server.base) as client:
-            viewer = (await client.post(
-                "/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": f"Bearer {token}"},
-            )).json()
+            viewer = (
+                await client.post(
+                    "/graphql",
+                    json={"query": "{ viewer { role } }"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            ).json()
         assert viewer["data"]["viewer"]["role"] == role.upper().replace("-", "_"), (org, viewer)
 
 
@@ -247,5 +256,7 @@ async def test_the_curl_examples_answer_with_the_key_they_create(demo_server: De
     for line, role, bound, payload in examples:
         token = await demo_server.token(f"{role}/{bound}")
         async with httpx.AsyncClient(base_url=demo_server.base) as client:
-            answer = (await client.post("/graphql", json=json.loads(payload), headers={"Authorization": f"Bearer {token}"})).json()
+            answer = (
+                await client.post("/graphql", json=json.loads(payload), headers={"Authorization": f"Bearer {token}"})
+            ).json()
         assert not answer.get("errors") and answer["data"], f"README line {line}: {answer}"

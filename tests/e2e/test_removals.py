@@ -24,9 +24,11 @@ pytestmark = pytest.mark.asyncio
 EVENTS = """subscription($after: Int) {
   events(after: $after) { sequence kind removed entityId entity { ... on Need { title } } }
 }"""
-RENAME = 'mutation($id: ID!, $t: String!) { updateNeed(input: {id: $id, title: $t}) { need { id } userErrors { code } } }'
+RENAME = (
+    "mutation($id: ID!, $t: String!) { updateNeed(input: {id: $id, title: $t}) { need { id } userErrors { code } } }"
+)
 ADD_INPUT = 'mutation($id: ID!) { addStakeholderInput(input: {needId: $id, body: "Court users need legal aid."}) { stakeholderInput { id } userErrors { code } } }'
-HIDE = 'mutation($id: ID!, $v: Visibility!) { updateNeed(input: {id: $id, visibility: $v}) { need { id } userErrors { code } } }'
+HIDE = "mutation($id: ID!, $v: Visibility!) { updateNeed(input: {id: $id, visibility: $v}) { need { id } userErrors { code } } }"
 NOT_OWNERS = ("anonymous", "donor", "agency", "other State")
 
 
@@ -35,7 +37,9 @@ async def tokens(world):
     return {
         "anonymous": None,
         "donor": await world.key(Role.DONOR, organization=await world.organization("Norway")),
-        "agency": await world.key(Role.AGENCY, organization=await world.organization("UNDP", OrganizationCategory.UN_AGENCY)),
+        "agency": await world.key(
+            Role.AGENCY, organization=await world.organization("UNDP", OrganizationCategory.UN_AGENCY)
+        ),
         "other State": await world.key(Role.STATE_FOCAL_POINT, state="UGA"),
         "owner": await world.key(Role.STATE_FOCAL_POINT, state="KEN"),
         "nhri": await world.key(Role.NHRI, organization=await world.organization("KNCHR", OrganizationCategory.NHRI)),
@@ -60,15 +64,18 @@ def shape(events: list[dict], names: dict[str, str]) -> list[tuple]:
 async def test_a_need_hidden_then_shown_again_live_and_on_replay(database_url, tokens):
     owner = tokens["owner"]
     async with running_server(database_url) as (base, _), contextlib.AsyncExitStack() as stack:
-        need = (await post(base, CREATE, {"v": "PUBLIC", "t": "Court records"}, owner))["data"]["createNeed"]["need"]["id"]
+        need = (await post(base, CREATE, {"v": "PUBLIC", "t": "Court records"}, owner))["data"]["createNeed"]["need"][
+            "id"
+        ]
         live = {
             role: await stack.enter_async_context(Subscription(ws_url(base), EVENTS, token=token))
-            for role, token in tokens.items() if role != "nhri"
+            for role, token in tokens.items()
+            if role != "nhri"
         }
         # Every subscriber is live once it has the creation of a need made after it subscribed.
         start = None
         while start is None:
-            marker = await post(base, CREATE, {"v": "PUBLIC", "t": "Start"}, owner)
+            await post(base, CREATE, {"v": "PUBLIC", "t": "Start"}, owner)
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 firsts = [await until(s, "Start") for s in live.values()]
                 start = firsts[0][-1]["sequence"]
@@ -80,7 +87,9 @@ async def test_a_need_hidden_then_shown_again_live_and_on_replay(database_url, t
         added = await post(base, ADD_INPUT, {"id": need}, tokens["nhri"])
         names[added["data"]["addStakeholderInput"]["stakeholderInput"]["id"]] = "input"
         assert (await post(base, HIDE, {"id": need, "v": "PRIVATE"}, owner))["data"]["updateNeed"]["need"]
-        names[(await post(base, CREATE, {"v": "PUBLIC", "t": "Hidden"}, owner))["data"]["createNeed"]["need"]["id"]] = "marker"
+        names[(await post(base, CREATE, {"v": "PUBLIC", "t": "Hidden"}, owner))["data"]["createNeed"]["need"]["id"]] = (
+            "marker"
+        )
         hidden = {role: await until(s, "Hidden") for role, s in live.items()}
 
         for role in NOT_OWNERS:
@@ -107,7 +116,9 @@ async def test_a_need_hidden_then_shown_again_live_and_on_replay(database_url, t
 
         # Shown again: it appears to everyone.
         assert (await post(base, HIDE, {"id": need, "v": "PUBLIC"}, owner))["data"]["updateNeed"]["need"]
-        names[(await post(base, CREATE, {"v": "PUBLIC", "t": "Shown"}, owner))["data"]["createNeed"]["need"]["id"]] = "marker"
+        names[(await post(base, CREATE, {"v": "PUBLIC", "t": "Shown"}, owner))["data"]["createNeed"]["need"]["id"]] = (
+            "marker"
+        )
         for role, subscription in live.items():
             shown = await until(subscription, "Shown")
             assert shape(shown, names) == [

@@ -31,30 +31,46 @@ async def test_demo_data_keys_and_mutations_over_real_http(server):
     base, env = server
     loaded = cli("load-demo", env=env)
     assert loaded.returncode == 0, loaded.stderr
-    created = cli("apikey", "create", "--role", "state-focal-point", "--state", "KEN", "--label", "Nairobi desk", env=env)
+    created = cli(
+        "apikey", "create", "--role", "state-focal-point", "--state", "KEN", "--label", "Nairobi desk", env=env
+    )
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("tcg_") and "\n" not in key  # only the key on stdout
     async with httpx.AsyncClient(base_url=base) as client:
-        body = (await client.post("/graphql", json={"query": "{ needs(first: 50) { totalCount edges { node { title state { code } } } } }"})).json()
+        body = (
+            await client.post(
+                "/graphql",
+                json={"query": "{ needs(first: 50) { totalCount edges { node { title state { code } } } } }"},
+            )
+        ).json()
         assert body["data"]["needs"]["totalCount"] == 14  # the public demo needs
-        mine = (await client.post(
-            "/graphql", json={"query": '{ needs(filter: {states: ["KEN"]}) { totalCount } }'},
-            headers={"Authorization": f"Bearer {key}"},
-        )).json()
+        mine = (
+            await client.post(
+                "/graphql",
+                json={"query": '{ needs(filter: {states: ["KEN"]}) { totalCount } }'},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        ).json()
         assert mine["data"]["needs"]["totalCount"] == 2  # both Kenyan needs, whatever their visibility
-        made = (await client.post(
-            "/graphql",
-            json={"query": 'mutation { createNeed(input: {state: "KEN", title: "Forensic lab"}) { need { status } userErrors { code } } }'},
-            headers={"Authorization": f"Bearer {key}"},
-        )).json()
+        made = (
+            await client.post(
+                "/graphql",
+                json={
+                    "query": 'mutation { createNeed(input: {state: "KEN", title: "Forensic lab"}) { need { status } userErrors { code } } }'
+                },
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        ).json()
         assert made["data"]["createNeed"] == {"need": {"status": "DRAFT"}, "userErrors": []}
     listed = cli("apikey", "list", env=env)
     assert "Nairobi desk" in listed.stdout and "never" not in listed.stdout.splitlines()[1]
     revoked = cli("apikey", "revoke", "1", env=env)
     assert revoked.returncode == 0
     async with httpx.AsyncClient(base_url=base) as client:
-        refused = await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": f"Bearer {key}"})
+        refused = await client.post(
+            "/graphql", json={"query": "{ viewer { role } }"}, headers={"Authorization": f"Bearer {key}"}
+        )
         assert refused.status_code == 401
 
 

@@ -29,7 +29,9 @@ QUERY = """subscription($withState: Boolean! = true) {
     entity { ... on Need { title visibility state @include(if: $withState) { code needs { totalCount } } } }
   }
 }"""
-OTHER_QUERY = "subscription { events(filter: {kinds: [NEED_CREATED]}) { sequence entity { ... on Need { title description } } } }"
+OTHER_QUERY = (
+    "subscription { events(filter: {kinds: [NEED_CREATED]}) { sequence entity { ... on Need { title description } } } }"
+)
 
 
 @pytest.fixture
@@ -96,17 +98,22 @@ async def test_one_execution_per_operation_and_authorization_class(app, world, e
     assert events["anonymous"]["entity"]["state"] == {"code": "KEN", "needs": {"totalCount": 1}}
     # (c) the shape each asked for
     assert "state" not in events["anonymous, no state"]["entity"]
-    assert events["anonymous, other query"]["entity"] == {"title": "Court case management", "description": "Support for the judiciary."}
+    assert events["anonymous, other query"]["entity"] == {
+        "title": "Court case management",
+        "description": "Support for the judiciary.",
+    }
 
     # Executions: once per (operation, class) — and a class is role, State and organization,
     # so two partners of different organizations are never served one execution.
-    assert executions == Counter({
-        ("ANONYMOUS", None, None): 3,  # QUERY, QUERY without state, OTHER_QUERY
-        ("AGENCY", None, undp): 1,
-        ("DONOR", None, norway): 1,
-        ("STATE_FOCAL_POINT", "KEN", None): 1,
-        ("STATE_FOCAL_POINT", "UGA", None): 1,
-    })
+    assert executions == Counter(
+        {
+            ("ANONYMOUS", None, None): 3,  # QUERY, QUERY without state, OTHER_QUERY
+            ("AGENCY", None, undp): 1,
+            ("DONOR", None, norway): 1,
+            ("STATE_FOCAL_POINT", "KEN", None): 1,
+            ("STATE_FOCAL_POINT", "UGA", None): 1,
+        }
+    )
 
 
 async def test_replayed_events_are_executed_per_subscriber_and_show_the_entity_now(app, world, executions):
@@ -122,7 +129,9 @@ async def test_replayed_events_are_executed_per_subscriber_and_show_the_entity_n
 
         async with world.sessionmaker() as session, session.begin():
             await needs_service.update_need(
-                session=session, principal=Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"), need_id=need,
+                session=session,
+                principal=Principal(role=Role.STATE_FOCAL_POINT, state_iso3="KEN"),
+                need_id=need,
                 values=needs_service.NeedFields(title="After"),
             )
         async with Subscription(url, query, {"after": 0}) as second:
@@ -150,7 +159,9 @@ async def test_an_unexpected_error_in_an_event_is_masked_live_and_replayed(app, 
             replayed_payload = await replay.next(timeout=15)
     for payload in (live_payload, replayed_payload):
         assert payload["data"]["events"]["entity"] is None
-        assert [(e["message"], e["extensions"]["code"]) for e in payload["errors"]] == [("Internal server error.", "INTERNAL_SERVER_ERROR")]
+        assert [(e["message"], e["extensions"]["code"]) for e in payload["errors"]] == [
+            ("Internal server error.", "INTERNAL_SERVER_ERROR")
+        ]
         assert "hunter2" not in json.dumps(payload)
 
 
@@ -181,7 +192,11 @@ async def test_live_events_are_sent_directly_as_the_usual_path_would_send_them(a
     assert live_message == replayed_message
     message = json.loads(live_message)
     assert message["type"] == "next" and "extensions" not in message["payload"]
-    assert message["payload"]["data"]["events"]["entity"] == {"title": "Court case management", "visibility": "PRIVATE", "state": {"code": "KEN"}}
+    assert message["payload"]["data"]["events"]["entity"] == {
+        "title": "Court case management",
+        "visibility": "PRIVATE",
+        "state": {"code": "KEN"},
+    }
 
 
 async def test_subscriptions_sharing_a_connection_each_get_their_own_messages(app, world):
@@ -221,7 +236,10 @@ async def test_dashboard_figures_are_computed_once_per_authorization_class(app, 
     await world.need("KEN", title="Private groundwork", visibility=Visibility.PRIVATE)
     query = "subscription { dashboard(debounceSeconds: 0.2) { sequence byStatus { status needs } } }"
     async with serving(app) as url, contextlib.AsyncExitStack() as stack:
-        subs = [await stack.enter_async_context(Subscription(url, query, token=token)) for token in [None, None, None, ken, ken]]
+        subs = [
+            await stack.enter_async_context(Subscription(url, query, token=token))
+            for token in [None, None, None, ken, ken]
+        ]
         initial = [(await sub.next(timeout=15))["data"]["dashboard"] for sub in subs]
         computed.clear()
         await world.need("KEN", title="Court case management", visibility=Visibility.PUBLIC)

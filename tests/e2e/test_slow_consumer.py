@@ -26,19 +26,20 @@ reads), which frees what was queued for it in the process and in the kernel.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import math
+import os
 import random
 import socket
 import string
 import struct
 import time
-import base64
-import os
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -99,8 +100,14 @@ async def stalled_subscriber(base: str, query: str) -> AsyncIterator[ClientConne
     sock.connect((host, int(port)))
     sock.setblocking(False)
     ws = await connect(
-        ws_url(base), sock=sock, subprotocols=["graphql-transport-ws"], compression=None,
-        max_queue=1, max_size=None, ping_interval=None, open_timeout=10,
+        ws_url(base),
+        sock=sock,
+        subprotocols=["graphql-transport-ws"],
+        compression=None,
+        max_queue=1,
+        max_size=None,
+        ping_interval=None,
+        open_timeout=10,
     )
     try:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
@@ -123,8 +130,10 @@ async def read_until_closed(ws: ClientConnection, deadline: float) -> tuple[list
                 raise AssertionError(f"not closed within {deadline} s of reading again; got {len(payloads)} events")
             try:
                 message = json.loads(await asyncio.wait_for(ws.recv(), remaining))
-            except (asyncio.TimeoutError, TimeoutError):
-                raise AssertionError(f"not closed within {deadline} s of reading again; got {len(payloads)} events") from None
+            except TimeoutError:
+                raise AssertionError(
+                    f"not closed within {deadline} s of reading again; got {len(payloads)} events"
+                ) from None
             assert message["type"] == "next", message
             payloads.append(message["payload"])
     except websockets.ConnectionClosed as closed:
@@ -158,15 +167,21 @@ async def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_are_
     produced = events_to_produce()
     env = {
         "SUBSCRIBER_QUEUE_SIZE": str(QUEUE_SIZE),
-        "RATE_LIMIT_CAPACITY": "1e9", "RATE_LIMIT_RESTORE_RATE": "1e9",
+        "RATE_LIMIT_CAPACITY": "1e9",
+        "RATE_LIMIT_RESTORE_RATE": "1e9",
     }
     log = tmp_path / "server.log"
-    async with running_server(database_url, env=env, log=log, ws="websockets-sansio") as (base, _), \
-            httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {focal}"}) as http:
+    async with (
+        running_server(database_url, env=env, log=log, ws="websockets-sansio") as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {focal}"}) as http,
+    ):
         since = (await http.post("/graphql", json={"query": "{ changes(since: 0) { lastSequence } }"})).json()
         since = since["data"]["changes"]["lastSequence"]
-        async with stalled_subscriber(base, HEAVY) as stalled, stalled_subscriber(base, HEAVY) as heavy_reader, \
-                Subscription(ws_url(base), LIGHT, {"after": since}) as light_reader:
+        async with (
+            stalled_subscriber(base, HEAVY) as stalled,
+            stalled_subscriber(base, HEAVY) as heavy_reader,
+            Subscription(ws_url(base), LIGHT, {"after": since}) as light_reader,
+        ):
             await asyncio.sleep(0.5)  # let the subscriptions go live
             # Two clients keep reading throughout: one with the same heavy query (so the close is
             # about not reading, not about the payload), one with a light query.
@@ -175,9 +190,15 @@ async def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_are_
 
             titles = [f"Slow consumer burst {i}" for i in range(produced)]
             for title in titles:
-                result = (await http.post("/graphql", json={
-                    "query": CREATE, "variables": {"t": title, "d": incompressible(DESCRIPTION_LENGTH)},
-                })).json()
+                result = (
+                    await http.post(
+                        "/graphql",
+                        json={
+                            "query": CREATE,
+                            "variables": {"t": title, "d": incompressible(DESCRIPTION_LENGTH)},
+                        },
+                    )
+                ).json()
                 assert result["data"]["createNeed"]["userErrors"] == [], result
 
             light = await asyncio.wait_for(light_task, 60)
@@ -200,7 +221,11 @@ async def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_are_
         # Still serving: HTTP, and a new subscriber gets the next event.
         async with Subscription(ws_url(base), LIGHT) as later:
             await asyncio.sleep(0.5)
-            result = (await http.post("/graphql", json={"query": CREATE, "variables": {"t": "After the slow consumer", "d": "d"}})).json()
+            result = (
+                await http.post(
+                    "/graphql", json={"query": CREATE, "variables": {"t": "After the slow consumer", "d": "d"}}
+                )
+            ).json()
             assert result["data"]["createNeed"]["userErrors"] == [], result
             assert (await later.next())["data"]["events"]["entity"]["title"] == "After the slow consumer"
     # Closed cleanly: strawberry did not try to send `complete` on the closed socket.
@@ -223,8 +248,16 @@ async def test_closing_a_slow_consumer_logs_no_error(app, caplog):
                 await asyncio.sleep(0.05)
             (subscriber,) = broker.subscribers
             row = EventRow(
-                sequence=broker.position + 1, kind="NEED_CREATED", entity_type="Need", entity_id="0", need_id=None,
-                states=(), themes=(), organization_ids=(), payload={}, occurred_at=datetime.now(UTC),
+                sequence=broker.position + 1,
+                kind="NEED_CREATED",
+                entity_type="Need",
+                entity_id="0",
+                need_id=None,
+                states=(),
+                themes=(),
+                organization_ids=(),
+                payload={},
+                occurred_at=datetime.now(UTC),
             )
             for _ in range(subscriber.queue.maxsize + 1):
                 subscriber.offer(row)
@@ -258,10 +291,12 @@ class RawSubscriber:
         self.sock.settimeout(10)
         self.sock.connect((host, int(port)))
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            f"GET /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
-        ).encode())
+        self.sock.sendall(
+            (
+                f"GET /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            ).encode()
+        )
         response = b""
         while b"\r\n\r\n" not in response:
             response += self.sock.recv(1)  # byte by byte: leave the first frame in the socket
@@ -271,7 +306,11 @@ class RawSubscriber:
         payload = json.dumps(message).encode()
         mask = os.urandom(4)
         assert len(payload) < 65536
-        header = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload)) if len(payload) > 125 else bytes([0x81, 0x80 | len(payload)])
+        header = (
+            bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload))
+            if len(payload) > 125
+            else bytes([0x81, 0x80 | len(payload)])
+        )
         self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
     def receive(self) -> dict[str, Any]:
@@ -303,12 +342,16 @@ async def test_a_consumer_that_never_reads_again_is_cut_off(database_url, world,
     focal = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
     produced = events_to_produce()
     env = {
-        "SUBSCRIBER_QUEUE_SIZE": str(QUEUE_SIZE), "SLOW_CONSUMER_CUTOFF_SECONDS": str(CUTOFF_SECONDS),
-        "RATE_LIMIT_CAPACITY": "1e9", "RATE_LIMIT_RESTORE_RATE": "1e9",
+        "SUBSCRIBER_QUEUE_SIZE": str(QUEUE_SIZE),
+        "SLOW_CONSUMER_CUTOFF_SECONDS": str(CUTOFF_SECONDS),
+        "RATE_LIMIT_CAPACITY": "1e9",
+        "RATE_LIMIT_RESTORE_RATE": "1e9",
     }
     log = tmp_path / "server.log"
-    async with running_server(database_url, env=env, log=log, ws=ws) as (base, _), \
-            httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {focal}"}) as http:
+    async with (
+        running_server(database_url, env=env, log=log, ws=ws) as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {focal}"}) as http,
+    ):
         stalled = RawSubscriber(base)
         try:
             stalled.send({"type": "connection_init", "payload": {}})
@@ -318,9 +361,15 @@ async def test_a_consumer_that_never_reads_again_is_cut_off(database_url, world,
             async with Subscription(ws_url(base), LIGHT) as reader:
                 await asyncio.sleep(0.5)  # live
                 for i in range(produced):
-                    result = (await http.post("/graphql", json={
-                        "query": CREATE, "variables": {"t": f"Never read {i}", "d": incompressible(DESCRIPTION_LENGTH)},
-                    })).json()
+                    result = (
+                        await http.post(
+                            "/graphql",
+                            json={
+                                "query": CREATE,
+                                "variables": {"t": f"Never read {i}", "d": incompressible(DESCRIPTION_LENGTH)},
+                            },
+                        )
+                    ).json()
                     assert result["data"]["createNeed"]["userErrors"] == [], result
                 await drain(reader, produced)  # every event was delivered to someone reading
                 last_event = time.monotonic()

@@ -22,7 +22,9 @@ async def first_message(base: str, variables: dict) -> dict:
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": REPLAY, "variables": variables}}))
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": REPLAY, "variables": variables}})
+        )
         return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
 

@@ -28,21 +28,24 @@ def ws_url(base: str) -> str:
 async def post(base: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         response = await client.post(
-            "/graphql", json={"query": query, "variables": variables or {}},
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
             headers={"Authorization": f"Bearer {token}"} if token else {},
         )
         return response.json()
 
 
 CREATE = 'mutation($v: Visibility!, $t: String!) { createNeed(input: {state: "KEN", title: $t, description: "d", themes: ["JUSTICE"], visibility: $v}) { need { id } userErrors { code } } }'
-UPDATE = 'mutation($id: ID!, $v: Visibility!) { updateNeed(input: {id: $id, visibility: $v}) { need { id } userErrors { code } } }'
+UPDATE = "mutation($id: ID!, $v: Visibility!) { updateNeed(input: {id: $id, visibility: $v}) { need { id } userErrors { code } } }"
 
 
 @pytest.fixture
 async def tokens(world):
     return {
         "focal": await world.key(Role.STATE_FOCAL_POINT, state="KEN"),
-        "partner": await world.key(Role.AGENCY, organization=await world.organization("UNDP", OrganizationCategory.UN_AGENCY)),
+        "partner": await world.key(
+            Role.AGENCY, organization=await world.organization("UNDP", OrganizationCategory.UN_AGENCY)
+        ),
     }
 
 
@@ -50,7 +53,10 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(datab
     async with running_server(database_url) as (a, _), running_server(database_url) as (b, _):
         # `after` the log's head: every later event arrives, replayed or live, without a sleep.
         after = {"after": await log_head(database_url)}
-        async with Subscription(ws_url(b), EVENTS, after, token=tokens["partner"]) as partner, Subscription(ws_url(b), EVENTS, after) as anonymous:
+        async with (
+            Subscription(ws_url(b), EVENTS, after, token=tokens["partner"]) as partner,
+            Subscription(ws_url(b), EVENTS, after) as anonymous,
+        ):
             public = await post(a, CREATE, {"v": "PUBLIC", "t": "Public court need"}, tokens["focal"])
             need_id = public["data"]["createNeed"]["need"]["id"]
             private = await post(a, CREATE, {"v": "PRIVATE", "t": "Private need"}, tokens["focal"])
@@ -65,7 +71,7 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(datab
                 while True:
                     try:
                         event = (await subscriber.next(timeout=1.5))["data"]["events"]
-                    except (asyncio.TimeoutError, TimeoutError):
+                    except TimeoutError:
                         break
                     assert event["entityId"] == need_id, event
             # Hidden from the public: anonymous gets a removal with the ID only.
@@ -75,7 +81,13 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(datab
                 event = (await anonymous.next())["data"]["events"]
                 if event["kind"] == "NEED_REMOVED":
                     removal = event
-            assert removal == {"sequence": removal["sequence"], "kind": "NEED_REMOVED", "removed": True, "entityId": need_id, "entity": None}
+            assert removal == {
+                "sequence": removal["sequence"],
+                "kind": "NEED_REMOVED",
+                "removed": True,
+                "entityId": need_id,
+                "entity": None,
+            }
             updated = (await partner.next())["data"]["events"]
             assert updated["entityId"] == need_id and updated["entity"]["visibility"] == "PARTNERS"
 
@@ -93,7 +105,9 @@ async def test_resume_with_after_replays_then_streams_without_gap_or_duplicate(d
             assert live["entity"]["title"] == "Need 3"
             sequences = [e["sequence"] for e in replayed] + [live["sequence"]]
             assert sequences == sorted(set(sequences))
-        async with Subscription(ws_url(base), EVENTS, {"after": replayed[1]["sequence"], "filter": {"kinds": ["NEED_CREATED"]}}) as sub:
+        async with Subscription(
+            ws_url(base), EVENTS, {"after": replayed[1]["sequence"], "filter": {"kinds": ["NEED_CREATED"]}}
+        ) as sub:
             resumed = [(await sub.next())["data"]["events"]["entity"]["title"] for _ in range(2)]
             assert resumed == ["Need 2", "Need 3"]
 
@@ -112,11 +126,15 @@ async def test_websocket_credentials_and_limits(database_url, tokens):
 
 async def test_changes_query_for_polling_partner_systems(database_url, tokens):
     async with running_server(database_url) as (base, _):
-        public = (await post(base, CREATE, {"v": "PUBLIC", "t": "Open"}, tokens["focal"]))["data"]["createNeed"]["need"]["id"]
+        public = (await post(base, CREATE, {"v": "PUBLIC", "t": "Open"}, tokens["focal"]))["data"]["createNeed"][
+            "need"
+        ]["id"]
         await post(base, CREATE, {"v": "PRIVATE", "t": "Closed"}, tokens["focal"])
         query = "query($since: Int!) { changes(since: $since) { lastSequence edges { node { operation entityType id } } summary { entityType created updated removed } } }"
         page = (await post(base, query, {"since": 0}))["data"]["changes"]
-        assert [s for s in page["summary"] if s["entityType"] == "Need"] == [{"entityType": "Need", "created": [public], "updated": [], "removed": []}]
+        assert [s for s in page["summary"] if s["entityType"] == "Need"] == [
+            {"entityType": "Need", "created": [public], "updated": [], "removed": []}
+        ]
         since = page["lastSequence"]
         await post(base, UPDATE, {"id": public, "v": "PRIVATE"}, tokens["focal"])
         later = (await post(base, query, {"since": since}))["data"]["changes"]
@@ -144,7 +162,7 @@ async def test_listener_reconnects_after_a_postgresql_restart(tokens, pg_server)
                     before = (await sub.next())["data"]["events"]
                     await asyncio.to_thread(cluster.restart)
                     # The server's pool and listener reconnect by themselves.
-                    for attempt in range(50):
+                    for _attempt in range(50):
                         result = await post(base, CREATE, {"v": "PUBLIC", "t": "After restart"}, focal)
                         if result.get("data") and result["data"]["createNeed"]:
                             break
@@ -170,9 +188,11 @@ async def test_dashboard_aggregates_are_debounced(database_url, tokens):
         async with Subscription(ws_url(base), query) as sub:
             initial = (await sub.next())["data"]["dashboard"]
             assert initial["byStatus"] == []
-            await asyncio.gather(*(  # a burst
-                post(base, CREATE, {"v": "PUBLIC", "t": f"Burst {i}"}, tokens["focal"]) for i in range(5)
-            ))
+            await asyncio.gather(
+                *(  # a burst
+                    post(base, CREATE, {"v": "PUBLIC", "t": f"Burst {i}"}, tokens["focal"]) for i in range(5)
+                )
+            )
             update = (await sub.next(timeout=15))["data"]["dashboard"]
             # one update for the burst, reflecting all of it
             assert {s["status"]: s["needs"] for s in update["byStatus"]} == {"DRAFT": 5}

@@ -18,7 +18,8 @@ from service.access.keys import create_api_key, revoke_api_key
 from service.access.principals import SYSTEM, Role
 from service.models import AssistanceNeed, AuditEvent
 from service.settings import Settings
-from tests.api.test_jwt import AUDIENCE, ISSUER, PUBLIC_PEM, token as jwt_token
+from tests.api.test_jwt import AUDIENCE, ISSUER, PUBLIC_PEM
+from tests.api.test_jwt import token as jwt_token
 from tests.support.servers import serving
 from tests.support.ws import Subscription, until_live
 
@@ -31,7 +32,9 @@ CREATE = 'mutation($t: String!) { createNeed(input: {state: "KEN", title: $t, de
 
 @pytest.fixture
 def app_settings():
-    return Settings(ws_credential_check_seconds=PERIOD, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_public_key=PUBLIC_PEM)
+    return Settings(
+        ws_credential_check_seconds=PERIOD, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_public_key=PUBLIC_PEM
+    )
 
 
 async def close_code(ws, timeout: float = 10) -> int | None:
@@ -44,7 +47,9 @@ async def close_code(ws, timeout: float = 10) -> int | None:
 
 
 async def execute(ws, id_: str, query: str, variables: dict | None = None) -> dict:
-    await ws.send(json.dumps({"id": id_, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}))
+    await ws.send(
+        json.dumps({"id": id_, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+    )
     while True:
         message = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if message.get("id") == id_ and message["type"] == "next":
@@ -67,7 +72,9 @@ async def test_a_running_subscription_ends_when_its_key_is_revoked(app, sessionm
     async with serving(app) as url, Subscription(url, EVENTS, token=secret) as sub:
         await until_live(app, 1)
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {secret}"}) as http:
-            created = await http.post(url.replace("ws://", "http://"), json={"query": CREATE, "variables": {"t": "Before revocation"}})
+            created = await http.post(
+                url.replace("ws://", "http://"), json={"query": CREATE, "variables": {"t": "Before revocation"}}
+            )
             assert created.json()["data"]["createNeed"]["need"]
         # PRIVATE: live events of the State's own need reach its focal point until the key is revoked.
         assert (await sub.next())["data"]["events"]["entity"]["title"] == "Before revocation"
@@ -107,9 +114,23 @@ class TestEveryOperationRechecksTheKey:
             viewer = await execute(ws, "q", "{ viewer { role } }")
             assert viewer["data"]["viewer"]["role"] == "STATE_FOCAL_POINT"
             await revoke(sessionmaker, key_id)
-            await ws.send(json.dumps({"id": "m", "type": "subscribe", "payload": {"query": CREATE, "variables": {"t": "After revocation"}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "m",
+                        "type": "subscribe",
+                        "payload": {"query": CREATE, "variables": {"t": "After revocation"}},
+                    }
+                )
+            )
             assert await close_code(ws) == 4403
         async with sessionmaker() as session:
-            assert (await session.execute(sa.select(AssistanceNeed.id).where(AssistanceNeed.title == "After revocation"))).first() is None
-            audited = (await session.execute(sa.select(AuditEvent.action).where(AuditEvent.actor == f"api-key:{key_id}"))).scalars().all()
+            assert (
+                await session.execute(sa.select(AssistanceNeed.id).where(AssistanceNeed.title == "After revocation"))
+            ).first() is None
+            audited = (
+                (await session.execute(sa.select(AuditEvent.action).where(AuditEvent.actor == f"api-key:{key_id}")))
+                .scalars()
+                .all()
+            )
             assert audited == []

@@ -64,7 +64,20 @@ async def test_a_malformed_message_closes_with_4400(app, message, caplog):
 async def test_a_well_formed_operation_still_runs_after_the_checks(app):
     async with serving(app) as url:
         ws = await connected(url)
-        await ws.send(json.dumps({"type": "subscribe", "id": "q", "payload": {"query": "{ viewer { role } }", "variables": None, "operationName": None, "extensions": {}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "subscribe",
+                    "id": "q",
+                    "payload": {
+                        "query": "{ viewer { role } }",
+                        "variables": None,
+                        "operationName": None,
+                        "extensions": {},
+                    },
+                }
+            )
+        )
         message = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert message["id"] == "q" and message["type"] == "next"
         assert message["payload"]["data"] == {"viewer": {"role": "ANONYMOUS"}}

@@ -43,8 +43,10 @@ MAX_BATCH = 25  # cases per operation and generation mode before moving to the n
 UNLIMITED = {
     name: "1000000000"
     for name in (
-        "RATE_LIMIT_CAPACITY", "RATE_LIMIT_RESTORE_RATE",
-        "ANONYMOUS_RATE_LIMIT_CAPACITY", "ANONYMOUS_RATE_LIMIT_RESTORE_RATE",
+        "RATE_LIMIT_CAPACITY",
+        "RATE_LIMIT_RESTORE_RATE",
+        "ANONYMOUS_RATE_LIMIT_CAPACITY",
+        "ANONYMOUS_RATE_LIMIT_RESTORE_RATE",
     )
 }
 
@@ -127,8 +129,26 @@ def failure_of(status: int | None, text: str) -> str | None:
 # Values that have broken services before: bytes PostgreSQL refuses, numbers past every
 # column's range, strings past every length limit.
 EXTREMES: list[Any] = [
-    "\x00", "a\x00b", "\ud800", "x" * 100_000, "9" * 400, "1e999999", "-1e-999999", "NaN", "Infinity",
-    2**31, 2**63, 2**64, -(2**63) - 1, 10**400, 1e308, -1e308, [], {}, [None], {"": None},
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x" * 100_000,
+    "9" * 400,
+    "1e999999",
+    "-1e-999999",
+    "NaN",
+    "Infinity",
+    2**31,
+    2**63,
+    2**64,
+    -(2**63) - 1,
+    10**400,
+    1e308,
+    -1e308,
+    [],
+    {},
+    [None],
+    {"": None},
 ]
 
 
@@ -137,7 +157,14 @@ def with_variables(query: str, schema: Any, rng: random.Random) -> tuple[str, di
     is another code path than literals), one of them replaced by an extreme value half the
     time. None when the query has no arguments or does not parse."""
     from graphql import GraphQLError, parse, print_ast, visit
-    from graphql.language import ArgumentNode, NameNode, OperationDefinitionNode, VariableDefinitionNode, VariableNode, parse_type
+    from graphql.language import (
+        ArgumentNode,
+        NameNode,
+        OperationDefinitionNode,
+        VariableDefinitionNode,
+        VariableNode,
+        parse_type,
+    )
     from graphql.utilities import TypeInfo, value_from_ast_untyped
     from graphql.utilities.type_info import TypeInfoVisitor
 
@@ -211,7 +238,12 @@ def register_scalars() -> None:
 
 
 def fuzz(
-    base: str, principal: str, token: str | None, cases: int, deadline: float, server_log: Path | None = None,
+    base: str,
+    principal: str,
+    token: str | None,
+    cases: int,
+    deadline: float,
+    server_log: Path | None = None,
 ) -> tuple[int, list[Failure]]:
     """Run about `cases` generated operations (fewer if `deadline`, a monotonic time, passes)."""
     import httpx
@@ -233,7 +265,10 @@ def fuzz(
 
         def run(operation: Any, mode: GenerationMode, budget: int) -> None:
             @settings(
-                max_examples=budget, deadline=None, database=None, phases=[Phase.generate],
+                max_examples=budget,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
             @given(operation.as_strategy(generation_mode=mode))
@@ -256,9 +291,18 @@ def fuzz(
                     status, text = None, f"{type(exc).__name__}: {exc}"
                 cause = failure_of(status, text)
                 if cause is not None:
-                    failures.append(Failure(
-                        principal, operation.label, status, cause, query, variables, text[:2000], log.last_exception(),
-                    ))
+                    failures.append(
+                        Failure(
+                            principal,
+                            operation.label,
+                            status,
+                            cause,
+                            query,
+                            variables,
+                            text[:2000],
+                            log.last_exception(),
+                        )
+                    )
 
             one()
 
@@ -271,7 +315,17 @@ def fuzz(
                     try:
                         run(operation, mode, batch)
                     except Exception as exc:  # noqa: BLE001 — a generator that cannot build cases
-                        failures.append(Failure(principal, operation.label, None, f"generator: {type(exc).__name__}", "", None, str(exc)[:500]))
+                        failures.append(
+                            Failure(
+                                principal,
+                                operation.label,
+                                None,
+                                f"generator: {type(exc).__name__}",
+                                "",
+                                None,
+                                str(exc)[:500],
+                            )
+                        )
             if sent == before:
                 break  # nothing left to generate
     return sent, failures
@@ -280,14 +334,18 @@ def fuzz(
 def report(base: str, results: dict[str, tuple[int, float, list[Failure]]], report_path: str | None) -> int:
     failures = [f for _, _, found in results.values() for f in found]
     for principal, (sent, seconds, found) in results.items():
-        print(f"fuzz {principal}: {sent} cases in {seconds:.0f} s ({sent / max(seconds, 1e-9):.0f}/s), {len(found)} server errors")
+        print(
+            f"fuzz {principal}: {sent} cases in {seconds:.0f} s ({sent / max(seconds, 1e-9):.0f}/s), {len(found)} server errors"
+        )
     groups: dict[str, list[Failure]] = defaultdict(list)
     for failure in failures:
         groups[failure.group].append(failure)
     ranked = sorted(groups.items(), key=lambda item: -len(item[1]))
     for cause, members in ranked[:MAX_GROUPS_SHOWN]:
         operations = sorted({f.operation for f in members})
-        print(f"\nFAIL x{len(members)} {cause}\n  operations: {', '.join(operations[:8])}{' …' if len(operations) > 8 else ''}")
+        print(
+            f"\nFAIL x{len(members)} {cause}\n  operations: {', '.join(operations[:8])}{' …' if len(operations) > 8 else ''}"
+        )
         variants: dict[str, list[Failure]] = defaultdict(list)
         for failure in members:
             variants[failure.logged or failure.cause].append(failure)
@@ -306,7 +364,11 @@ def report(base: str, results: dict[str, tuple[int, float, list[Failure]]], repo
 
 
 def fuzz_both(
-    base: str, admin_key: str, cases: int, max_seconds: float, server_log: Path | None = None,
+    base: str,
+    admin_key: str,
+    cases: int,
+    max_seconds: float,
+    server_log: Path | None = None,
 ) -> dict[str, tuple[int, float, list[Failure]]]:
     register_scalars()
     results = {}
@@ -358,11 +420,23 @@ async def on_fresh_demo_database(cases: int, max_seconds: float) -> dict[str, tu
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=int(os.environ.get("FUZZ_CASES", DEFAULT_CASES)), help="generated operations per principal")
-    parser.add_argument("--max-seconds", type=float, default=float(os.environ.get("FUZZ_MAX_SECONDS", 600)), help="time budget per principal")
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=int(os.environ.get("FUZZ_CASES", DEFAULT_CASES)),
+        help="generated operations per principal",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=float(os.environ.get("FUZZ_MAX_SECONDS", 600)),
+        help="time budget per principal",
+    )
     parser.add_argument("--base", help="fuzz this running server instead of starting one (http://host:port)")
     parser.add_argument("--admin-key", help="an administrator API key for --base")
-    parser.add_argument("--server-log", type=Path, help="the --base server's log, to group failures by the exception it logged")
+    parser.add_argument(
+        "--server-log", type=Path, help="the --base server's log, to group failures by the exception it logged"
+    )
     args = parser.parse_args()
     if args.base:
         if not args.admin_key:

@@ -98,7 +98,9 @@ async def test_albania_file_imports_every_activity(session: AsyncSession) -> Non
 
     # a revised budget with a negative amount (a correction) is kept as published
     grant = await programme(session, "GB-1-109635-101")
-    assert await count(session, ProgrammeBudget, ProgrammeBudget.programme_id == grant.id, ProgrammeBudget.amount < 0) == 1
+    assert (
+        await count(session, ProgrammeBudget, ProgrammeBudget.programme_id == grant.id, ProgrammeBudget.amount < 0) == 1
+    )
     assert grant.budget_amount == Decimal("162393.00")
 
     for identifier in CHILDREN:
@@ -120,7 +122,11 @@ async def test_albania_file_imports_every_activity(session: AsyncSession) -> Non
             )
         )
     ).all()
-    assert {(o, r.value) for o, r in roles} == {(orgs["GB"].id, "1"), (orgs["GB-GOV-1"].id, "3"), (orgs["44001"].id, "4")}
+    assert {(o, r.value) for o, r in roles} == {
+        (orgs["GB"].id, "1"),
+        (orgs["GB-GOV-1"].id, "3"),
+        (orgs["44001"].id, "4"),
+    }
 
 
 async def test_every_write_is_audited(session: AsyncSession) -> None:
@@ -134,7 +140,9 @@ async def test_every_write_is_audited(session: AsyncSession) -> None:
     linked = [e for e in events if e.entity_type == "Programme" and e.action == "update"]
     assert len(linked) == len(CHILDREN)
     assert all(e.reason == "IATI import: parent linked by related-activity" for e in linked)
-    created = next(e for e in events if e.action == "create" and e.after and e.after.get("iati_identifier") == "GB-1-109616-101")
+    created = next(
+        e for e in events if e.action == "create" and e.after and e.after.get("iati_identifier") == "GB-1-109616-101"
+    )
     assert created.actor == SYSTEM.actor and created.reason == "IATI import of dfid_albania_v201.xml"
     assert created.after["committed_amount"] == "1500000.00"
     assert created.after["recipient_states"] == [{"state": "ALB", "percentage": None}]
@@ -178,7 +186,9 @@ async def test_a_changed_activity_is_updated_in_place(session: AsyncSession, tmp
     update = (
         await session.execute(
             sa.select(AuditEvent).where(
-                AuditEvent.entity_type == "Programme", AuditEvent.entity_id == str(old_id), AuditEvent.action == "update"
+                AuditEvent.entity_type == "Programme",
+                AuditEvent.entity_id == str(old_id),
+                AuditEvent.action == "update",
             )
         )
     ).scalar_one()
@@ -223,19 +233,24 @@ async def test_dirty_file_warns_and_imports_what_is_usable(session: AsyncSession
         'empty iso-date="" on <activity-date>',
     ):
         assert expected in empty
-    assert (
-        "no default-currency; amounts taken as EUR (the first currency given on a value)"
-        in reasons(report, "activity 5 (XI-TEST-NO-CURRENCY)")
+    assert "no default-currency; amounts taken as EUR (the first currency given on a value)" in reasons(
+        report, "activity 5 (XI-TEST-NO-CURRENCY)"
     )
 
     # empty attributes: what is left is imported
     empty_attributes = await programme(session, "XI-TEST-EMPTY-ATTRIBUTES")
     assert empty_attributes.sectors == ["15130"] and empty_attributes.activity_status is None
     states = (
-        await session.execute(
-            sa.select(ProgrammeRecipientState.state_iso3).where(ProgrammeRecipientState.programme_id == empty_attributes.id)
+        (
+            await session.execute(
+                sa.select(ProgrammeRecipientState.state_iso3).where(
+                    ProgrammeRecipientState.programme_id == empty_attributes.id
+                )
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     assert states == ["UGA"]
     # … and an organization without ref is found again by its exact name
     assert await count(session, Organization, Organization.name == "A publisher without an identifier") == 1
@@ -297,8 +312,11 @@ async def test_a_region_covers_its_states(session: AsyncSession) -> None:
     region = await programme(session, "XM-DAC-41313-TC-REGION")
     rows = (
         await session.execute(
-            sa.select(ProgrammeRecipientRegion.vocabulary, ProgrammeRecipientRegion.region_code, ProgrammeRecipientRegion.percentage)
-            .where(ProgrammeRecipientRegion.programme_id == region.id)
+            sa.select(
+                ProgrammeRecipientRegion.vocabulary,
+                ProgrammeRecipientRegion.region_code,
+                ProgrammeRecipientRegion.percentage,
+            ).where(ProgrammeRecipientRegion.programme_id == region.id)
         )
     ).all()
     assert rows == [("1", "789", Decimal("60.00"))]
@@ -310,11 +328,16 @@ async def test_a_region_covers_its_states(session: AsyncSession) -> None:
     assert (await programme_region_states(session, [region.id]))[region.id] == covered
 
     def ids_covering(state):
-        return sa.select(Programme.iati_identifier).where(programme_covers_state_clause(state)).order_by(Programme.iati_identifier)
+        return (
+            sa.select(Programme.iati_identifier)
+            .where(programme_covers_state_clause(state))
+            .order_by(Programme.iati_identifier)
+        )
 
     assert (await session.execute(ids_covering("KHM"))).scalars().all() == ["XM-DAC-41313-TC-REGION"]
     assert (await session.execute(ids_covering(["UGA"]))).scalars().all() == [
-        "XI-TEST-EMPTY-ATTRIBUTES", "XI-TEST-NO-CURRENCY",
+        "XI-TEST-EMPTY-ATTRIBUTES",
+        "XI-TEST-NO-CURRENCY",
     ]
     assert (await session.execute(ids_covering("JPN"))).scalars().all() == []
     in_regions = (await session.execute(programmes_in_regions_of_states(["IDN"]))).scalars().all()
@@ -408,10 +431,7 @@ async def test_an_import_is_logged_like_any_other_change(session: AsyncSession) 
 
     await run(session, ALBANIA)
     await session.commit()
-    kinds = [
-        (e.kind, e.states)
-        for e in (await session.execute(sa.select(Event).order_by(Event.sequence))).scalars()
-    ]
+    kinds = [(e.kind, e.states) for e in (await session.execute(sa.select(Event).order_by(Event.sequence))).scalars()]
     assert kinds.count(("PROGRAMME_CREATED", ["ALB"])) == 8
     assert sum(1 for k, _ in kinds if k == "ORGANIZATION_CREATED") == 4
     before = await count(session, Event)

@@ -80,11 +80,20 @@ async def test_counts_skips_and_rejections(sessionmaker, session: AsyncSession, 
     await upr_info(sessionmaker, tmp_path)
     report = await run(sessionmaker, FIXTURE)
 
-    assert (report.read, report.created, report.updated, report.unchanged, report.rejected, report.skipped) == (10, 4, 1, 0, 3, 2)
+    assert (report.read, report.created, report.updated, report.unchanged, report.rejected, report.skipped) == (
+        10,
+        4,
+        1,
+        0,
+        3,
+        2,
+    )
     assert dict(report.created_by_type) == {"Recommendation": 4}  # Kenya's session-35 review exists already
     rejections = {p.position: p.reason for p in report.rejections}
     assert set(rejections) == {
-        "record 8", "record 9 (0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e)", "record 10 (1c2d3e4f-5a6b-4c7d-9e8f-9a0b1c2d3e4f)",
+        "record 8",
+        "record 9 (0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e)",
+        "record 10 (1c2d3e4f-5a6b-4c7d-9e8f-9a0b1c2d3e4f)",
     }
     assert rejections["record 8"] == "no AnnotationId"
     assert "'Atlantis'" in rejections["record 9 (0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e)"]
@@ -102,7 +111,9 @@ async def test_counts_skips_and_rejections(sessionmaker, session: AsyncSession, 
     assert await count(session, Review) == 1
 
 
-async def test_upr_record_is_recorded_on_the_matching_upr_info_row(sessionmaker, session: AsyncSession, tmp_path: Path) -> None:
+async def test_upr_record_is_recorded_on_the_matching_upr_info_row(
+    sessionmaker, session: AsyncSession, tmp_path: Path
+) -> None:
     await upr_info(sessionmaker, tmp_path)
     await run(sessionmaker, FIXTURE)
 
@@ -112,14 +123,23 @@ async def test_upr_record_is_recorded_on_the_matching_upr_info_row(sessionmaker,
     assert (matched.source, matched.body, matched.symbol) == (RecommendationSource.UPR, None, "A/HRC/44/9")
     assert matched.publication_date == date(2020, 3, 20)
     assert matched.themes == ["DETENTION", "TORTURE"]  # UPR Info's issue and UHRI's themes
-    assert matched.uhri_themes == ["Prohibition of torture & cruel, inhuman or degrading treatment", "Conditions of detention"]
+    assert matched.uhri_themes == [
+        "Prohibition of torture & cruel, inhuman or degrading treatment",
+        "Conditions of detention",
+    ]
     assert matched.sdg_targets == ["16.3"] and matched.affected_persons == ["Persons deprived of their liberty"]
     assert await recommenders(session, matched.id) == ["DNK"]  # UPR Info's rows keep their own recommender
     # The joint recommendation's other row (Norway) shares related_key and stays without a UHRI id.
-    stmt = sa.select(Recommendation).where(Recommendation.related_key == matched.related_key, Recommendation.id != matched.id)
+    stmt = sa.select(Recommendation).where(
+        Recommendation.related_key == matched.related_key, Recommendation.id != matched.id
+    )
     norway = (await session.execute(stmt)).scalar_one()
     assert norway.uhri_annotation_id is None and await recommenders(session, norway.id) == ["NOR"]
-    stmt = sa.select(sa.func.count()).select_from(Recommendation).where(Recommendation.text.ilike("%preventive mechanism%"))
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(Recommendation)
+        .where(Recommendation.text.ilike("%preventive mechanism%"))
+    )
     assert (await session.execute(stmt)).scalar_one() == 2  # never duplicated
 
 
@@ -142,7 +162,11 @@ async def test_upr_info_imported_after_uhri_takes_over_its_recommendation(
     assert adopted.text == 'Establish a "national preventive mechanism" against torture.'
     assert adopted.themes == ["DETENTION", "TORTURE"] and adopted.action_category == 4
     assert await recommenders(session, adopted.id) == ["DNK"]
-    stmt = sa.select(sa.func.count()).select_from(Recommendation).where(Recommendation.text.ilike("%preventive mechanism%"))
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(Recommendation)
+        .where(Recommendation.text.ilike("%preventive mechanism%"))
+    )
     assert (await session.execute(stmt)).scalar_one() == 2
 
     again = await run(sessionmaker, FIXTURE)  # and UHRI again: nothing moves
@@ -152,7 +176,9 @@ async def test_upr_info_imported_after_uhri_takes_over_its_recommendation(
     assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
 
 
-async def test_upr_record_without_a_match_becomes_a_recommendation(sessionmaker, session: AsyncSession, tmp_path: Path) -> None:
+async def test_upr_record_without_a_match_becomes_a_recommendation(
+    sessionmaker, session: AsyncSession, tmp_path: Path
+) -> None:
     await upr_info(sessionmaker, tmp_path)
     await run(sessionmaker, FIXTURE)
 
@@ -171,9 +197,16 @@ async def test_treaty_body_and_special_procedure_recommendations(sessionmaker, s
     await run(sessionmaker, FIXTURE)
 
     crc = await by_uhri(session, CRC)
-    assert (crc.source, crc.body, crc.symbol, crc.state_iso3) == (RecommendationSource.TREATY_BODY, "CRC", "CRC/C/PER/CO/6-7", "PER")
+    assert (crc.source, crc.body, crc.symbol, crc.state_iso3) == (
+        RecommendationSource.TREATY_BODY,
+        "CRC",
+        "CRC/C/PER/CO/6-7",
+        "PER",
+    )
     assert crc.review_id is None and crc.response is None
-    assert crc.text.startswith("The Committee recommends that the State party ensure free and universal birth registration")
+    assert crc.text.startswith(
+        "The Committee recommends that the State party ensure free and universal birth registration"
+    )
     assert crc.source_reference == "CRC/C/PER/CO/6-7, para. 18"
     assert crc.publication_date == date(2025, 2, 12) and crc.sdg_targets == ["16.9"]
     assert crc.affected_persons == ["Children", "Indigenous peoples"] and crc.themes == ["RIGHTS_OF_THE_CHILD"]
@@ -228,9 +261,11 @@ async def test_dry_run_writes_nothing(sessionmaker, session: AsyncSession, tmp_p
     report = await run(sessionmaker, FIXTURE, dry_run=True)
     assert report.dry_run and (report.created, report.updated) == (4, 1)
     assert await count(session, Recommendation) == 3
-    assert (await session.execute(sa.select(sa.func.count()).select_from(Recommendation).where(
-        Recommendation.uhri_annotation_id.is_not(None)
-    ))).scalar_one() == 0
+    assert (
+        await session.execute(
+            sa.select(sa.func.count()).select_from(Recommendation).where(Recommendation.uhri_annotation_id.is_not(None))
+        )
+    ).scalar_one() == 0
     assert await count(session, AuditEvent) == audits
 
 
@@ -263,7 +298,10 @@ async def test_the_same_annotation_twice(sessionmaker, session: AsyncSession, tm
     [
         (b"", "empty file"),
         (b'{"AnnotationId": "x"}', "not a JSON array"),
-        (b'[{"AnnotationId": "a9ceae8c-fe1c-40f9-a326-1529e0ab678f", "Text": "x", "Countries": ["Peru"], "Body": "- CRC"}, {"Annot', "not valid JSON"),
+        (
+            b'[{"AnnotationId": "a9ceae8c-fe1c-40f9-a326-1529e0ab678f", "Text": "x", "Countries": ["Peru"], "Body": "- CRC"}, {"Annot',
+            "not valid JSON",
+        ),
     ],
 )
 async def test_a_file_that_is_not_an_export_is_refused_and_nothing_is_written(
@@ -287,7 +325,9 @@ async def test_run_import_commits_nothing_with_rejections(sessionmaker, session:
     assert committed and await count(session, Recommendation) == 5
 
 
-async def test_cli_end_to_end(sessionmaker, session: AsyncSession, database_url: str, tmp_path: Path, monkeypatch, capsys) -> None:
+async def test_cli_end_to_end(
+    sessionmaker, session: AsyncSession, database_url: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
     await upr_info(sessionmaker, tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
@@ -326,8 +366,14 @@ def test_bodies() -> None:
     assert classify_body("- UPR") == (RecommendationSource.UPR, None)
     assert classify_body("- CEDAW") == (RecommendationSource.TREATY_BODY, "CEDAW")
     assert classify_body("- Committee on the Rights of the Child") == (RecommendationSource.TREATY_BODY, "CRC")
-    assert classify_body("- IE Albinism; - Special Procedures") == (RecommendationSource.SPECIAL_PROCEDURE, "IE Albinism")
-    assert classify_body(["- WG Arbitrary Detention"]) == (RecommendationSource.SPECIAL_PROCEDURE, "WG Arbitrary Detention")
+    assert classify_body("- IE Albinism; - Special Procedures") == (
+        RecommendationSource.SPECIAL_PROCEDURE,
+        "IE Albinism",
+    )
+    assert classify_body(["- WG Arbitrary Detention"]) == (
+        RecommendationSource.SPECIAL_PROCEDURE,
+        "WG Arbitrary Detention",
+    )
     assert classify_body("- Special Procedures") == (RecommendationSource.SPECIAL_PROCEDURE, "Special Procedures")
     assert classify_body("- Security Council") is None and classify_body(None) is None
 

@@ -118,7 +118,11 @@ async def test_rows_are_read_and_resolved(sessionmaker, session: AsyncSession) -
     assert tonga.response is None
 
     recommenders = dict(
-        (await session.execute(sa.select(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3))).all()
+        (
+            await session.execute(
+                sa.select(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3)
+            )
+        ).all()
     )
     assert recommenders[brazil.id] == "STP"  # "São Tomé and Príncipe"
     assert recommenders[iran.id] == "KOR"  # "Korea (Republic of)"
@@ -155,15 +159,23 @@ async def test_reimport_creates_nothing(sessionmaker, session: AsyncSession) -> 
 
     assert (again.read, again.created, again.updated, again.unchanged, again.rejected) == (15, 0, 0, 12, 3)
     assert sum(again.created_by_type.values()) == 0
-    assert (await count(session, Recommendation), await count(session, Pledge), await count(session, AuditEvent)) == before
+    assert (
+        await count(session, Recommendation),
+        await count(session, Pledge),
+        await count(session, AuditEvent),
+    ) == before
 
 
-async def test_changed_response_action_and_issue_update_in_place(sessionmaker, session: AsyncSession, tmp_path: Path) -> None:
+async def test_changed_response_action_and_issue_update_in_place(
+    sessionmaker, session: AsyncSession, tmp_path: Path
+) -> None:
     await run(sessionmaker, MAC_ROMAN)
     (original,) = await by_text(session, "independence of the judiciary")
     # A theme curated by hand stays; the one derived from the dropped issue goes.
     await session.execute(
-        sa.update(Recommendation).where(Recommendation.id == original.id).values(themes=["DETENTION", "JUSTICE", "CORRUPTION"])
+        sa.update(Recommendation)
+        .where(Recommendation.id == original.id)
+        .values(themes=["DETENTION", "JUSTICE", "CORRUPTION"])
     )
     await session.commit()
 
@@ -190,7 +202,10 @@ async def test_changed_response_action_and_issue_update_in_place(sessionmaker, s
     events = (await session.execute(
         sa.select(AuditEvent).where(AuditEvent.action == "update").order_by(AuditEvent.id)
     )).scalars().all()  # fmt: skip
-    assert [(e.entity_type, e.entity_id) for e in events] == [("Recommendation", str(original.id)), ("Pledge", str(pledge.id))]
+    assert [(e.entity_type, e.entity_id) for e in events] == [
+        ("Recommendation", str(original.id)),
+        ("Pledge", str(pledge.id)),
+    ]
     event = events[0]
     assert event.before["response"] == "SUPPORTED" and event.after["response"] == "NOTED"
     assert event.before["action_category"] == 4 and event.after["action_category"] == 5
@@ -212,7 +227,11 @@ async def test_audit_events_are_written(sessionmaker, session: AsyncSession) -> 
     rows = (await session.execute(
         sa.select(AuditEvent.entity_type, AuditEvent.action, sa.func.count()).group_by(AuditEvent.entity_type, AuditEvent.action)
     )).all()  # fmt: skip
-    assert {(t, a): n for t, a, n in rows} == {("Recommendation", "create"): 11, ("Pledge", "create"): 1, ("Review", "create"): 11}
+    assert {(t, a): n for t, a, n in rows} == {
+        ("Recommendation", "create"): 11,
+        ("Pledge", "create"): 1,
+        ("Review", "create"): 11,
+    }
     (norway,) = [r for r in await by_text(session, "national preventive mechanism") if r.text.endswith(".")]
     event = (await session.execute(
         sa.select(AuditEvent).where(AuditEvent.entity_type == "Recommendation", AuditEvent.entity_id == str(norway.id))
@@ -249,7 +268,11 @@ async def test_utf8_with_bom_and_crlf(sessionmaker, session: AsyncSession) -> No
     assert set(rows) == {"TUR", "VNM", "BOL", "VCT"}
     assert rows["TUR"].text == "Strengthen measures to protect journalists and human rights defenders."
     recommenders = dict(
-        (await session.execute(sa.select(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3))).all()
+        (
+            await session.execute(
+                sa.select(RecommendationRecommender.recommendation_id, RecommendationRecommender.state_iso3)
+            )
+        ).all()
     )
     assert {recommenders[r.id] for r in rows.values()} == {"VNM", "KOR", "CIV", "CPV"}
     vct = await session.get(Review, rows["VCT"].review_id)
@@ -297,7 +320,11 @@ def test_state_names_generalise_beyond_the_alias_table() -> None:
 
 
 def test_normal_form() -> None:
-    assert normalise_name("Korea (Republic of)") == normalise_name("Republic of Korea") == normalise_name("Korea, Republic of")
+    assert (
+        normalise_name("Korea (Republic of)")
+        == normalise_name("Republic of Korea")
+        == normalise_name("Korea, Republic of")
+    )
     assert normalise_name("The Bahamas") == normalise_name("Bahamas (the)") == "bahamas"
     assert normalise_name("Trinidad & Tobago") == normalise_name("Trinidad and Tobago")
     assert normalise_name("Côte d'Ivoire") == normalise_name("COTE D’IVOIRE")

@@ -183,8 +183,7 @@ class PgServer:
             await self.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         else:  # pragma: no cover - PG 12 and older
             await self.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where datname = $1 and pid <> pg_backend_pid()",
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
                 name,
             )
             await self.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")

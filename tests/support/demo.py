@@ -33,8 +33,12 @@ def create_key(database_url: str, principal: str) -> str:
         if bound and role is not Role.STATE_FOCAL_POINT:
             organization_id = await cli._organization_id(session, bound)
         created = await create_api_key(
-            session=session, actor=SYSTEM, role=role, label=f"demo {principal}",
-            state_iso3=bound if role is Role.STATE_FOCAL_POINT else None, organization_id=organization_id,
+            session=session,
+            actor=SYSTEM,
+            role=role,
+            label=f"demo {principal}",
+            state_iso3=bound if role is Role.STATE_FOCAL_POINT else None,
+            organization_id=organization_id,
         )
         return created.key
 

@@ -14,9 +14,19 @@ import pytest
 NPM_CI_TIMEOUT = 120
 # npm's messages when it cannot reach the registry (DNS, refused, reset, timeouts, proxies).
 OFFLINE_MARKERS = (
-    "ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH",
-    "EHOSTUNREACH", "ESOCKETTIMEDOUT", "network request", "network connectivity", "proxy",
-    "ERR_SOCKET_TIMEOUT", "request to https://",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ETIMEDOUT",
+    "ENETUNREACH",
+    "EHOSTUNREACH",
+    "ESOCKETTIMEDOUT",
+    "network request",
+    "network connectivity",
+    "proxy",
+    "ERR_SOCKET_TIMEOUT",
+    "request to https://",
 )
 
 
@@ -49,7 +59,10 @@ def npm_installed(folder: Path, purpose: str) -> str:
         if not _installed_versions_match(folder):
             try:
                 result = subprocess.run(
-                    [npm, "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True, text=True,
+                    [npm, "ci", "--no-audit", "--no-fund"],
+                    cwd=folder,
+                    capture_output=True,
+                    text=True,
                     timeout=NPM_CI_TIMEOUT,
                 )
             except subprocess.TimeoutExpired:

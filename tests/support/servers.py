@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -25,7 +26,12 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    database_url: str, *, workers: int = 1, env: dict | None = None, log: Path | None = None, ws: str = "websockets",
+    database_url: str,
+    *,
+    workers: int = 1,
+    env: dict | None = None,
+    log: Path | None = None,
+    ws: str = "websockets",
     command: list[str] | None = None,
 ) -> AsyncIterator[tuple[str, dict]]:
     """Yields (base URL, environment) of a uvicorn server on `database_url`; its output goes
@@ -37,12 +43,29 @@ async def running_server(
     environment = {name: value for name, value in environment.items() if value is not None}  # None: unset
     output = log.open("ab") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
-        command or [
-            sys.executable, "-m", "uvicorn", "service.app:app_from_environment", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-            "--ws", ws, "--no-proxy-headers",  # as the image runs it
+        command
+        or [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:app_from_environment",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--ws",
+            ws,
+            "--no-proxy-headers",  # as the image runs it
         ],
-        cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=environment,
+        stdout=output,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -77,7 +100,9 @@ async def serving(app: Any) -> AsyncIterator[str]:
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "uvicorn did not start"

@@ -21,7 +21,9 @@ class Subscription:
         ack = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
         if ack.get("type") != "connection_ack":
             raise AssertionError(f"no connection_ack: {ack}")
-        await self.ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": self.query, "variables": self.variables}}))
+        await self.ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": self.query, "variables": self.variables}})
+        )
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -41,7 +43,7 @@ class Subscription:
     async def nothing_for(self, seconds: float) -> bool:
         try:
             message = await asyncio.wait_for(self.ws.recv(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         raise AssertionError(f"unexpected message: {message}")
 

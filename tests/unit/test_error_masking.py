@@ -21,7 +21,7 @@ def schema_failing_with(error: Exception) -> strawberry.Schema:
     class FailsInValidation(SchemaExtension):
         def on_validate(self):
             raise error
-            yield  # noqa: unreachable — a generator hook
+            yield  # unreachable: makes the hook a generator, as strawberry expects
 
     return strawberry.Schema(Query, extensions=[ErrorCodes, FailsInValidation])
 

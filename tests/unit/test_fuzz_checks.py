@@ -19,7 +19,10 @@ def test_server_errors_are_5xx_non_json_unanswered_or_internal():
     assert failure_of(500, "oops") == "HTTP 500"
     assert failure_of(200, "<html>") == "HTTP 200, not JSON"
     assert failure_of(None, "ReadTimeout").startswith("no answer")
-    masked = {"data": None, "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+    masked = {
+        "data": None,
+        "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}],
+    }
     assert failure_of(200, json.dumps(masked)).startswith("INTERNAL_SERVER_ERROR")
     assert failure_of(200, json.dumps({"errors": [{"message": "x"}]})).startswith("no extensions.code")
 

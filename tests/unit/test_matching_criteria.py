@@ -16,7 +16,9 @@ by_key = {c.key: c.score for c in CRITERIA}
 
 def test_thematic_counts_shared_themes_and_rights_dimensions():
     need = Profile(themes=frozenset({"JUSTICE", "DETENTION"}), rights_dimensions=frozenset({"CIVIL", "POLITICAL"}))
-    result = by_key["thematic"](need, Profile(themes=frozenset({"JUSTICE"}), rights_dimensions=frozenset({"CIVIL"})), VOCAB)
+    result = by_key["thematic"](
+        need, Profile(themes=frozenset({"JUSTICE"}), rights_dimensions=frozenset({"CIVIL"})), VOCAB
+    )
     assert result.score == 0.75 * 0.5 + 0.25 * 0.5
     assert result.explanation == "shares themes: administration of justice; rights dimensions: civil"
     assert by_key["thematic"](need, Profile(themes=frozenset({"NHRI"})), VOCAB).explanation == "no shared themes"
@@ -57,10 +59,16 @@ def test_timeframe_overlap_share():
 
 
 def test_language_modality_and_text():
-    need = Profile(languages=frozenset({"fr", "ar"}), modalities=frozenset({"TRAINING", "ADVISORY_SERVICES"}),
-                   text_terms=terms("Court case management for county courts"))
-    offer = Profile(languages=frozenset({"fr"}), modalities=frozenset({"TRAINING"}),
-                    text_terms=terms("Court management and case backlog reduction in courts"))
+    need = Profile(
+        languages=frozenset({"fr", "ar"}),
+        modalities=frozenset({"TRAINING", "ADVISORY_SERVICES"}),
+        text_terms=terms("Court case management for county courts"),
+    )
+    offer = Profile(
+        languages=frozenset({"fr"}),
+        modalities=frozenset({"TRAINING"}),
+        text_terms=terms("Court management and case backlog reduction in courts"),
+    )
     assert by_key["language"](need, offer, VOCAB).explanation == "works in French"
     assert by_key["modality"](need, offer, VOCAB).score == 0.5
     text = by_key["text"](need, offer, VOCAB)
@@ -99,4 +107,7 @@ def test_text_explanation_lists_equally_weighted_terms_alphabetically():
     # rewrite it and notify subscribers of a change that did not happen.
     need = Profile(text_terms=terms("zebra yak xylophone wombat vulture tiger"))
     offer = Profile(text_terms=terms("tiger vulture wombat xylophone yak zebra"))
-    assert by_key["text"](need, offer, VOCAB).explanation == "descriptions share key terms: tiger, vulture, wombat, xylophone, yak"
+    assert (
+        by_key["text"](need, offer, VOCAB).explanation
+        == "descriptions share key terms: tiger, vulture, wombat, xylophone, yak"
+    )

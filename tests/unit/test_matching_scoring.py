@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from service.matching.criteria import CRITERIA, Profile, Vocabulary, score_pair, terms
 from service.matching.engine import _related, _usable
-from service.matching.scoring import CandidateSet, FeatureTable, Features, best, weight_vector
+from service.matching.scoring import CandidateSet, Features, FeatureTable, best, weight_vector
 
 VOCAB = Vocabulary(theme_names={}, sector_names={}, category_names={})
 THEMES = ["JUSTICE", "DETENTION", "NHRI", "GENDER", "CHILDREN"]
@@ -29,7 +29,9 @@ def subset(values: list[str]) -> st.SearchStrategy[frozenset[str]]:
     return st.frozensets(st.sampled_from(values), max_size=len(values))
 
 
-optional_day = st.one_of(st.none(), st.integers(min_value=0, max_value=2000).map(lambda d: date(2025, 1, 1) + timedelta(days=d)))
+optional_day = st.one_of(
+    st.none(), st.integers(min_value=0, max_value=2000).map(lambda d: date(2025, 1, 1) + timedelta(days=d))
+)
 
 
 @st.composite
@@ -39,13 +41,18 @@ def profiles(draw: st.DrawFn, offer: bool) -> Profile:
     if start and end and end < start:
         start, end = end, start
     return Profile(
-        themes=draw(subset(THEMES)), rights_dimensions=draw(subset(DIMENSIONS)), sectors=draw(subset(SECTORS)),
+        themes=draw(subset(THEMES)),
+        rights_dimensions=draw(subset(DIMENSIONS)),
+        sectors=draw(subset(SECTORS)),
         sdg_targets=frozenset() if capability and draw(st.booleans()) else draw(subset(TARGETS)),
-        modalities=draw(subset(MODALITIES)), languages=draw(subset(LANGUAGES)),
+        modalities=draw(subset(MODALITIES)),
+        languages=draw(subset(LANGUAGES)),
         amount_usd=None if capability else draw(st.one_of(st.none(), st.floats(min_value=-1e5, max_value=5e6))),
-        start=None if capability else start, end=None if capability else end,
+        start=None if capability else start,
+        end=None if capability else end,
         text_terms=terms(" ".join(draw(st.lists(st.sampled_from(WORDS), max_size=12)))),
-        has_budget=not capability, has_timeframe=not capability,
+        has_budget=not capability,
+        has_timeframe=not capability,
     )
 
 
@@ -62,8 +69,12 @@ class Offer:
 
 
 @settings(max_examples=300, deadline=None)
-@given(needs=st.lists(profiles(offer=False), min_size=1, max_size=3), offers=st.lists(profiles(offer=True), min_size=1, max_size=30),
-       weights=weights_strategy, top_k=st.integers(min_value=1, max_value=8))
+@given(
+    needs=st.lists(profiles(offer=False), min_size=1, max_size=3),
+    offers=st.lists(profiles(offer=True), min_size=1, max_size=30),
+    weights=weights_strategy,
+    top_k=st.integers(min_value=1, max_value=8),
+)
 def test_best_keeps_the_reference_top_k_with_the_reference_scores(needs, offers, weights, top_k):
     table = FeatureTable()
     candidates = [Offer(id=i, features=table.of(p)) for i, p in enumerate(offers)]

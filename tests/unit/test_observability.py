@@ -35,7 +35,14 @@ def test_a_log_line_is_one_json_object_with_the_request_id():
     token = current_request.set(RequestRecord("req-42"))
     try:
         record = logging.getLogger("tcgraph.test").makeRecord(
-            "tcgraph.test", logging.WARNING, __file__, 1, "pool %s", ("exhausted",), None, extra={"fields": {"waiting": 3}}
+            "tcgraph.test",
+            logging.WARNING,
+            __file__,
+            1,
+            "pool %s",
+            ("exhausted",),
+            None,
+            extra={"fields": {"waiting": 3}},
         )
     finally:
         current_request.reset(token)

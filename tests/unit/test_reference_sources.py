@@ -26,9 +26,7 @@ from service.reference.sources import (
 )
 
 # The real UPR Info export lives outside the project (may not be copied in); used when present.
-UPR_INFO_SAMPLE = (
-    Path(__file__).resolve().parents[2].parent / "shared/data/upr-info/upr_info_sessions_1-5.csv"
-)
+UPR_INFO_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/data/upr-info/upr_info_sessions_1-5.csv"
 
 
 def test_states_are_193_members_and_2_observers() -> None:

@@ -78,6 +78,7 @@ async def test_the_oldest_key_is_forgotten_beyond_the_size():
         async def run() -> str:
             computed.append(key)
             return key
+
         return run
 
     for key in ["a", "b", "c", "a"]:

@@ -11,13 +11,17 @@ from graphql_schema.wire import NextMessageEncoder
 
 def test_next_messages_are_the_standard_json_with_each_subscribers_id():
     encoder = NextMessageEncoder(size=2)
-    data = {"events": {"sequence": 7, "entity": {"title": "Tribunal «Élan» \u2028 \"quoted\""}}}
+    data = {"events": {"sequence": 7, "entity": {"title": 'Tribunal «Élan» \u2028 "quoted"'}}}
     for operation_id in ["1", "sub-2"]:
         message = {"id": operation_id, "type": "next", "payload": {"data": data}}
         text = encoder.encode(message)
         assert text is not None and json.loads(text) == message
         assert text.startswith(f'{{"id":"{operation_id}","type":"next","payload":{{"data":')
-    with_errors = {"id": "1", "type": "next", "payload": {"data": None, "errors": [{"message": "m"}], "extensions": {"x": 1}}}
+    with_errors = {
+        "id": "1",
+        "type": "next",
+        "payload": {"data": None, "errors": [{"message": "m"}], "extensions": {"x": 1}},
+    }
     assert json.loads(encoder.encode(with_errors)) == with_errors
 
 
@@ -29,7 +33,12 @@ def test_remembered_encodings_follow_the_object_not_its_contents():
     assert encoder.encode({"id": "1", "type": "next", "payload": {"data": data}}) == first
     for n in range(3, 6):  # beyond the size: forgotten, encoded afresh
         encoder.encode({"id": "1", "type": "next", "payload": {"data": {"events": {"sequence": n}}}})
-    assert json.loads(encoder.encode({"id": "1", "type": "next", "payload": {"data": data}}))["payload"]["data"]["events"]["sequence"] == 2
+    assert (
+        json.loads(encoder.encode({"id": "1", "type": "next", "payload": {"data": data}}))["payload"]["data"]["events"][
+            "sequence"
+        ]
+        == 2
+    )
 
 
 def test_other_messages_are_left_to_the_standard_encoder():
@@ -40,8 +49,8 @@ def test_other_messages_are_left_to_the_standard_encoder():
 
 
 def test_http_responses_are_encoded_by_orjson_with_the_standard_encoder_as_fallback():
-    from service.app import TcgraphRouter
     from graphql_schema.wire import encode_response
+    from service.app import TcgraphRouter
 
     router = TcgraphRouter.__new__(TcgraphRouter)
     router.next_messages = NextMessageEncoder()
