@@ -178,7 +178,9 @@ async def run_example(server: DemoServer, example: Example) -> dict[str, Any]:
         ws_url = server.base.replace("http://", "ws://") + "/graphql"
         async with Subscription(ws_url, example.body, variables, token=token) as subscription:
             if trigger is not None:
-                await asyncio.sleep(0.3)  # subscribed before the trigger commits
+                # No sleep until the subscription is live: an example fed by a trigger replays
+                # with `after`, so the trigger's event arrives whenever it commits.
+                assert "after:" in example.body, "a subscription example with a trigger must subscribe with `after`"
                 await run_example(server, trigger)
             answer = await subscription.next(timeout=15)
     else:
