@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
 from service import audit
-from service.access.principals import OFFERING_ROLES, Principal
+from service.access.policy import may_offer
+from service.access.principals import Principal
 from service.errors import Collector, FieldError, Forbidden, InvalidInput, NotFound, Unauthenticated, ValidationFailed
 from service.events import record as event_log
 from service.matching import freshness
@@ -57,7 +58,7 @@ def require_offering_member(principal: Principal, organization_id: int | None, *
         raise Unauthenticated(
             f"Sign in with an API key of a donor or agency (role DONOR or AGENCY) to create or change {what}."
         )
-    if principal.role not in OFFERING_ROLES or principal.organization_id is None:
+    if not may_offer(principal):
         raise Forbidden(
             f"Only donors and agencies (API keys of role DONOR or AGENCY tied to an organization) "
             f"may create or change {what}."

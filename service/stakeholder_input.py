@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
-from service.access.principals import Principal, Role
+from service.access.policy import may_give_input
+from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.errors import Collector, Forbidden, NotFound, Unauthenticated
 from service.events import record as event_log
@@ -16,7 +17,6 @@ from service.models import AssistanceNeed, StakeholderInput
 from service.pagination import Ordering, Page, PageArgs, SortKey, paginate_per_parent
 
 MAX_BODY = 10_000
-CONTRIBUTOR_ROLES = {Role.NHRI, Role.CIVIL_SOCIETY}
 
 
 async def add_stakeholder_input(
@@ -29,7 +29,7 @@ async def add_stakeholder_input(
     ).scalar_one_or_none()
     if need is None:
         raise NotFound("No need with this id.", field="needId")
-    if principal.role not in CONTRIBUTOR_ROLES or principal.organization_id is None:
+    if not may_give_input(principal):
         raise Forbidden("Only NHRIs and civil society organizations add stakeholder input.")
     errors = Collector()
     text = (body or "").strip()

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
+from service.access.policy import Binding, policy_of
 from service.access.principals import Principal, Role
 from service.errors import Collector, Unauthenticated
 from service.models import ApiKey, Organization, State
@@ -62,16 +63,17 @@ async def create_api_key(
     errors = Collector()
     if not label.strip():
         errors.add("label", "Give the key a label saying who holds it.", "REQUIRED")
-    if role is Role.ANONYMOUS:
+    binding = policy_of(role).binding  # service/access/policy.py
+    if not policy_of(role).holds_keys:
         errors.add("role", "An API key cannot be anonymous.", "INVALID")
-    if role is Role.STATE_FOCAL_POINT:
+    if binding is Binding.STATE:
         if not state_iso3:
             errors.add("state", "A State focal point key needs --state ISO3.", "REQUIRED")
         elif not await session.get(State, state_iso3.upper()):
             errors.add("state", f"Unknown State code {state_iso3!r}.", "UNKNOWN_CODE")
         if organization_id is not None:
             errors.add("organization", "A State focal point key is bound to a State, not an organization.", "INVALID")
-    elif role in (Role.DONOR, Role.AGENCY, Role.NHRI, Role.CIVIL_SOCIETY):
+    elif binding is Binding.ORGANIZATION:
         if organization_id is None:
             errors.add("organization", f"A {role.value.lower()} key needs an organization.", "REQUIRED")
         elif not await session.get(Organization, organization_id):

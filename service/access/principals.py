@@ -20,10 +20,6 @@ class Role(str, Enum):
     ANONYMOUS = "ANONYMOUS"
 
 
-PARTNER_ROLES = frozenset({Role.DONOR, Role.AGENCY, Role.NHRI, Role.CIVIL_SOCIETY})
-OFFERING_ROLES = frozenset({Role.DONOR, Role.AGENCY})
-
-
 @dataclass(frozen=True)
 class Principal:
     role: Role
@@ -40,7 +36,10 @@ class Principal:
 
     @property
     def is_partner(self) -> bool:
-        return self.role in PARTNER_ROLES
+        """Sees PARTNERS needs (service/access/policy.py)."""
+        from service.access.policy import NeedAccess, policy_of
+
+        return policy_of(self.role).needs is NeedAccess.PARTNERS
 
     @property
     def is_anonymous(self) -> bool:

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.keys import ROLE_ALIASES
-from service.access.principals import Principal, Role
+from service.access.policy import Binding, policy_of
+from service.access.principals import Principal
 from service.errors import Unauthenticated
 from service.models import Organization, State
 from service.settings import Settings
@@ -116,7 +117,10 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
     subject = _claim_text(claims, "sub", max_length=MAX_CLAIM_LENGTH)
     if subject is None:
         raise Unauthenticated("The token's `sub` claim is missing or malformed.")
-    if role is Role.STATE_FOCAL_POINT:
+    binding = policy_of(role).binding  # service/access/policy.py
+    if not policy_of(role).holds_keys:
+        raise Unauthenticated(f"The token's `{settings.jwt_role_claim}` claim names no role a token may carry.")
+    if binding is Binding.STATE:
         if not state or not (state.isascii() and state.isalpha() and len(state) == 3):
             raise Unauthenticated(
                 f"A focal point token needs a `{settings.jwt_state_claim}` claim: an ISO 3166-1 alpha-3 code."
@@ -126,13 +130,13 @@ async def authenticate_jwt(session: AsyncSession, token: str, settings: Settings
             raise Unauthenticated(
                 f"The token's `{settings.jwt_state_claim}` claim names no State known to this service."
             )
-    if role in (Role.DONOR, Role.AGENCY, Role.NHRI, Role.CIVIL_SOCIETY):
+    if binding is Binding.ORGANIZATION:
         if organization_ref is None:
             raise Unauthenticated(f"This role needs a `{settings.jwt_organization_claim}` claim.")
         organization_id = await _organization_of(session, organization_ref, settings.jwt_organization_claim)
     return Principal(
         role=role,
-        state_iso3=state if role is Role.STATE_FOCAL_POINT else None,
+        state_iso3=state if binding is Binding.STATE else None,
         organization_id=organization_id,
         subject=subject,
         label=_claim_text(claims, "name", max_length=MAX_CLAIM_LENGTH),

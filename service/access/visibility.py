@@ -9,7 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
-from service.access.principals import Principal, Role
+from service.access.policy import NeedAccess, need_access
+from service.access.principals import Principal
 from service.models import AssistanceNeed
 from service.models.enums import Visibility
 
@@ -18,11 +19,12 @@ def visible_needs(principal: Principal, need=AssistanceNeed) -> ColumnElement[bo
     """PRIVATE: its State's focal points and administrators. PARTNERS: also every
     authenticated donor, agency, NHRI and civil society organization. PUBLIC: everyone."""
     visibility = need.visibility
-    if principal.role is Role.ADMINISTRATOR:
+    access = need_access(principal)  # the role's row in service/access/policy.py
+    if access is NeedAccess.ALL:
         return sa.true()
-    if principal.role is Role.STATE_FOCAL_POINT and principal.state_iso3:
+    if access is NeedAccess.OWN_STATE:
         return sa.or_(need.state_iso3 == principal.state_iso3, visibility == Visibility.PUBLIC)
-    if principal.is_partner:
+    if access is NeedAccess.PARTNERS:
         return visibility.in_([Visibility.PUBLIC, Visibility.PARTNERS])
     return visibility == Visibility.PUBLIC
 

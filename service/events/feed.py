@@ -21,7 +21,8 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.access.principals import Principal, Role
+from service.access.policy import NeedAccess, need_access
+from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.errors import InvalidInput
 from service.events.broker import EventRow, retained_range
@@ -35,11 +36,12 @@ REMOVED = "NEED_REMOVED"
 
 def visibility_class(principal: Principal) -> tuple:
     """Principals that see exactly the same needs share a class."""
-    if principal.role is Role.ADMINISTRATOR:
+    access = need_access(principal)
+    if access is NeedAccess.ALL:
         return ("admin",)
-    if principal.role is Role.STATE_FOCAL_POINT:
+    if access is NeedAccess.OWN_STATE:
         return ("state", principal.state_iso3)
-    if principal.is_partner:
+    if access is NeedAccess.PARTNERS:
         return ("partner",)
     return ("public",)
 

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from service import audit
-from service.access.principals import Principal, Role
+from service.access.policy import NeedAccess, approves_allocations, manages_fund, need_access
+from service.access.principals import Principal
 from service.errors import Collector, Forbidden, NotFound, Unauthenticated
 from service.events.outbox import Kind, emit
 from service.fund import allocation
@@ -60,7 +61,7 @@ MAX_LINKED_NEEDS = 50
 
 def is_fund_manager(principal: Principal) -> bool:
     """Fund administrators and administrators see every round and application."""
-    return principal.role in (Role.FUND_ADMINISTRATOR, Role.ADMINISTRATOR)
+    return manages_fund(principal)
 
 
 def _require_manager(principal: Principal, what: str) -> None:
@@ -82,7 +83,7 @@ def visible_applications(principal: Principal) -> ColumnElement[bool]:
     if is_fund_manager(principal):
         return sa.true()
     allocated = FundRound.status == FundRoundStatus.ALLOCATED
-    if principal.role is Role.STATE_FOCAL_POINT and principal.state_iso3:
+    if need_access(principal) is NeedAccess.OWN_STATE:  # a State's focal points: their own applications
         return sa.or_(allocated, FundApplication.state_iso3 == principal.state_iso3)
     return allocated
 
@@ -871,7 +872,7 @@ async def approve_allocation(
         raise Unauthenticated(
             "Approving an allocation is for Fund administrators; sign in with a Fund administrator key."
         )
-    if principal.role is not Role.FUND_ADMINISTRATOR:
+    if not approves_allocations(principal):
         raise Forbidden("Only a Fund administrator may approve an allocation.")
     row = await _round_for_update(session, principal, round_id)
     errors = Collector()

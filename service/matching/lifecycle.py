@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
-from service.access.principals import Principal, Role
+from service.access.policy import may_offer
+from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.errors import Collector, FieldError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from service.events import record as event_log
@@ -62,7 +63,7 @@ FUNDED = ENGAGED
 def party_of(principal: Principal, match: Match, need_state: str) -> Party | None:
     if principal.is_focal_point_of(need_state):
         return Party.STATE
-    if principal.role in (Role.DONOR, Role.AGENCY) and principal.organization_id == match.organization_id:
+    if may_offer(principal) and principal.organization_id == match.organization_id:
         return Party.PROPOSER
     return None
 

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql import ColumnElement
 
-from service.access.principals import Principal, Role
+from service.access.policy import may_offer
+from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.errors import Forbidden, Unauthenticated
 from service.matching.criteria import CRITERIA
@@ -358,7 +359,7 @@ def _opportunity_select(principal: Principal, f: OpportunityFilter | None) -> tu
 def _require_offering(principal: Principal) -> None:
     if principal.is_anonymous:
         raise Unauthenticated("Opportunities are for donors and agencies; sign in with their key.")
-    if principal.role not in (Role.DONOR, Role.AGENCY) or principal.organization_id is None:
+    if not may_offer(principal):
         raise Forbidden("Opportunities are ranked against a donor's or agency's own offers.")
 
 

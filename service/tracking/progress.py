@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
-from service.access.principals import Principal, Role
+from service.access.policy import may_give_input
+from service.access.principals import Principal
 from service.access.visibility import narrowest, visible_progress_reports
 from service.errors import Collector, FieldError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from service.events.outbox import Kind, emit_scoped
@@ -30,7 +31,6 @@ MAX_NARRATIVE = 20_000
 MAX_LINK_LENGTH = 1_000
 MAX_LINKS = 20
 MAX_COMMENT = 10_000
-COMMENTER_ROLES = {Role.NHRI, Role.CIVIL_SOCIETY}
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -374,7 +374,7 @@ async def add_comment(*, session: AsyncSession, principal: Principal, report_id:
     if found is None:
         raise NotFound("No progress report with this id.", field="reportId")
     report, action = found
-    if principal.role not in COMMENTER_ROLES or principal.organization_id is None:
+    if not may_give_input(principal):
         raise Forbidden("Only NHRIs and civil society organizations comment on progress reports.")
     text = (body or "").strip()
     if not text:
