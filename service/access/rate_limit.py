@@ -13,10 +13,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# The charge commits without waiting for its WAL to reach disk (synchronous_commit off for
+# this statement's own transaction only): a crash may forget the last few milliseconds of
+# charges, which only refills buckets a little, and no request waits on a disk flush while
+# it holds the bucket's row lock (every anonymous caller behind one address shares that row).
 _CHARGE = sa.text(
     """
     insert into rate_limit_bucket as b (key, level, updated_at)
-    values (:key, :cost, now())
+    select :key, :cost, now() from (select set_config('synchronous_commit', 'off', true)) as asynchronous
     on conflict (key) do update
        set level = greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost,
            updated_at = greatest(b.updated_at, now())
