@@ -183,6 +183,20 @@ def by_key(
 # -- connections --------------------------------------------------------------------------
 
 
+class PageRow:
+    """A connection page's row as field compilers read it: the entity's columns by attribute
+    name (as on an aliased entity), and the page subquery that nested lists correlate with."""
+
+    def __init__(self, subquery: Any):
+        self.subquery = subquery
+
+    def __getattr__(self, name: str) -> ColumnElement:
+        try:
+            return self.subquery.c[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def connection(
     connection_type: str,
     node_type: str,
@@ -198,11 +212,12 @@ def connection(
     parent, also restricted to that parent's rows) as the connection's JSON, the way
     service.pagination.paginate + graphql_schema.relay.connection shape it.
 
-    The page itself selects keys only (limit + 1 rows, in the ordering, keyset-limited per
-    parent); each node's JSON is built over a fresh alias of `entity` joined by primary key,
-    so that nested lists correlate with that alias and never with a table of the same name."""
+    The page is a subquery of the entity's columns (limit + 1 rows, in the ordering,
+    keyset-limited per parent), and each node's JSON is built over that subquery's row
+    (`PageRow`): no second lookup of each row by primary key. Nested lists correlate with
+    the subquery by name, never with a table of the same name inside them."""
     if parent is not None:
-        stmt = stmt.correlate(parent)
+        stmt = stmt.correlate(parent.subquery if isinstance(parent, PageRow) else parent)
     limit = page.limit
     needs_cursor = any(
         c.name == "edges"
@@ -212,11 +227,14 @@ def connection(
         for c in selection.children
     )
     rank = sa.func.row_number().over(order_by=ordering.order_by(reverse=page.backward)).label("rn")
-    columns: list[ColumnElement] = [entity.id.label("pk"), rank]
+    columns: list[ColumnElement] = [
+        getattr(entity, attribute.key).label(attribute.key) for attribute in sa.inspect(entity).mapper.column_attrs
+    ]
+    columns.append(rank)
     if needs_cursor:
         columns.append(cursor(ordering).label("cursor"))
     inner = apply_keyset(stmt.with_only_columns(*columns), ordering, page).subquery("page")
-    row = aliased(entity)
+    row = PageRow(inner)
     in_page = inner.c.rn <= limit
     order = inner.c.rn.desc() if page.backward else inner.c.rn
     aggregates: list[ColumnElement] = [sa.func.count().label("fetched")]
@@ -243,8 +261,7 @@ def connection(
             .filter(in_page)
             .label("cursors")
         )
-    totals_from = inner.join(row, row.id == inner.c.pk) if edge_selections else inner
-    totals = sa.select(*aggregates).select_from(totals_from).subquery("totals")
+    totals = sa.select(*aggregates).select_from(inner).subquery("totals")
     fetched = totals.c.fetched
     more = fetched > limit
     cursors = totals.c.cursors if needs_cursor else None
