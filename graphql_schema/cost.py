@@ -135,6 +135,7 @@ class CostCalculator:
         self.replayed_events = replayed_events
         self.sizes = introspection_sizes(schema)
         self.rows_to_scan = 0
+        self._shapes: dict[tuple[int, str | None], tuple] = {}  # by (node's id, type): the document lives as long
 
     def arguments(self, parent: Any, field: FieldNode) -> dict[str, Any]:
         """The field's arguments as the executor will see them (defaults applied)."""
@@ -204,11 +205,10 @@ class CostCalculator:
         self,
         selection_set: SelectionSetNode | None,
         parent: Any,
-        data: Any = None,
-        actual: bool = False,
         sizes: dict[tuple[str, str], float] | None = None,
     ) -> float:
-        """`sizes`: introspection sizes known exactly at this level (one named type)."""
+        """The requested cost of a selection. `sizes`: introspection sizes known exactly at
+        this level (one named type)."""
         total: float = 0
         for field, parent_type in self._fields(selection_set, parent):
             name = field.name.value
@@ -216,26 +216,10 @@ class CostCalculator:
             field_type = _unwrap(declared)
             if not isinstance(field_type, (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)):
                 continue
-            key = field.alias.value if field.alias else name
-            value = data.get(key) if isinstance(data, dict) else None
-            if actual and value is None:
-                continue
-            if actual:
-                if _is_connection(field_type):
-                    total += 1 + self._connection_cost(field, field_type, value, True, {})
-                elif isinstance(value, list):
-                    total += sum(
-                        1 + self.selection_cost(field.selection_set, field_type, item, True)
-                        for item in value
-                        if item is not None
-                    )
-                else:
-                    total += 1 + self.selection_cost(field.selection_set, field_type, value, True)
-                continue
             arguments = self.arguments(parent_type, field)
             self.rows_to_scan += SCANS.get((parent_type.name, name), 0)
             if _is_connection(field_type):
-                total += 1 + self._connection_cost(field, field_type, value, False, arguments)
+                total += 1 + self._connection_cost(field, field_type, arguments)
             else:
                 items = self._items(parent_type, field, declared, arguments, sizes)
                 total += items * (
@@ -267,39 +251,100 @@ class CostCalculator:
         }
 
     def _connection_cost(
-        self, field: FieldNode, connection_type: GraphQLObjectType, value: Any, actual: bool, arguments: dict[str, Any]
+        self, field: FieldNode, connection_type: GraphQLObjectType, arguments: dict[str, Any]
     ) -> float:
         """n × (cost of one item), one item being an edge and its node."""
         edge_type = _unwrap(connection_type.fields["edges"].type)
         node_type = _unwrap(edge_type.fields["node"].type)
-        if not actual:
-            per_item: float = 0
-            for sub, _sub_parent in self._fields(field.selection_set, connection_type):
-                if sub.name.value == "edges":
-                    for edge_field, _ in self._fields(sub.selection_set, edge_type):
-                        if edge_field.name.value == "node":
-                            per_item += self.selection_cost(edge_field.selection_set, node_type)
-            return page_size(arguments, connection_type) * (1 + per_item)
-        total: float = 0
-        for sub, _ in self._fields(field.selection_set, connection_type):
-            if sub.name.value != "edges":
-                continue
-            edges = value.get(sub.alias.value if sub.alias else "edges") if isinstance(value, dict) else None
-            for edge in edges or []:
-                total += 1
+        per_item: float = 0
+        for sub, _sub_parent in self._fields(field.selection_set, connection_type):
+            if sub.name.value == "edges":
                 for edge_field, _ in self._fields(sub.selection_set, edge_type):
                     if edge_field.name.value == "node":
-                        node_value = (
-                            edge.get(edge_field.alias.value if edge_field.alias else "node")
-                            if isinstance(edge, dict)
-                            else None
-                        )
-                        total += self.selection_cost(edge_field.selection_set, node_type, node_value, True)
+                        per_item += self.selection_cost(edge_field.selection_set, node_type)
+        return page_size(arguments, connection_type) * (1 + per_item)
+
+    # -- the actual cost: what a result holds ----------------------------------------------
+    #
+    # A result repeats one selection for every item of a list (50 needs, each with its
+    # matches): each selection's shape (which response keys hold objects, which are
+    # connections) is worked out once per operation and the result is walked against it.
+
+    def _object_fields(self, selection_set: SelectionSetNode | None, parent: Any) -> tuple:
+        """(response key, field node, its named type, whether a connection) for each field of
+        `selection_set` that returns objects: the keys the actual cost reads."""
+        key = (id(selection_set), getattr(parent, "name", None))
+        shape = self._shapes.get(key)
+        if shape is None:
+            entries = []
+            for field, parent_type in self._fields(selection_set, parent):
+                name = field.name.value
+                field_type = _unwrap(self._field_type(parent_type, name))
+                if isinstance(field_type, (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)):
+                    response_key = field.alias.value if field.alias else name
+                    entries.append((response_key, field, field_type, _is_connection(field_type)))
+            shape = self._shapes[key] = tuple(entries)
+        return shape
+
+    def _edge_nodes(self, field: FieldNode, connection_type: GraphQLObjectType) -> tuple:
+        """(edges' response key, ((node's response key, node's selection), …), the node type)
+        for each `edges` selected on a connection."""
+        key = (id(field), connection_type.name)
+        shape = self._shapes.get(key)
+        if shape is None:
+            edge_type = _unwrap(connection_type.fields["edges"].type)
+            node_type = _unwrap(edge_type.fields["node"].type)
+            entries = []
+            for sub, _ in self._fields(field.selection_set, connection_type):
+                if sub.name.value == "edges":
+                    nodes = tuple(
+                        (edge_field.alias.value if edge_field.alias else "node", edge_field.selection_set)
+                        for edge_field, _ in self._fields(sub.selection_set, edge_type)
+                        if edge_field.name.value == "node"
+                    )
+                    entries.append((sub.alias.value if sub.alias else "edges", nodes, node_type))
+            shape = self._shapes[key] = tuple(entries)
+        return shape
+
+    def actual_selection_cost(self, selection_set: SelectionSetNode | None, parent: Any, data: Any) -> float:
+        """1 per object the result holds, and per edge (the requested cost's rule, counted)."""
+        if not isinstance(data, dict):
+            return 0
+        total: float = 0
+        for key, field, field_type, is_connection in self._object_fields(selection_set, parent):
+            value = data.get(key)
+            if value is None:
+                continue
+            if is_connection:
+                total += 1 + self._actual_connection_cost(field, field_type, value)
+            elif isinstance(value, list):
+                total += sum(
+                    1 + self.actual_selection_cost(field.selection_set, field_type, item)
+                    for item in value
+                    if item is not None
+                )
+            else:
+                total += 1 + self.actual_selection_cost(field.selection_set, field_type, value)
+        return total
+
+    def _actual_connection_cost(self, field: FieldNode, connection_type: GraphQLObjectType, value: Any) -> float:
+        if not isinstance(value, dict):
+            return 0
+        total: float = 0
+        for edges_key, nodes, node_type in self._edge_nodes(field, connection_type):
+            for edge in value.get(edges_key) or ():
+                total += 1
+                if isinstance(edge, dict):
+                    for node_key, node_selection in nodes:
+                        total += self.actual_selection_cost(node_selection, node_type, edge.get(node_key))
         return total
 
     def operation_cost(self, operation: OperationDefinitionNode, data: Any = None, actual: bool = False) -> int:
         root = _root(self.schema, operation)
-        cost = self.selection_cost(operation.selection_set, root, data, actual)
+        if actual:
+            cost = self.actual_selection_cost(operation.selection_set, root, data)
+        else:
+            cost = self.selection_cost(operation.selection_set, root)
         if operation.operation.value == "subscription" and not actual:
             cost *= 1 + self.replayed_events  # the selection runs once per replayed event
         # Scans share one budget per operation (graphql_schema/context.py).
