@@ -50,20 +50,7 @@ class OperationObservability(SchemaExtension):
             outcome = self._outcome(refused)
             kind = self._type()
             label = self.names.label(ec.operation_name, valid=outcome != "refused")
-            series = metrics.operation_series(label, kind)
-            series.requests[outcome].inc()
-            if kind != "subscription":  # a subscription's lifetime is not a latency
-                series.duration.observe(seconds)
-                series.sql_statements.observe(stats.sql_statements)
-                series.sql_seconds.observe(stats.sql_seconds)
-                if stats.cost is not None and outcome != "refused":
-                    series.cost.observe(stats.cost)
-            request = current_request.get()
-            if request is not None:
-                request.operation, request.operation_type, request.outcome = label, kind, outcome
-                request.cost = stats.cost
-                request.sql_statements += stats.sql_statements
-                request.sql_seconds += stats.sql_seconds
+            request = record_operation(label, kind, outcome, seconds, stats)
             if span is not None:
                 self._end_span(span, attached, label, kind, outcome, stats, request)
 
@@ -105,3 +92,22 @@ class OperationObservability(SchemaExtension):
             context.detach(attached)
         except Exception:  # noqa: BLE001 — a subscription closed from another context
             pass
+
+
+def record_operation(label: str, kind: str, outcome: str, seconds: float, stats: SqlStats) -> Any:
+    """One operation's metrics and its request's log fields; returns the request's record."""
+    series = metrics.operation_series(label, kind)
+    series.requests[outcome].inc()
+    if kind != "subscription":  # a subscription's lifetime is not a latency
+        series.duration.observe(seconds)
+        series.sql_statements.observe(stats.sql_statements)
+        series.sql_seconds.observe(stats.sql_seconds)
+        if stats.cost is not None and outcome != "refused":
+            series.cost.observe(stats.cost)
+    request = current_request.get()
+    if request is not None:
+        request.operation, request.operation_type, request.outcome = label, kind, outcome
+        request.cost = stats.cost
+        request.sql_statements += stats.sql_statements
+        request.sql_seconds += stats.sql_seconds
+    return request
