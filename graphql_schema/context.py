@@ -49,6 +49,9 @@ class Context(BaseContext):
         self.principal = principal
         self.client_address = client_address
         self.throttle: Any = None  # set by the cost limiter for `viewer.rateLimit`
+        self.over_http = lease_connection  # an HTTP request's context (a WebSocket's serves many operations)
+        # The compiled path's plan when it answered every root field (graphql_schema/ready.py).
+        self.compiled_plan: Any = None
         # Log rows `changes` may still examine in this operation, and has examined (part of
         # the actual cost); the cost limiter resets both for every operation.
         self.scan_budget = CHANGES_SCAN_LIMIT

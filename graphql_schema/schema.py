@@ -51,6 +51,7 @@ from graphql_schema.needs import (
 from graphql_schema.observability import OperationObservability
 from graphql_schema.offers import OfferMutation, OfferQuery
 from graphql_schema.persisted import PersistedQueries
+from graphql_schema.ready import ReadyReadRecorder, ReadyReads
 from graphql_schema.recommendations import (
     Pledge,
     PledgeFilter,
@@ -256,6 +257,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     valid_documents = ValidDocuments()  # this schema's: its rules decide what is valid
     persisted = PersistedQueryCache()
     operation_names = OperationNames(settings.metrics_max_operation_names)
+    ready_reads = ReadyReads()
     extensions: list = [
         # Metrics, the access log's fields and the operation's span: it only observes, and
         # around all the others it times their work too and sees the masked result.
@@ -279,6 +281,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         RequestBoundary,
         lambda: AddValidationRules([InputLiterals]),
         TextLimits,  # after CostLimiter, which validates
+        # Keeps what an HTTP query whose root fields all compiled ran, to answer it again at
+        # the edge (graphql_schema/ready.py).
+        lambda: ReadyReadRecorder(reads=ready_reads),
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
@@ -294,6 +299,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     )
     document(built._schema)
     document_limits(built._schema)
+    built.ready_reads = ready_reads  # type: ignore[attr-defined]
+    built.operation_names = operation_names  # type: ignore[attr-defined]
     return built
 
 

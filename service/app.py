@@ -23,6 +23,7 @@ from graphql_schema.credentials import CredentialWatch
 from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.http import BodySizeLimit, GraphQLOverHTTP
 from graphql_schema.live import LiveOperationHandler
+from graphql_schema.ready import ReadyReadsMiddleware
 from graphql_schema.schema import build_schema
 from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
@@ -211,6 +212,17 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             metrics.worker_exited()
 
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    schema = build_schema(settings)
+    app.state.ready_reads = schema.ready_reads
+    # Innermost: a query answered before is answered again here, behind the other middlewares.
+    app.add_middleware(
+        ReadyReadsMiddleware,
+        reads=schema.ready_reads,
+        schema=schema._schema,
+        operation_names=schema.operation_names,
+        settings=settings,
+        resolve_principal=resolve_principal,
+    )
     if settings.trusted_proxies:
         # The app decides whom to believe, not the server: `tcgraph serve` and the image run
         # uvicorn without its own proxy-header handling, which would trust 127.0.0.1 by default.
@@ -260,7 +272,6 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         finally:
             await context.release()
 
-    schema = build_schema(settings)
     from datetime import timedelta
 
     router = TcgraphRouter(

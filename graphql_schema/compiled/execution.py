@@ -129,9 +129,7 @@ class CompiledExecution(SharedEventExecution):
                 root_type, root_value, grouped_field_set, serially, position_context
             )
         rest = {key: details for key, details in grouped_field_set.items() if key not in plan.compiled_keys}
-        return self._execute(
-            root_type, root_value, grouped_field_set, rest, plan.sql, plan.parameters_for(variables), position_context
-        )
+        return self._execute(root_type, root_value, grouped_field_set, rest, plan, variables, position_context)
 
     def _id_variables(self) -> list[str]:
         """Variables of type ID or ID! (what `node(id:)` takes)."""
@@ -199,14 +197,14 @@ class CompiledExecution(SharedEventExecution):
         root_value: Any,
         grouped_field_set: Any,
         rest: Any,
-        text: str,
-        parameters: tuple[Any, ...],
+        plan: Plan,
+        variables: dict[str, Any],
         position_context: Any,
     ) -> dict[str, Any]:
         try:
             async with self.context_value.read_session() as session:
                 connection = await session.connection()
-                raw = (await connection.exec_driver_sql(text, parameters)).scalar_one()
+                raw = (await connection.exec_driver_sql(plan.sql, plan.parameters_for(variables))).scalar_one()
         except Exception:  # noqa: BLE001
             # Whatever failed (a database error the resolvers would meet too), they report it.
             log.warning("compiled read failed; answering with the resolvers", exc_info=True)
@@ -215,6 +213,8 @@ class CompiledExecution(SharedEventExecution):
             )
             return await result if self.is_awaitable(result) else result
         values: dict[str, Any] = orjson.loads(raw)
+        if not rest:  # the whole operation was this statement (graphql_schema/ready.py)
+            self.context_value.compiled_plan = plan
         if rest:
             others = super().execute_root_grouped_field_set(root_type, root_value, rest, False, position_context)
             if self.is_awaitable(others):

@@ -8,6 +8,7 @@ so concurrent requests on several worker processes cannot overspend.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # this statement's own transaction only): a crash may forget the last few milliseconds of
 # charges, which only refills buckets a little, and no request waits on a disk flush while
 # it holds the bucket's row lock (every anonymous caller behind one address shares that row).
-_CHARGE = sa.text(
-    """
+CHARGE_SQL = """
     insert into rate_limit_bucket as b (key, level, updated_at)
     select :key, :cost, now() from (select set_config('synchronous_commit', 'off', true)) as asynchronous
     on conflict (key) do update
@@ -27,7 +27,7 @@ _CHARGE = sa.text(
      where greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost <= :capacity
     returning level, written_lsn
     """
-)
+_CHARGE = sa.text(CHARGE_SQL)
 
 # With a read replica: the primary's WAL insert position after a principal's write (not the
 # write position, which trails a commit under synchronous_commit=off), so that its
@@ -92,3 +92,22 @@ async def record_write(session: AsyncSession, *, key: str) -> str:
     lsn = (await session.execute(_RECORD_WRITE, {"key": key})).scalar_one()
     await session.commit()
     return lsn
+
+
+def charge_before(statement: str, parameter_count: int) -> str:
+    """One statement that charges the bucket, then runs `statement` (a SELECT of one value with
+    parameters $1…$n) only if the charge was admitted: one round trip and one commit instead
+    of two. Its parameters are `statement`'s, then key, cost, restore rate and capacity; it
+    returns (the bucket's level after the charge, the statement's value), both null when
+    refused (nothing is charged then)."""
+    names = {"key": 1, "cost": 2, "rate": 3, "capacity": 4}
+    charge = re.sub(r":(key|cost|rate|capacity)\b", lambda m: f"${parameter_count + names[m.group(1)]}", CHARGE_SQL)
+    return (
+        f"with charge as ({charge.strip()})\n"
+        f"select (select level from charge), case when exists (select from charge) then ({statement}) end"
+    )
+
+
+def admitted(level: float, *, capacity: float, restore_rate: float) -> Throttle:
+    """The throttle status after an admitted charge that left the bucket at `level`."""
+    return Throttle(True, capacity, max(0.0, capacity - level), restore_rate)

@@ -1,0 +1,316 @@
+"""Ready reads: a query answered once is answered again without the GraphQL pipeline.
+
+A partner polls the same page, a dashboard looks needs up by ID: the same document, the same
+variables, only an ID changing. The first time, the request goes the whole way (parse,
+validation, cost, the input boundary, text limits, the compiled read of
+graphql_schema/compiled/) and, if every root field compiled and the result has no error,
+`ReadyReadRecorder` keeps what it ran: the statement, the requested cost, the parsed document.
+The next time the same document arrives with the same variables (an ID given to
+`node(id: $id)` may differ, if it is a valid ID of the same type) from a caller of the same
+visibility class, `ReadyReadsMiddleware` charges the rate limit, runs the statement and
+writes the response itself: the bytes the whole pipeline would have written, at a fraction
+of its CPU.
+
+Everything not exactly that goes the usual way: another document or variable, an ID of
+another type, credentials that need a look-up and fail, a refused rate-limit charge, GET,
+persisted-query hashes, a read replica, tracing, any error at all. The usual way is the
+source of truth; this only repeats what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from time import perf_counter
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from graphql import GraphQLSchema
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from graphql_schema.boundary import string_problem
+from graphql_schema.compiled import sql
+from graphql_schema.cost import actual_cost
+from graphql_schema.http import _replay, response_media_type
+from graphql_schema.limits import bucket_key, bucket_size
+from graphql_schema.observability import record_operation
+from graphql_schema.text_limits import ID as MAX_ID_LENGTH
+from service.access import rate_limit
+from service.observability import metrics, tracing
+from service.observability.sql import SqlStats, current_sql
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_KEYS = frozenset({"query", "operationName", "variables"})
+
+
+@dataclass(frozen=True)
+class ReadyRead:
+    """What one (document, variables, visibility class) ran, to run again."""
+
+    document: Any  # the parsed document, for the actual cost
+    operation_name: str | None  # as the pipeline saw it (its label in the metrics)
+    cost: int  # the requested cost
+    parameters: tuple[Any, ...]
+    slots: tuple[tuple[int, str], ...]  # (parameter position, ID variable) as in the plan
+    charged_sql: str  # the statement behind the rate limit's charge (rate_limit.charge_before)
+
+
+def caller_class(principal: Any) -> tuple[Any, ...]:
+    """What visibility sees of a caller (as the compiled path's plan cache keys it)."""
+    return (principal.role, principal.state_iso3, principal.organization_id)
+
+
+def slot_shapes(variables: dict[str, Any], slots: frozenset[str]) -> tuple[tuple[str, Any], ...] | None:
+    """The type and validity (sql.id_shape) of each ID a plan reads as a parameter; None when
+    one is not an ID the pipeline would take as it is (graphql_schema/boundary.py and
+    text_limits.py refuse NUL and over-long IDs; base64 decoding alone would not)."""
+    shapes = []
+    for variable in sorted(slots):
+        value = variables.get(variable)
+        if not isinstance(value, str) or len(value) > MAX_ID_LENGTH or string_problem(value) is not None:
+            return None
+        shape = sql.id_shape(value)
+        if shape is None:
+            return None
+        shapes.append((variable, shape))
+    return tuple(shapes)
+
+
+def _key(
+    query: str, operation_name: Any, principal: Any, variables: dict[str, Any], slots: frozenset[str]
+) -> Hashable | None:
+    """(document, caller's class, the other variables' values, the IDs' shapes)."""
+    shapes = slot_shapes(variables, slots)
+    if shapes is None:
+        return None
+    others = {name: value for name, value in variables.items() if name not in slots}
+    return (query, operation_name, caller_class(principal), orjson.dumps(others, option=orjson.OPT_SORT_KEYS), shapes)
+
+
+class ReadyReads:
+    """The recorded reads of one schema, least recently used out."""
+
+    def __init__(self, size: int = 2048):
+        self.size = size
+        self._reads: OrderedDict[Hashable, ReadyRead] = OrderedDict()
+        # Per (document, operation name): the ID variables its plans read as parameters.
+        self._slots: dict[tuple[str, Any], frozenset[str]] = {}
+        self.hits = 0  # answered here (tests and the benchmark read it)
+
+    def record(
+        self, query: str, operation_name: Any, principal: Any, variables: dict[str, Any], read: ReadyRead
+    ) -> None:
+        slots = frozenset(name for _, name in read.slots)
+        key = _key(query, operation_name, principal, variables, slots)
+        if key is None:
+            return
+        self._slots[(query, operation_name)] = slots
+        if len(self._slots) > self.size:
+            self._slots.pop(next(iter(self._slots)))
+        self._reads[key] = read
+        if len(self._reads) > self.size:
+            self._reads.popitem(last=False)
+
+    def clear(self) -> None:
+        self._reads.clear()
+        self._slots.clear()
+
+    def knows(self, query: str, operation_name: Any) -> bool:
+        """Whether any read of this document is kept (before looking the caller up)."""
+        return (query, operation_name) in self._slots
+
+    def find(self, query: str, operation_name: Any, principal: Any, variables: dict[str, Any]) -> ReadyRead | None:
+        slots = self._slots.get((query, operation_name))
+        if slots is None:
+            return None
+        try:
+            key = _key(query, operation_name, principal, variables, slots)
+        except TypeError:  # variables orjson cannot write
+            return None
+        read = self._reads.get(key) if key is not None else None
+        if read is not None:
+            self._reads.move_to_end(key)
+        return read
+
+
+class ReadyReadRecorder(SchemaExtension):
+    """Keeps an HTTP query whose root fields all compiled and whose result has no error."""
+
+    def __init__(self, *, reads: ReadyReads):
+        self.reads = reads
+
+    async def on_operation(self):
+        yield
+        ec = self.execution_context
+        context = ec.context
+        plan = getattr(context, "compiled_plan", None)
+        result = ec.result
+        if (
+            plan is None
+            or ec.query is None
+            or getattr(result, "errors", True)
+            or getattr(result, "data", None) is None
+            or not getattr(context, "over_http", False)
+        ):
+            return
+        try:
+            if ec.operation_type is not OperationType.QUERY:
+                return
+        except Exception:  # noqa: BLE001 — no such operation: it did not run
+            return
+        stats = current_sql.get()
+        cost = getattr(stats, "cost", None)
+        if cost is None or context.throttle is None:
+            return
+        variables = ec.variables or {}
+        if cost == 0:
+            return  # never charged: nothing to save by answering it at the edge
+        read = ReadyRead(
+            ec.graphql_document,
+            ec.operation_name,
+            cost,
+            plan.parameters,
+            plan.slots,
+            rate_limit.charge_before(plan.sql, len(plan.parameters)),
+        )
+        try:
+            self.reads.record(ec.query, _provided_name(ec), context.principal, variables, read)
+        except TypeError:  # variables orjson cannot write: not kept
+            return
+
+
+def _provided_name(ec: Any) -> Any:
+    """`operationName` as the client sent it (strawberry falls back to the document's)."""
+    return getattr(ec, "_provided_operation_name", ec.operation_name)
+
+
+class ReadyReadsMiddleware:
+    """ASGI middleware in front of the GraphQL route: answers recorded reads (POST, JSON body).
+    Innermost of the middlewares: request IDs, the body limit, CORS and proxy headers apply."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        reads: ReadyReads,
+        schema: GraphQLSchema,
+        operation_names: metrics.OperationNames,
+        settings: Settings,
+        resolve_principal: Callable[[Any, str | None], Awaitable[Any]],
+        path: str = "/graphql",
+    ):
+        self.app = app
+        self.reads = reads
+        self.schema = schema
+        self.operation_names = operation_names
+        self.settings = settings
+        self.resolve_principal = resolve_principal
+        self.path = path
+        # With a read replica or only registered documents, every request goes the usual way.
+        self.enabled = (
+            settings.compiled_reads and not settings.database_read_url and not settings.persisted_queries_only
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self.enabled
+            or scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != self.path
+            or scope.get("query_string")
+            or tracing.TRACER is not None
+        ):
+            await self.app(scope, receive, send)
+            return
+        message = await receive()
+        answered = False
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            try:
+                answered = await self._answer(scope, message.get("body", b""), send)
+            except Exception:  # noqa: BLE001 — the usual way answers whatever this could not
+                log.debug("ready read not answered here", exc_info=True)
+        if not answered:
+            await self.app(scope, _replay(message, receive), send)
+
+    async def _answer(self, scope: Scope, body: bytes, send: Send) -> bool:
+        """True once the response is sent; False (having sent nothing) to go the usual way."""
+        started = perf_counter()
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name, value)  # the first of a repeated header, as Starlette reads it
+        media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if not body or media_type != b"application/json":
+            return False
+        request = orjson.loads(body)
+        if not isinstance(request, dict) or not REQUEST_KEYS.issuperset(request):
+            return False
+        query, operation_name = request.get("query"), request.get("operationName")
+        variables = request.get("variables") or {}
+        if not isinstance(query, str) or not isinstance(variables, dict) or not self.reads.knows(query, operation_name):
+            return False
+        authorization = headers.get(b"authorization")
+        try:
+            principal = await self.resolve_principal(
+                scope["app"], authorization.decode("latin-1") if authorization else None
+            )
+        except Exception:  # noqa: BLE001 — refused or unavailable: the usual way says which
+            return False
+        read = self.reads.find(query, operation_name, principal, variables)
+        if read is None:
+            return False
+        client = scope.get("client")
+        caller = SimpleNamespace(principal=principal, client_address=client[0] if client else None)
+        capacity, restore_rate = bucket_size(self.settings, caller)
+        if read.cost > capacity or read.cost == 0:
+            return False  # refused as too complex, or never charged: the usual way
+        parameters: list[Any] = list(read.parameters)
+        for position, variable in read.slots:
+            parameters[position] = sql.id_key(variables[variable])
+        parameters += [bucket_key(caller), float(read.cost), restore_rate, capacity]
+        stats = SqlStats()
+        stats.cost = read.cost
+        # The driver's connection from the service's pool: one statement, no ORM session
+        # around it; counted in the operation's metrics like any other statement.
+        async with scope["app"].state.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            sent = perf_counter()
+            try:
+                level, raw = await driver.fetchrow(read.charged_sql, *parameters)
+            except BaseException:
+                # Past SQLAlchemy, which would otherwise not know to drop a connection that
+                # failed (or was cut off mid-statement by a client going away).
+                await connection.invalidate()
+                raise
+            stats.sql_statements, stats.sql_seconds = 1, perf_counter() - sent
+        if level is None:
+            return False  # refused, and nothing was charged: the usual way says RATE_LIMITED
+        throttle = rate_limit.admitted(level, capacity=capacity, restore_rate=restore_rate)
+        data = orjson.loads(raw)
+        report: dict[str, Any] = {
+            "requestedQueryCost": read.cost,
+            "actualQueryCost": actual_cost(self.schema, read.document, read.operation_name, variables, data),
+        }
+        report["throttleStatus"] = {
+            "maximumAvailable": throttle.capacity,
+            "currentlyAvailable": round(throttle.available, 1),
+            "restoreRate": throttle.restore_rate,
+        }
+        payload = orjson.dumps({"data": data, "extensions": {"cost": report}})
+        media = response_media_type(headers[b"accept"].decode("latin-1") if b"accept" in headers else None)
+        response_headers = [
+            (b"content-length", str(len(payload)).encode()),
+            (b"content-type", f"{media}; charset=utf-8".encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
+        self.reads.hits += 1
+        label = self.operation_names.label(read.operation_name, valid=True)
+        record_operation(label, "query", "ok", perf_counter() - started, stats)
+        return True

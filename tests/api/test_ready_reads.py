@@ -1,0 +1,180 @@
+"""Ready reads (graphql_schema/ready.py): a query answered once is answered again at the edge,
+with the bytes the whole pipeline would have written, and only when that is exactly right."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graphql_schema.relay import to_global_id
+from service.access.principals import Role
+from service.models.enums import Visibility
+from tests.support import round_trips
+from tests.support.metrics import scrape
+
+pytestmark = pytest.mark.asyncio
+
+NODE = "query NeedNode($id: ID!) { node(id: $id) { id ... on Need { title visibility state { code name } } } }"
+PAGE = """query Page($first: Int!) { needs(first: $first) { totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { id title visibility recommendations(first: 2) { edges { node { id text } } }
+    matches(first: 2) { edges { node { id score programme { id title } organization { id name } } } } } } } }"""
+
+
+def _without_throttle(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with the bucket's level left out (it moves with every charge)."""
+    extensions = body.get("extensions", {})
+    cost = {key: value for key, value in extensions.get("cost", {}).items() if key != "throttleStatus"}
+    return {**body, "extensions": {**extensions, "cost": cost}}
+
+
+async def _post(client: Any, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+
+
+async def _usual_and_ready(app: Any, client: Any, query: str, first: dict, second: dict, token: str | None):
+    """`second` answered the usual way (nothing kept), then again after `first` was kept."""
+    reads = app.state.ready_reads
+    reads.clear()
+    usual = await _post(client, query, second, token)
+    reads.clear()
+    await _post(client, query, first, token)
+    hits = reads.hits
+    ready = await _post(client, query, second, token)
+    return usual, ready, reads.hits - hits
+
+
+@pytest.fixture
+async def kenya(world):
+    recommendation = await world.recommendation("KEN", "Strengthen the judiciary")
+    public = await world.need("KEN", title="Public court support", recommendation_ids=[recommendation])
+    other = await world.need("KEN", title="Public legal aid")
+    private = await world.need("KEN", title="Private prison reform", visibility=Visibility.PRIVATE)
+    return {"public": public, "other": other, "private": private}
+
+
+@pytest.mark.parametrize("role", ["anonymous", "donor", "focal point", "administrator"])
+async def test_a_repeated_query_is_answered_at_the_edge_with_the_same_bytes(app, app_client, world, kenya, role):
+    token = None
+    if role == "donor":
+        token = await world.key(Role.DONOR, organization=await world.organization("Donor"))
+    elif role == "focal point":
+        token = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
+    elif role == "administrator":
+        token = await world.key(Role.ADMINISTRATOR)
+    cases = [
+        (NODE, {"id": to_global_id("Need", kenya["public"])}, {"id": to_global_id("Need", kenya["other"])}),
+        (NODE, {"id": to_global_id("Need", kenya["public"])}, {"id": to_global_id("Need", kenya["private"])}),
+        (NODE, {"id": to_global_id("Need", kenya["public"])}, {"id": to_global_id("Need", 10**12)}),
+        (PAGE, {"first": 2}, {"first": 2}),
+    ]
+    for query, first, second in cases:
+        usual, ready, hits = await _usual_and_ready(app, app_client, query, first, second, token)
+        assert hits == 1, (query, second)
+        assert ready.status_code == usual.status_code == 200
+        assert ready.headers["content-type"] == usual.headers["content-type"]
+        assert "errors" not in usual.json()
+        assert _without_throttle(ready.json()) == _without_throttle(usual.json())
+        # Byte for byte, but for the bucket's level.
+        assert ready.content.split(b',"throttleStatus"')[0] == usual.content.split(b',"throttleStatus"')[0]
+
+
+async def test_a_private_need_stays_hidden_whoever_asked_first(app, app_client, world, kenya):
+    focal = await world.key(Role.STATE_FOCAL_POINT, state="KEN")
+    donor = await world.key(Role.DONOR, organization=await world.organization("Donor"))
+    private = {"id": to_global_id("Need", kenya["private"])}
+    seen = (await _post(app_client, NODE, private, focal)).json()
+    assert seen["data"]["node"]["title"] == "Private prison reform"
+    seen_again = (await _post(app_client, NODE, private, focal)).json()
+    assert seen_again["data"]["node"]["title"] == "Private prison reform"
+    # The focal point's read is not the donor's, nor anonymous's: each gets its own answer.
+    for token in (donor, None):
+        for _ in range(2):
+            body = (await _post(app_client, NODE, private, token)).json()
+            assert body["data"] == {"node": None}, body
+            assert "Private prison reform" not in str(body)
+
+
+async def test_an_id_of_another_type_or_a_bad_id_goes_the_usual_way(app, app_client, world, kenya):
+    reads = app.state.ready_reads
+    await _post(app_client, NODE, {"id": to_global_id("Need", kenya["public"])})
+    hits = reads.hits
+    state = (await _post(app_client, NODE, {"id": to_global_id("State", "KEN")})).json()
+    assert state["data"] == {"node": {"id": to_global_id("State", "KEN")}}
+    # Base64 decoding skips what is not in its alphabet: these decode to the very same ID,
+    # and the input boundary still refuses them.
+    public = to_global_id("Need", kenya["public"])
+    nul = (await _post(app_client, NODE, {"id": public + "\x00"})).json()
+    assert nul["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    long = (await _post(app_client, NODE, {"id": public + "." * 100})).json()
+    assert long["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    garbage = (await _post(app_client, NODE, {"id": "not an id"})).json()
+    assert garbage["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    number = (await _post(app_client, NODE, {"id": 5})).json()
+    assert "errors" in number or number["data"] == {"node": None}
+    assert reads.hits == hits
+
+
+async def test_a_revoked_key_is_refused_even_for_a_read_it_made_before(app, app_client, world, kenya):
+    from service.access.keys import revoke_api_key
+    from service.access.principals import SYSTEM
+
+    token = await world.key(Role.DONOR, organization=await world.organization("Donor"))
+    variables = {"id": to_global_id("Need", kenya["public"])}
+    assert (await _post(app_client, NODE, variables, token)).json()["data"]["node"] is not None
+    assert (await _post(app_client, NODE, variables, token)).json()["data"]["node"] is not None
+    async with world.sessionmaker() as session, session.begin():
+        from service.access.keys import list_api_keys
+
+        key_id = next(k.id for k in await list_api_keys(session=session) if k.role == Role.DONOR)
+        await revoke_api_key(session=session, actor=SYSTEM, key_id=key_id)
+    refused = await _post(app_client, NODE, variables, token)
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_one_statement_charges_and_reads(app, app_client, world, kenya):
+    variables = {"id": to_global_id("Need", kenya["public"])}
+    await _post(app_client, NODE, variables)
+    with round_trips(app_client) as seen:
+        await _post(app_client, NODE, variables)
+        seen.clear()
+        hits = app.state.ready_reads.hits
+        body = (await _post(app_client, NODE, variables)).json()
+    assert app.state.ready_reads.hits == hits + 1
+    assert body["data"]["node"]["title"] == "Public court support"
+    assert len(seen.statements) == 1, seen.statements
+    assert seen.checkouts == 1
+    assert seen.statements[0].lstrip().lower().startswith("with charge as")
+
+
+async def test_the_edge_counts_its_answers_in_the_metrics(app, app_client, world, kenya):
+    variables = {"id": to_global_id("Need", kenya["public"])}
+    labels = {"operation": "NeedNode", "type": "query", "outcome": "ok"}
+    before = (await scrape(app_client)).get("tcgraph_graphql_requests_total", **labels)
+    for _ in range(3):
+        await _post(app_client, NODE, variables)
+    after = await scrape(app_client)
+    assert after.get("tcgraph_graphql_requests_total", **labels) == before + 3
+    assert app.state.ready_reads.hits >= 2
+
+
+class TestRateLimit:
+    @pytest.fixture
+    def app_settings(self):
+        from service.settings import Settings
+
+        return Settings(anonymous_rate_limit_capacity=7, anonymous_rate_limit_restore_rate=0.001)
+
+    async def test_the_charge_is_the_same_and_a_refusal_is_the_usual_one(self, app, app_client, world, kenya):
+        variables = {"id": to_global_id("Need", kenya["public"])}  # costs 2
+        levels = []
+        for _ in range(3):
+            body = (await _post(app_client, NODE, variables)).json()
+            levels.append(body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"])
+        assert app.state.ready_reads.hits == 2
+        assert [round(level) for level in levels] == [5, 3, 1]
+        refused = await _post(app_client, NODE, variables)
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert app.state.ready_reads.hits == 2
