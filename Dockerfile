@@ -17,8 +17,12 @@
 # PROFILE=production turns GraphiQL, introspection and "did you mean" hints off; pass
 # -e PROFILE=development to have them.
 
+# The Python base image: the official one by default; any image with Python 3.11 at the same
+# path in both stages will do (scripts/offline-images.sh builds one from Debian packages).
+ARG PYTHON_IMAGE=python:3.11-slim
+
 ############################ builder: the virtualenv with the pinned dependencies
-FROM python:3.11-slim AS builder
+FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -39,7 +43,7 @@ COPY . /src
 RUN pip install --no-deps /src
 
 ############################ runtime
-FROM python:3.11-slim AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 
 # PYTHONPATH=/app: service.db.migrate looks for alembic.ini and migrations/ next to the
 # `service` package it is imported from, so the app runs from its source tree in /app

@@ -17,7 +17,7 @@ from service.models.enums import Visibility
 from tests.support import gql
 from tests.support.metrics import scrape
 from tests.support.servers import running_server, serving
-from tests.support.ws import Subscription
+from tests.support.ws import Subscription, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -60,13 +60,12 @@ async def test_an_operation_moves_its_counters(app_client):
     assert after.get("tcgraph_db_pool_connections_open") >= 1
     # In use again as before: background work (event pruning at start-up, credential checks)
     # may hold a connection at the moment of a scrape, so wait for it, bounded, not a sleep.
-    in_use = after.get("tcgraph_db_pool_connections_in_use")
-    for _ in range(100):
-        if in_use <= before.get("tcgraph_db_pool_connections_in_use"):
-            break
-        await asyncio.sleep(0.1)
-        in_use = (await scrape(app_client)).get("tcgraph_db_pool_connections_in_use")
-    assert in_use <= before.get("tcgraph_db_pool_connections_in_use")
+    level = before.get("tcgraph_db_pool_connections_in_use")
+
+    async def back_to_level() -> bool:
+        return (await scrape(app_client)).get("tcgraph_db_pool_connections_in_use") <= level
+
+    await until(back_to_level, "the pool's in-use gauge back to its level")
     assert after.get("tcgraph_db_pool_connections_limit") >= 30  # DB_POOL_SIZE + DB_MAX_OVERFLOW
 
 

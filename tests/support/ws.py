@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import websockets
@@ -59,15 +61,26 @@ async def rejected_close_code(url: str, token: str) -> int | None:
         return ws.close_code
 
 
+async def until(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    """Poll `condition` until it holds, failing with `what` after `timeout` s: waits for the
+    state a test needs, however loaded the machine, instead of sleeping and hoping."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
+
+
 async def until_live(app: Any, count: int, timeout: float = 20) -> None:
     """Wait until `count` subscriptions are registered with the in-process app's broker: from
     then on every committed event reaches them live. An acknowledgement, not a sleep."""
     broker = app.state.broker
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(broker.subscribers) < count:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{len(broker.subscribers)} of {count} subscriptions went live in {timeout} s")
-        await asyncio.sleep(0.01)
+    await until(lambda: len(broker.subscribers) >= count, f"{count} subscriptions live", timeout)
 
 
 async def log_head(database_url: str) -> int:

@@ -15,16 +15,18 @@ pytestmark = pytest.mark.asyncio
 async def test_concurrent_callers_share_one_computation():
     flights: SingleFlight[int] = SingleFlight(10)
     calls = 0
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def compute() -> int:
         nonlocal calls
         calls += 1
+        started.set()
         await release.wait()
         return 42
 
     callers = [asyncio.create_task(flights.get("k", compute)) for _ in range(500)]
-    await asyncio.sleep(0)
+    # The computation is scheduled by the first caller, so it starts after every caller asked.
+    await started.wait()
     release.set()
     assert await asyncio.gather(*callers) == [42] * 500
     assert calls == 1
@@ -33,21 +35,25 @@ async def test_concurrent_callers_share_one_computation():
 
 async def test_a_cancelled_caller_does_not_cancel_the_others():
     flights: SingleFlight[str] = SingleFlight(10)
-    release = asyncio.Event()
+    calls = 0
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def compute() -> str:
+        nonlocal calls
+        calls += 1
+        started.set()
         await release.wait()
         return "done"
 
     first = asyncio.create_task(flights.get("k", compute))
     second = asyncio.create_task(flights.get("k", compute))
-    await asyncio.sleep(0.01)
+    await started.wait()  # both callers wait on the one computation (see above)
     first.cancel()
-    await asyncio.sleep(0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await first  # its cancellation is over
     release.set()
     assert await second == "done"
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    assert calls == 1
 
 
 async def test_failures_and_refused_results_are_not_remembered():
