@@ -48,6 +48,10 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 REQUEST_KEYS = frozenset({"query", "operationName", "variables"})
+# Reads up to this requested cost (a lookup by ID and its neighbours) run in the charge's own
+# statement; costlier ones after it, in a second.
+COMBINED_UP_TO_COST = 20
+CHARGE = rate_limit.positional_charge()
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,11 @@ class ReadyRead:
     cost: int  # the requested cost
     parameters: tuple[Any, ...]
     slots: tuple[tuple[int, str], ...]  # (parameter position, ID variable) as in the plan
-    charged_sql: str  # the statement behind the rate limit's charge (rate_limit.charge_before)
+    sql: str  # the compiled statement
+    # The statement behind the rate limit's charge (rate_limit.charge_before), for a cheap
+    # read; None: the charge is a statement of its own, so that the bucket's row (shared by
+    # every anonymous caller behind one address) is not locked while a page is built.
+    charged_sql: str | None
 
 
 def caller_class(principal: Any) -> tuple[Any, ...]:
@@ -178,7 +186,8 @@ class ReadyReadRecorder(SchemaExtension):
             cost,
             plan.parameters,
             plan.slots,
-            rate_limit.charge_before(plan.sql, len(plan.parameters)),
+            plan.sql,
+            rate_limit.charge_before(plan.sql, len(plan.parameters)) if cost <= COMBINED_UP_TO_COST else None,
         )
         try:
             self.reads.record(ec.query, _provided_name(ec), context.principal, variables, read)
@@ -273,7 +282,7 @@ class ReadyReadsMiddleware:
         parameters: list[Any] = list(read.parameters)
         for position, variable in read.slots:
             parameters[position] = sql.id_key(variables[variable])
-        parameters += [bucket_key(caller), float(read.cost), restore_rate, capacity]
+        charge = [bucket_key(caller), float(read.cost), restore_rate, capacity]
         stats = SqlStats()
         stats.cost = read.cost
         # The driver's connection from the service's pool: one statement, no ORM session
@@ -281,14 +290,23 @@ class ReadyReadsMiddleware:
         async with scope["app"].state.engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             sent = perf_counter()
+            raw = None
             try:
-                level, raw = await driver.fetchrow(read.charged_sql, *parameters)
+                if read.charged_sql is not None:
+                    level, raw = await driver.fetchrow(read.charged_sql, *parameters, *charge)
+                    stats.sql_statements = 1
+                else:
+                    level = await driver.fetchval(CHARGE, *charge)
+                    stats.sql_statements = 1
+                    if level is not None:
+                        raw = await driver.fetchval(read.sql, *parameters)
+                        stats.sql_statements = 2
             except BaseException:
                 # Past SQLAlchemy, which would otherwise not know to drop a connection that
                 # failed (or was cut off mid-statement by a client going away).
                 await connection.invalidate()
                 raise
-            stats.sql_statements, stats.sql_seconds = 1, perf_counter() - sent
+            stats.sql_seconds = perf_counter() - sent
         if level is None:
             return False  # refused, and nothing was charged: the usual way says RATE_LIMITED
         throttle = rate_limit.admitted(level, capacity=capacity, restore_rate=restore_rate)

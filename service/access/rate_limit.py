@@ -94,16 +94,22 @@ async def record_write(session: AsyncSession, *, key: str) -> str:
     return lsn
 
 
+def positional_charge(first: int = 1) -> str:
+    """The charge with positional parameters from `$first` on: key, cost, restore rate, capacity
+    (for the driver's own connection; it returns the level, null when refused)."""
+    names = {"key": 0, "cost": 1, "rate": 2, "capacity": 3}
+    return re.sub(r":(key|cost|rate|capacity)\b", lambda m: f"${first + names[m.group(1)]}", CHARGE_SQL).strip()
+
+
 def charge_before(statement: str, parameter_count: int) -> str:
     """One statement that charges the bucket, then runs `statement` (a SELECT of one value with
     parameters $1…$n) only if the charge was admitted: one round trip and one commit instead
     of two. Its parameters are `statement`'s, then key, cost, restore rate and capacity; it
     returns (the bucket's level after the charge, the statement's value), both null when
-    refused (nothing is charged then)."""
-    names = {"key": 1, "cost": 2, "rate": 3, "capacity": 4}
-    charge = re.sub(r":(key|cost|rate|capacity)\b", lambda m: f"${parameter_count + names[m.group(1)]}", CHARGE_SQL)
+    refused (nothing is charged then). The bucket's row stays locked until the statement
+    ends: only for statements that take well under a millisecond."""
     return (
-        f"with charge as ({charge.strip()})\n"
+        f"with charge as ({positional_charge(parameter_count + 1)})\n"
         f"select (select level from charge), case when exists (select from charge) then ({statement}) end"
     )
 
