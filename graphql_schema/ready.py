@@ -224,7 +224,10 @@ class ReadyReadsMiddleware:
         self.path = path
         # With a read replica or only registered documents, every request goes the usual way.
         self.enabled = (
-            settings.compiled_reads and not settings.database_read_url and not settings.persisted_queries_only
+            settings.ready_reads
+            and settings.compiled_reads
+            and not settings.database_read_url
+            and not settings.persisted_queries_only
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

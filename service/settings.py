@@ -88,6 +88,10 @@ class Settings(BaseSettings):
         default=True,
         description="Answer compilable query fields (needs, node/nodes, state …) with one SQL statement that builds the JSON; false runs every field on the resolvers.",
     )
+    ready_reads: bool = Field(
+        default=True,
+        description="Answer a compiled query asked again (same document, variables and kind of caller) before the GraphQL pipeline (graphql_schema/ready.py).",
+    )
     import_dir: Path | None = Field(
         default=None, description="Folder whose files administrators may import through the API (off when unset)."
     )

@@ -187,3 +187,17 @@ class TestRateLimit:
         refused = await _post(app_client, NODE, variables)
         assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
         assert app.state.ready_reads.hits == 2
+
+
+class TestSwitchedOff:
+    @pytest.fixture
+    def app_settings(self):
+        from service.settings import Settings
+
+        return Settings(ready_reads=False)
+
+    async def test_every_request_goes_through_the_pipeline(self, app, app_client, world, kenya):
+        variables = {"id": to_global_id("Need", kenya["public"])}
+        bodies = [(await _post(app_client, NODE, variables)).json() for _ in range(3)]
+        assert all(body["data"]["node"]["title"] == "Public court support" for body in bodies)
+        assert app.state.ready_reads.hits == 0
