@@ -93,17 +93,19 @@ def json_object(type_name: str, selections: tuple[Selection, ...], build: Build,
     return sa.func.json_build_object(*pairs, type_=sa.Text)
 
 
-def base64url(text: ColumnElement) -> ColumnElement:
-    """`base64.urlsafe_b64encode(text).rstrip("=")` (PostgreSQL breaks lines every 76 characters)."""
+def base64url(text: ColumnElement, *, short: bool = False) -> ColumnElement:
+    """`base64.urlsafe_b64encode(text).rstrip("=")`. PostgreSQL breaks lines every 76
+    characters; `short`: `text` is under 57 bytes, so there is no line break to remove."""
     encoded = sa.func.encode(sa.func.convert_to(text, const("UTF8")), const("base64"))
-    return sa.func.rtrim(
-        sa.func.translate(sa.func.replace(encoded, sa.func.chr(10), const("")), const("+/"), const("-_")), const("=")
-    )
+    if not short:
+        encoded = sa.func.replace(encoded, sa.func.chr(10), const(""))
+    return sa.func.rtrim(sa.func.translate(encoded, const("+/"), const("-_")), const("="))
 
 
 def global_id(type_name: str, key: ColumnElement) -> ColumnElement:
-    """graphql_schema.relay.to_global_id."""
-    return base64url(const(type_name + ":").concat(sa.cast(key, sa.Text)))
+    """graphql_schema.relay.to_global_id. The keys compiled here are bigints or State codes: with
+    the type's name, under 57 bytes."""
+    return base64url(const(type_name + ":").concat(sa.cast(key, sa.Text)), short=len(type_name) < 30)
 
 
 def iso_datetime(column: ColumnElement) -> ColumnElement:
