@@ -409,13 +409,29 @@ NEEDS_PAGE = """query Page($n: Int!) { needs(first: $n) { totalCount pageInfo { 
   edges { cursor node { id title status visibility createdAt state { code name } } } } }"""
 
 
+async def one_compiled_read(
+    compiled: httpx.AsyncClient, resolvers: httpx.AsyncClient, query: str, variables: dict | None, token: str | None
+) -> dict[str, Any]:
+    """The answer, without errors, the resolvers' data, read as one compiled SELECT plus the
+    rate limit's charge."""
+    from tests.support import counted_statements
+
+    with counted_statements(compiled) as statements:
+        body = await answers(compiled, resolvers, query, variables, token)
+    assert "errors" not in body, body
+    statements = [s for s in statements if " api_key" not in s]  # the caller's key, before the operation
+    reads = [s for s in statements if "rate_limit" not in s]
+    assert len(reads) == 1 and len(statements) == 2, statements
+    assert "json_build_object" in reads[0]
+    return body
+
+
 async def test_compiled_page_is_one_read_statement(app_client, resolver_client, demo):
     """The needs page, bench/peer.py's partner page (needs × State × recommendations × matches
     with programme, capability and organization) and a node lookup are one SELECT each, plus
     the rate limit's charge, for any page size (the resolvers take one per connection, count
     and batch)."""
     from bench.peer import TCGRAPH_PAGE
-    from tests.support import counted_statements
 
     need = to_global_id("Need", 1)
     for query, variables in (
@@ -425,18 +441,75 @@ async def test_compiled_page_is_one_read_statement(app_client, resolver_client, 
         ("query($id: ID!) { node(id: $id) { ... on Need { id title status state { code name } } } }", {"id": need}),
     ):
         for principal in ("anonymous", "donor"):
+            await one_compiled_read(app_client, resolver_client, query, variables, demo[principal])
+
+
+# The States side of a dashboard: States with their needs (PRIVATE ones present), their
+# recommendations (filtered by `states` too) with the States that made them, and their cursors.
+STATES_PAGE = """query States($n: Int!) { states(first: $n, filter: {codes: ["KEN", "UGA", "SEN", "FJI"]}) {
+  totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id code name
+    needs(first: 5) { totalCount edges { cursor node { id title visibility state { code } } } }
+    recommendations(first: 3, filter: {states: ["KEN", "UGA"]}) { totalCount pageInfo { endCursor }
+      edges { node { id text source review { session state { code } }
+        recommendingStates(first: 5) { totalCount edges { cursor node { code name } } } } } } } } } }"""
+
+
+async def test_canonical_page_is_one_read_statement(app_client, resolver_client, demo):
+    """bench/canonical_page.py's page (needs × State × recommendations × recommending States)
+    and the States page above are one SELECT each, plus the rate limit's charge, for every
+    kind of caller, with the resolvers' data."""
+    from bench.canonical_page import CANONICAL_QUERY
+
+    for query, variables in ((CANONICAL_QUERY, None), (STATES_PAGE, {"n": 4})):
+        for principal in ("anonymous", "donor", "focal point of KEN", "administrator"):
+            body = await one_compiled_read(app_client, resolver_client, query, variables, demo[principal])
+    data = body["data"]["states"]
+    assert data["totalCount"] == 4 and data["edges"][0]["node"]["needs"]["edges"], body
+    recommendations = [r for e in data["edges"] for r in e["node"]["recommendations"]["edges"]]
+    assert recommendations and all(r["node"]["recommendingStates"]["totalCount"] for r in recommendations), body
+
+
+async def test_text_cursors_are_the_resolvers_bytes(app_client, resolver_client, demo, sessionmaker):
+    """Cursors over text sort keys (needs by TITLE, States by NAME) escape as json.dumps does:
+    quotes, backslashes, controls, DEL, non-ASCII and characters above U+FFFF; and the page
+    after each of them is the resolvers' page. Every one of these reads is compiled."""
+    import sqlalchemy as sa
+
+    from tests.support import counted_statements
+
+    titles = ['Caf\u00e9 "quoted" \\ back', "line\nbreak\ttab\x01\x7f", "\u4e2d\u6587 \U0001f600", "plain ASCII"]
+    async with sessionmaker() as session, session.begin():
+        ids = (await session.execute(sa.text("select id from assistance_need order by id limit 4"))).scalars().all()
+        for need_id, title in zip(ids, titles):
+            await session.execute(
+                sa.text("update assistance_need set title = :t where id = :i"), {"t": title, "i": need_id}
+            )
+    pages = {
+        "needs": """query($after: String, $direction: OrderDirection!) {
+          needs(first: 30, after: $after, orderBy: {field: TITLE, direction: $direction}) {
+            pageInfo { endCursor } edges { cursor node { title } } } }""",
+        "states": """query($after: String, $direction: OrderDirection!) {
+          states(first: 100, after: $after, orderBy: {field: NAME, direction: $direction}) {
+            pageInfo { startCursor endCursor } edges { cursor } } }""",
+    }
+    token = demo["administrator"]
+    for direction in ("ASC", "DESC"):
+        for name, query in pages.items():
             with counted_statements(app_client) as statements:
-                body = await answers(app_client, resolver_client, query, variables, demo[principal])
-            assert "errors" not in body, body
-            statements = [s for s in statements if " api_key" not in s]  # the caller's key, before the operation
-            reads = [s for s in statements if "rate_limit" not in s]
-            assert len(reads) == 1 and len(statements) == 2, statements
-            assert "json_build_object" in reads[0]
+                body = await answers(app_client, resolver_client, query, {"direction": direction}, token)
+                edges = body["data"][name]["edges"]
+                after = [edge["cursor"] for edge in edges[:: max(1, len(edges) // 12)]]
+                for cursor in after:
+                    await answers(app_client, resolver_client, query, {"direction": direction, "after": cursor}, token)
+            reads = [s for s in statements if " api_key" not in s and "rate_limit" not in s]
+            assert len(reads) == 1 + len(after) and all("json_build_object" in s for s in reads), reads
+            if name == "needs":
+                assert set(titles) <= {e["node"]["title"] for e in edges}, edges
 
 
 async def test_an_uncompilable_selection_falls_back_to_the_resolvers(app_client, resolver_client, demo):
-    """A root field with a field the compiler does not know (nationalStakeholders, funding,
-    states) runs on the resolvers, next to a compiled one, with the same data."""
+    """A root field with a field the compiler does not know (nationalStakeholders, funding)
+    runs on the resolvers, next to compiled ones, with the same data."""
     from tests.support import counted_statements
 
     query = """{ needs(first: 3) { edges { node { id nationalStakeholders { name kind } funding { gap { amount } } } } }
