@@ -84,7 +84,11 @@ class Context(BaseContext):
             try:
                 yield session
             except BaseException:
-                await session.rollback()  # no statement in autocommit; resets the session's state
+                # No statement in autocommit; resets the session's state. Its rows go first:
+                # a rollback expires them, and a sibling field still reading the rows it
+                # loaded here would then lazy-load outside a greenlet (an internal error).
+                session.expunge_all()
+                await session.rollback()
                 raise
 
     async def release(self) -> None:

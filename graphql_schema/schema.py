@@ -127,7 +127,15 @@ class Query(ReferenceQuery, OfferQuery, AdminQuery, MatchingQuery, EventsQuery, 
             raise InvalidInput(f"Ask for at most {MAX_NODES} IDs at once; got {len(ids)}.", field="ids")
         import asyncio
 
-        return list(await asyncio.gather(*(nodes.resolve_node(info, i, argument="ids") for i in ids)))
+        # Every lookup settles before the first error is raised: one left running would read
+        # through the request's connection after the request has given it back.
+        found = await asyncio.gather(
+            *(nodes.resolve_node(info, i, argument="ids") for i in ids), return_exceptions=True
+        )
+        for result in found:
+            if isinstance(result, BaseException):
+                raise result
+        return list(found)
 
     @strawberry.field(description="Assistance needs you may see.")
     async def needs(

@@ -299,6 +299,13 @@ async def get_needs(*, session: AsyncSession, principal: Principal, ids: Sequenc
     return {need.id: need for need in (await session.execute(stmt)).scalars().all()}
 
 
+def recommendation_needs_select(principal: Principal, need_filter: NeedFilter | None) -> Select:
+    """Visible needs with the recommendations they implement (`NeedRecommendation.recommendation_id`)."""
+    return visible_needs_select(principal, need_filter).join(
+        NeedRecommendation, NeedRecommendation.need_id == AssistanceNeed.id
+    )
+
+
 async def needs_per_recommendation(
     *,
     session: AsyncSession,
@@ -308,9 +315,7 @@ async def needs_per_recommendation(
     order: NeedOrder | None,
     page: PageArgs,
 ) -> dict[int, Page[AssistanceNeed]]:
-    stmt = visible_needs_select(principal, need_filter).join(
-        NeedRecommendation, NeedRecommendation.need_id == AssistanceNeed.id
-    )
+    stmt = recommendation_needs_select(principal, need_filter)
     ordering = need_ordering(order, need_filter.search if need_filter else None)
     return await paginate_per_parent(
         session, stmt, NeedRecommendation.recommendation_id, recommendation_ids, ordering, page, AssistanceNeed

@@ -130,6 +130,11 @@ async def get_recommendations(*, session: AsyncSession, ids: Sequence[int]) -> d
     return {r.id: r for r in rows}
 
 
+def need_recommendations_select(f: RecommendationFilter | None) -> Select:
+    """Recommendations with the needs implementing them (`NeedRecommendation.need_id`)."""
+    return recommendations_select(f).join(NeedRecommendation, NeedRecommendation.recommendation_id == Recommendation.id)
+
+
 async def recommendations_per_need(
     *,
     session: AsyncSession,
@@ -139,9 +144,7 @@ async def recommendations_per_need(
     page: PageArgs,
 ) -> dict[int, Page[Recommendation]]:
     """Callers pass only need ids the principal may see."""
-    stmt = recommendations_select(recommendation_filter).join(
-        NeedRecommendation, NeedRecommendation.recommendation_id == Recommendation.id
-    )
+    stmt = need_recommendations_select(recommendation_filter)
     ordering = _ordering(order, recommendation_filter.search if recommendation_filter else None)
     return await paginate_per_parent(
         session, stmt, NeedRecommendation.need_id, need_ids, ordering, page, Recommendation

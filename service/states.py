@@ -94,6 +94,11 @@ async def get_states(*, session: AsyncSession, codes: Sequence[str]) -> dict[str
     return {s.iso3: s for s in rows}
 
 
+def recommending_states_select() -> Select:
+    """States with the recommendations they made (`RecommendationRecommender.recommendation_id`)."""
+    return sa.select(State).join(RecommendationRecommender, RecommendationRecommender.state_iso3 == State.iso3)
+
+
 async def recommending_states_per_recommendation(
     *,
     session: AsyncSession,
@@ -101,10 +106,9 @@ async def recommending_states_per_recommendation(
     page: PageArgs,
     order: tuple[StateOrderField, bool] = (StateOrderField.NAME, False),
 ) -> dict[int, Page[State]]:
-    stmt = sa.select(State).join(RecommendationRecommender, RecommendationRecommender.state_iso3 == State.iso3)
     return await paginate_per_parent(
         session,
-        stmt,
+        recommending_states_select(),
         RecommendationRecommender.recommendation_id,
         recommendation_ids,
         state_ordering(*order),

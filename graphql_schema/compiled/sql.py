@@ -9,8 +9,8 @@ subquery (limit + 1, to know whether another page follows) aggregated with `json
 
 PostgreSQL's JSON text of some values is not Python's: those are formatted here to the
 resolvers' bytes (global IDs and cursors as unpadded URL-safe base64, DateTime as
-`datetime.isoformat()`, Decimal as its string), or the field is not compiled (cursors over
-text sort keys: `json.dumps` escapes non-ASCII, PostgreSQL does not).
+`datetime.isoformat()`, Decimal as its string, text in cursors with `json.dumps`'s
+escapes), or the field is not compiled.
 """
 
 from __future__ import annotations
@@ -25,10 +25,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement, Select
 
+from graphql_schema.common import descending
 from graphql_schema.compiled.planner import NotCompilable, Selection
 from graphql_schema.relay import int_key, page_args, parse_global_id
+from graphql_schema.states import state_order
 from service import needs as needs_service
 from service import recommendations as recommendations_service
+from service import states as states_service
 from service.access.principals import Principal
 from service.access.visibility import visible_needs
 from service.matching import lifecycle
@@ -40,6 +43,8 @@ from service.models import (
     Organization,
     Programme,
     Recommendation,
+    RecommendationRecommender,
+    Review,
     State,
 )
 from service.models.enums import NeedStatus
@@ -143,17 +148,53 @@ def _cursor_value(column: ColumnElement, kind: str) -> ColumnElement:
         text = sa.case(
             (sa.and_(double == sa.func.trunc(double), sa.func.abs(double) < 1e15), text.concat(const(".0"))), else_=text
         )
-    else:  # "str": json.dumps escapes non-ASCII, PostgreSQL's JSON does not
+    elif kind == "str":
+        text = ascii_json_string(column)
+    else:
         raise NotCompilable(f"cursor over a {kind} sort key")
     return sa.func.coalesce(text, const("null"))
+
+
+def ascii_json_string(column: ColumnElement) -> ColumnElement:
+    """`json.dumps(text)` in SQL. PostgreSQL's JSON string escapes ASCII characters as json.dumps
+    does (quote, backslash, newline as \\n, other controls as \\u001f); json.dumps also writes
+    DEL and each non-ASCII character as \\uxxxx (a surrogate pair above U+FFFF), so a text with
+    any is rewritten character by character."""
+    quoted = sa.cast(sa.func.to_json(column), sa.Text)
+    chars = (
+        sa.func.unnest(sa.func.string_to_array(quoted, sa.null()))
+        .table_valued("c", with_ordinality="n")
+        .render_derived()
+    )
+    point = sa.func.ascii(chars.c.c, type_=sa.Integer)
+    astral = point - _int(0x10000)
+
+    def escape(number: ColumnElement) -> ColumnElement:
+        return const("\\u").concat(sa.func.lpad(sa.func.to_hex(number), _int(4), const("0")))
+
+    character = sa.case(
+        (point < _int(0x7F), chars.c.c),
+        (point < _int(0x10000), escape(point)),
+        else_=escape(_int(0xD800) + astral.op(">>", return_type=sa.Integer)(_int(10))).concat(
+            escape(_int(0xDC00) + astral.op("&", return_type=sa.Integer)(_int(0x3FF)))
+        ),
+    )
+    rewritten = sa.select(sa.func.string_agg(character, aggregate_order_by(const(""), chars.c.n))).scalar_subquery()
+    printable = sa.and_(
+        sa.func.octet_length(quoted) == sa.func.char_length(quoted),
+        sa.func.strpos(quoted, sa.func.chr(_int(0x7F))) == 0,
+    )
+    return sa.case((printable, quoted), else_=rewritten)
+
+
+def _int(number: int) -> ColumnElement:
+    """An integer constant of our own, written into the SQL text."""
+    return sa.literal_column(str(int(number)), sa.Integer)
 
 
 def cursor(ordering: Ordering) -> ColumnElement:
     """service.pagination.encode_cursor, in SQL, over the ordering's own key columns."""
     values = [_cursor_value(key.column, key.kind) for key in ordering.keys]
-    for key in ordering.keys:
-        if key.kind not in ("int", "datetime", "date", "decimal", "float"):
-            raise NotCompilable(f"cursor over a {key.kind} sort key")
     text: ColumnElement = sa.literal("[" + json.dumps(ordering.identity) + ",[", sa.Text)
     for i, value in enumerate(values):
         text = text.concat(const(",") if i else const("")).concat(value)
@@ -326,6 +367,8 @@ COMPILERS["State"] = TypeCompiler(
         "isLdc": _state_field("is_ldc"),
         "isLldc": _state_field("is_lldc"),
         "isSids": _state_field("is_sids"),
+        "needs": lambda build, row, selection: _state_needs(build, row, selection),
+        "recommendations": lambda build, row, selection: _state_recommendations(build, row, selection),
     }
 )
 
@@ -414,18 +457,45 @@ def built_by_parent(*names: str) -> TypeCompiler:
 COMPILERS["Money"] = built_by_parent("amount", "currency")
 
 
-def needs_connection(build: Build, selection: Selection) -> ColumnElement:
-    """`Query.needs`: graphql_schema.needs.list_needs → service.needs.list_needs / count_needs."""
-    arguments = selection.arguments
-    page = page_args(arguments.get("first"), arguments.get("after"), arguments.get("last"), arguments.get("before"))
-    need_filter = arguments.get("filter")
+def _need_arguments(selection: Selection) -> tuple[needs_service.NeedFilter | None, Ordering]:
+    """A needs connection's filter and ordering, as every needs resolver reads them."""
+    need_filter = selection.arguments.get("filter")
     domain_filter = need_filter.to_domain() if need_filter else None
-    order_by = arguments.get("order_by")
+    order_by = selection.arguments.get("order_by")
     ordering = needs_service.need_ordering(
         order_by.to_domain() if order_by else None, domain_filter.search if domain_filter else None
     )
+    return domain_filter, ordering
+
+
+def needs_connection(build: Build, selection: Selection) -> ColumnElement:
+    """`Query.needs`: graphql_schema.needs.list_needs → service.needs.list_needs / count_needs."""
+    domain_filter, ordering = _need_arguments(selection)
     stmt = needs_service.visible_needs_select(build.principal, domain_filter)
-    return connection("NeedConnection", "Need", selection, build, stmt, ordering, page, AssistanceNeed)
+    return connection("NeedConnection", "Need", selection, build, stmt, ordering, _page(selection), AssistanceNeed)
+
+
+def _state_needs(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`State.needs`: service.needs.needs_per_state / count_needs_per_state, for this State."""
+    domain_filter, ordering = _need_arguments(selection)
+    stmt = needs_service.visible_needs_select(build.principal, domain_filter).where(
+        AssistanceNeed.state_iso3 == row.iso3
+    )
+    return connection(
+        "NeedConnection", "Need", selection, build, stmt, ordering, _page(selection), AssistanceNeed, parent=row
+    )
+
+
+def _recommendation_needs(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`Recommendation.needs`: service.needs.needs_per_recommendation /
+    count_needs_per_recommendation, for this recommendation."""
+    domain_filter, ordering = _need_arguments(selection)
+    stmt = needs_service.recommendation_needs_select(build.principal, domain_filter).where(
+        NeedRecommendation.recommendation_id == row.id
+    )
+    return connection(
+        "NeedConnection", "Need", selection, build, stmt, ordering, _page(selection), AssistanceNeed, parent=row
+    )
 
 
 COMPILERS["NeedConnection"] = built_by_parent("edges", "pageInfo", "totalCount")
@@ -441,16 +511,14 @@ def _page(selection: Selection) -> PageArgs:
     return page_args(a.get("first"), a.get("after"), a.get("last"), a.get("before"))
 
 
-def _need_recommendations(build: Build, row: Any, selection: Selection) -> ColumnElement:
-    """`Need.recommendations`: service.recommendations.recommendations_per_need, for this need."""
+def _recommendation_filter(selection: Selection) -> recommendations_service.RecommendationFilter | None:
     recommendation_filter = selection.arguments.get("filter")
-    domain_filter = recommendation_filter.to_domain() if recommendation_filter else None
-    ordering = recommendations_service._ordering(None, domain_filter.search if domain_filter else None)
-    stmt = (
-        recommendations_service.recommendations_select(domain_filter)
-        .join(NeedRecommendation, NeedRecommendation.recommendation_id == Recommendation.id)
-        .where(NeedRecommendation.need_id == row.id)
-    )
+    return recommendation_filter.to_domain() if recommendation_filter else None
+
+
+def _recommendations(
+    build: Build, selection: Selection, stmt: Select, ordering: Ordering, parent: Any = None
+) -> ColumnElement:
     return connection(
         "RecommendationConnection",
         "Recommendation",
@@ -460,8 +528,59 @@ def _need_recommendations(build: Build, row: Any, selection: Selection) -> Colum
         ordering,
         _page(selection),
         Recommendation,
-        parent=row,
+        parent=parent,
     )
+
+
+def recommendations_connection(build: Build, selection: Selection) -> ColumnElement:
+    """`Query.recommendations`: graphql_schema.recommendations.list_recommendations →
+    service.recommendations.list_recommendations / count_recommendations."""
+    domain_filter = _recommendation_filter(selection)
+    order_by = selection.arguments.get("order_by")
+    order = (
+        recommendations_service.RecommendationOrder(order_by.field, descending(order_by.direction))
+        if order_by
+        else None
+    )
+    ordering = recommendations_service._ordering(order, domain_filter.search if domain_filter else None)
+    return _recommendations(build, selection, recommendations_service.recommendations_select(domain_filter), ordering)
+
+
+def _need_recommendations(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`Need.recommendations`: service.recommendations.recommendations_per_need, for this need."""
+    domain_filter = _recommendation_filter(selection)
+    ordering = recommendations_service._ordering(None, domain_filter.search if domain_filter else None)
+    stmt = recommendations_service.need_recommendations_select(domain_filter).where(
+        NeedRecommendation.need_id == row.id
+    )
+    return _recommendations(build, selection, stmt, ordering, parent=row)
+
+
+def _state_recommendations(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`State.recommendations`: service.recommendations.recommendations_per_state, for this
+    State. Its totalCount (the resolver's count with the filter's `states` replaced by this
+    State, none when they leave it out) is the count of the same page select: the filter's
+    `states` and this State together."""
+    domain_filter = _recommendation_filter(selection)
+    ordering = recommendations_service._ordering(None, domain_filter.search if domain_filter else None)
+    stmt = recommendations_service.recommendations_select(domain_filter).where(Recommendation.state_iso3 == row.iso3)
+    return _recommendations(build, selection, stmt, ordering, parent=row)
+
+
+def _recommending_states(build: Build, row: Any, selection: Selection) -> ColumnElement:
+    """`Recommendation.recommendingStates`: service.states.recommending_states_per_recommendation
+    / count_recommending_states, for this recommendation."""
+    stmt = states_service.recommending_states_select().where(RecommendationRecommender.recommendation_id == row.id)
+    ordering = states_service.state_ordering(*state_order(selection.arguments.get("order_by")))
+    return connection("StateConnection", "State", selection, build, stmt, ordering, _page(selection), State, parent=row)
+
+
+def states_connection(build: Build, selection: Selection) -> ColumnElement:
+    """`Query.states`: service.states.list_states / count_states."""
+    state_filter = selection.arguments.get("filter")
+    stmt = states_service.states_select(state_filter.to_domain() if state_filter else None)
+    ordering = states_service.state_ordering(*state_order(selection.arguments.get("order_by")))
+    return connection("StateConnection", "State", selection, build, stmt, ordering, _page(selection), State)
 
 
 def _need_matches(build: Build, row: Any, selection: Selection) -> ColumnElement:
@@ -498,6 +617,23 @@ COMPILERS["Recommendation"] = TypeCompiler(
         "affectedPersons": _need_list("affected_persons"),
         "sourceReference": _need_field("source_reference"),
         "otherRecommenders": _need_list("other_recommenders"),
+        "review": lambda build, row, selection: by_key("Review", Review, row.review_id, selection.children, build),
+        "source": _enum_text("source"),
+        "body": _need_field("body"),
+        "symbol": _need_field("symbol"),
+        "publicationDate": lambda build, row, selection: iso_date(row.publication_date),
+        "uhriId": lambda build, row, selection: sa.cast(row.uhri_annotation_id, sa.Text),
+        "recommendingStates": _recommending_states,
+        "needs": _recommendation_needs,
+    }
+)
+COMPILERS["Review"] = TypeCompiler(
+    {
+        "id": lambda build, row, selection: global_id("Review", row.id),
+        "cycle": _need_field("cycle"),
+        "session": _need_field("session"),
+        "year": _need_field("year"),
+        "state": lambda build, row, selection: state_by_code(build, row.state_iso3, selection.children),
     }
 )
 
@@ -554,7 +690,11 @@ COMPILERS["Organization"] = TypeCompiler(
         "acronym": _need_field("acronym"),
     }
 )
-for _connection, _edge in (("RecommendationConnection", "RecommendationEdge"), ("MatchConnection", "MatchEdge")):
+for _connection, _edge in (
+    ("RecommendationConnection", "RecommendationEdge"),
+    ("MatchConnection", "MatchEdge"),
+    ("StateConnection", "StateEdge"),
+):
     COMPILERS[_connection] = COMPILERS["NeedConnection"]
     COMPILERS[_edge] = COMPILERS["NeedEdge"]
 
@@ -652,6 +792,8 @@ def _state(build: Build, row: Any, selection: Selection) -> ColumnElement:
 COMPILERS["Query"] = TypeCompiler(
     {
         "needs": lambda build, row, selection: needs_connection(build, selection),
+        "recommendations": lambda build, row, selection: recommendations_connection(build, selection),
+        "states": lambda build, row, selection: states_connection(build, selection),
         "node": _node,
         "nodes": _nodes,
         "state": _state,

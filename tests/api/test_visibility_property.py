@@ -1,5 +1,6 @@
 """Property: for random needs (States, visibilities, statuses) and every principal, every read
-path shows exactly the needs that principal may see — counts included."""
+path shows exactly the needs that principal may see — counts included — on the compiled read
+path (the whole query one statement) and on the resolvers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from service.access.principals import Role
 from service.models import AssistanceNeed
 from service.models.enums import NeedStatus, OrganizationCategory, Visibility
-from tests.support import gql
+from tests.support import counted_statements, gql
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,16 +88,23 @@ query($recs: [ID!]!, $ids: [ID!]!) {
   public: needs(first: 100, filter: {visibilities: [PUBLIC]}) { totalCount }
   hidden: needs(first: 100, filter: {visibilities: [PRIVATE, PARTNERS]}) { totalCount edges { node { id } } }
   states(filter: {codes: ["KEN", "UGA", "COL"]}, orderBy: {field: CODE}) {
-    edges { node { code needs(first: 100) { totalCount edges { node { id } } } } }
+    edges { node { code needs(first: 100) { totalCount edges { node { id } } }
+      recommendations(first: 3) { edges { node { state { code } needs(first: 10) { totalCount edges { node { id } } } } } } } }
   }
   recs: nodes(ids: $recs) { ... on Recommendation { state { code } needs(first: 100) { totalCount edges { node { id } } } } }
+  recommendations(first: 5, filter: {states: ["KEN", "UGA", "COL"]}) {
+    edges { node { state { code } needs(first: 10) { totalCount edges { node { id } } } } }
+  }
   direct: nodes(ids: $ids) { id }
+  state(code: "KEN") { code needs(first: 10) { totalCount edges { node { id } } } }
 }"""
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(needs=need_strategy)
-async def test_every_principal_sees_exactly_the_permitted_needs(app_client, world, sessionmaker, principals, needs):
+async def test_every_principal_sees_exactly_the_permitted_needs(
+    app_client, app_settings, world, sessionmaker, principals, needs
+):
     keys, recs = principals
     async with sessionmaker() as session, session.begin():
         await session.execute(sa.delete(AssistanceNeed))
@@ -113,8 +121,12 @@ async def test_every_principal_sees_exactly_the_permitted_needs(app_client, worl
     variables = {"recs": [gid("Recommendation", r) for r in recs.values()], "ids": [c[0] for c in created]}
     for who, token in keys.items():
         visible = {c[0] for c in created if may_see(who, c[1], c[2])}
-        body = await gql(app_client, QUERY, variables, token=token)
+        with counted_statements(app_client) as statements:
+            body = await gql(app_client, QUERY, variables, token=token)
         assert "errors" not in body, (who, body)
+        if app_settings.compiled_reads:  # the whole query is the compiled statement
+            reads = [s for s in statements if " api_key" not in s and "rate_limit" not in s]
+            assert len(reads) == 1 and "json_build_object" in reads[0], reads
         data = body["data"]
         assert {e["node"]["id"] for e in data["needs"]["edges"]} == visible, who
         assert data["needs"]["totalCount"] == len(visible), who
@@ -123,12 +135,15 @@ async def test_every_principal_sees_exactly_the_permitted_needs(app_client, worl
             c[0] for c in created if c[2] is not Visibility.PUBLIC and c[0] in visible
         }
         assert data["hidden"]["totalCount"] == len({e["node"]["id"] for e in data["hidden"]["edges"]})
-        for edge in data["states"]["edges"]:
-            code = edge["node"]["code"]
+        for state in [edge["node"] for edge in data["states"]["edges"]] + [data["state"]]:
+            code = state["code"]
             expected = {c[0] for c in created if c[1] == code and c[0] in visible}
-            assert {e["node"]["id"] for e in edge["node"]["needs"]["edges"]} == expected, (who, code)
-            assert edge["node"]["needs"]["totalCount"] == len(expected)
-        for rec in data["recs"]:
+            assert {e["node"]["id"] for e in state["needs"]["edges"]} == expected, (who, code)
+            assert state["needs"]["totalCount"] == len(expected)
+        state_recs = [r["node"] for e in data["states"]["edges"] for r in e["node"]["recommendations"]["edges"]]
+        listed = [e["node"] for e in data["recommendations"]["edges"]]
+        assert len(state_recs) == len(listed) == len(STATES)
+        for rec in data["recs"] + state_recs + listed:
             code = rec["state"]["code"]
             expected = {c[0] for c in created if c[1] == code and c[3] and c[0] in visible}
             assert {e["node"]["id"] for e in rec["needs"]["edges"]} == expected, (who, code)
