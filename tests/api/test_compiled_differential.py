@@ -157,7 +157,7 @@ def literal(value: Any) -> str:
         return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, str)) or value is None:
+    if isinstance(value, (int, float, str)) or value is None:
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
