@@ -429,3 +429,18 @@ def actual_cost(
     return _calculator(schema, document, operation, variables).operation_cost(operation, data, True) + scan_cost(
         rows_scanned
     )
+
+
+def result_cost(schema: GraphQLSchema, document: Any, operation_name: str | None) -> Any:
+    """`actual_cost` of one operation's results, for results that scan no event log: the
+    selection shapes are worked out once and serve every result of the operation."""
+    operation = _operation(document, operation_name)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    calculator = CostCalculator(schema, fragments, None)  # the actual cost reads no argument
+
+    def cost(data: Any) -> int:
+        if operation is None or not isinstance(data, dict):
+            return 0
+        return calculator.operation_cost(operation, data, True)
+
+    return cost

@@ -28,14 +28,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from graphql import GraphQLSchema
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from graphql_schema.boundary import string_problem
 from graphql_schema.compiled import sql
-from graphql_schema.cost import actual_cost
+from graphql_schema.cost import result_cost
 from graphql_schema.http import _replay, response_media_type
 from graphql_schema.limits import bucket_key, bucket_size
 from graphql_schema.observability import record_operation
@@ -58,8 +57,8 @@ CHARGE = rate_limit.positional_charge()
 class ReadyRead:
     """What one (document, variables, visibility class) ran, to run again."""
 
-    document: Any  # the parsed document, for the actual cost
     operation_name: str | None  # as the pipeline saw it (its label in the metrics)
+    cost_of: Callable[[Any], int]  # the actual cost of a result (graphql_schema/cost.py)
     cost: int  # the requested cost
     parameters: tuple[Any, ...]
     slots: tuple[tuple[int, str], ...]  # (parameter position, ID variable) as in the plan
@@ -181,8 +180,8 @@ class ReadyReadRecorder(SchemaExtension):
         if cost == 0:
             return  # never charged: nothing to save by answering it at the edge
         read = ReadyRead(
-            ec.graphql_document,
             ec.operation_name,
+            result_cost(ec.schema._schema, ec.graphql_document, ec.operation_name),
             cost,
             plan.parameters,
             plan.slots,
@@ -209,7 +208,6 @@ class ReadyReadsMiddleware:
         app: ASGIApp,
         *,
         reads: ReadyReads,
-        schema: GraphQLSchema,
         operation_names: metrics.OperationNames,
         settings: Settings,
         resolve_principal: Callable[[Any, str | None], Awaitable[Any]],
@@ -217,7 +215,6 @@ class ReadyReadsMiddleware:
     ):
         self.app = app
         self.reads = reads
-        self.schema = schema
         self.operation_names = operation_names
         self.settings = settings
         self.resolve_principal = resolve_principal
@@ -316,7 +313,7 @@ class ReadyReadsMiddleware:
         data = orjson.loads(raw)
         report: dict[str, Any] = {
             "requestedQueryCost": read.cost,
-            "actualQueryCost": actual_cost(self.schema, read.document, read.operation_name, variables, data),
+            "actualQueryCost": read.cost_of(data),
         }
         report["throttleStatus"] = {
             "maximumAvailable": throttle.capacity,

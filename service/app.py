@@ -218,7 +218,6 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app.add_middleware(
         ReadyReadsMiddleware,
         reads=schema.ready_reads,
-        schema=schema._schema,
         operation_names=schema.operation_names,
         settings=settings,
         resolve_principal=resolve_principal,
