@@ -13,6 +13,7 @@ lease it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,12 +60,13 @@ class Context(BaseContext):
         self._loaders: dict[Hashable, DataLoader] = {}
         self._lease: tuple[AsyncConnection, AsyncSession] | None = None
         self._lease_turn = asyncio.Lock() if lease_connection else None
+        self._released = False
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """The session for one read: the request's leased one (one at a time), or a short one.
         Read paths never write; the rate limit's charge (one atomic statement) uses it too."""
-        if self._lease_turn is None:
+        if self._lease_turn is None or self._released:  # after the request, a straggler reads on its own
             async with self.read_sessionmaker() as session:
                 yield session
             return
@@ -80,14 +82,24 @@ class Context(BaseContext):
                         sessionmaker = self.primary_read_sessionmaker
                         connection = await sessionmaker.kw["bind"].connect()
                 self._lease = (connection, sessionmaker(bind=connection))
-            session = self._lease[1]
+            connection, session = self._lease
             try:
                 yield session
-            except BaseException:
+            except BaseException as error:
                 # No statement in autocommit; resets the session's state. Its rows go first:
                 # a rollback expires them, and a sibling field still reading the rows it
                 # loaded here would then lazy-load outside a greenlet (an internal error).
                 session.expunge_all()
+                if not isinstance(error, Exception):
+                    # Cancelled mid-statement (graphql-core cancels the other fields once an
+                    # error nulls the whole result): asyncpg closes the connection under it,
+                    # and in autocommit the pool's reset would not notice: the next request
+                    # would meet a closed connection. It is dropped instead of given back.
+                    self._lease = None
+                    with contextlib.suppress(Exception):
+                        await session.close()
+                        await connection.invalidate()
+                    raise
                 await session.rollback()
                 raise
 
@@ -96,7 +108,14 @@ class Context(BaseContext):
         the loaders: each refers back to this context (a reference cycle), so everything
         they loaded would otherwise wait for the cyclic garbage collector."""
         self._loaders = {}
-        await self._give_back_lease()
+        self._released = True
+        if self._lease_turn is None:
+            return
+        # A read may still be running on the lease: a DataLoader batch whose caller graphql-core
+        # cancelled (an error nulled the whole result) goes on in its own task. Given back under
+        # it, the connection went to the next request closed or mid-statement.
+        async with self._lease_turn:
+            await self._give_back_lease()
 
     async def _give_back_lease(self) -> None:
         if self._lease is not None:
