@@ -187,12 +187,17 @@ class CostLimiter(SchemaExtension):
                 rows_scanned=getattr(ec.context, "rows_scanned", 0),
             )
         if self.throttle is not None:
-            report["throttleStatus"] = {
-                "maximumAvailable": self.throttle.capacity,
-                "currentlyAvailable": round(self.throttle.available, 1),
-                "restoreRate": self.throttle.restore_rate,
-            }
+            report["throttleStatus"] = throttle_status(self.throttle)
         return {"cost": report}
+
+
+def throttle_status(throttle: rate_limit.Throttle) -> dict[str, Any]:
+    """`extensions.cost.throttleStatus`: the caller's bucket after this request's charge."""
+    return {
+        "maximumAvailable": throttle.capacity,
+        "currentlyAvailable": round(throttle.available, 1),
+        "restoreRate": throttle.restore_rate,
+    }
 
 
 def _error(exc: Exception, extensions: dict[str, Any]) -> GraphQLError:

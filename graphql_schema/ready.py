@@ -34,9 +34,10 @@ from strawberry.types.graphql import OperationType
 
 from graphql_schema.boundary import string_problem
 from graphql_schema.compiled import sql
+from graphql_schema.compiled.execution import caller_class
 from graphql_schema.cost import result_cost
 from graphql_schema.http import _replay, response_media_type
-from graphql_schema.limits import bucket_key, bucket_size
+from graphql_schema.limits import bucket_key, bucket_size, throttle_status
 from graphql_schema.observability import record_operation
 from graphql_schema.text_limits import ID as MAX_ID_LENGTH
 from service.access import rate_limit
@@ -67,11 +68,6 @@ class ReadyRead:
     # read; None: the charge is a statement of its own, so that the bucket's row (shared by
     # every anonymous caller behind one address) is not locked while a page is built.
     charged_sql: str | None
-
-
-def caller_class(principal: Any) -> tuple[Any, ...]:
-    """What visibility sees of a caller (as the compiled path's plan cache keys it)."""
-    return (principal.role, principal.state_iso3, principal.organization_id)
 
 
 def slot_shapes(variables: dict[str, Any], slots: frozenset[str]) -> tuple[tuple[str, Any], ...] | None:
@@ -176,9 +172,9 @@ class ReadyReadRecorder(SchemaExtension):
         cost = getattr(stats, "cost", None)
         if cost is None or context.throttle is None:
             return
-        variables = ec.variables or {}
         if cost == 0:
             return  # never charged: nothing to save by answering it at the edge
+        variables = ec.variables or {}
         read = ReadyRead(
             ec.operation_name,
             result_cost(ec.schema._schema, ec.graphql_document, ec.operation_name),
@@ -315,11 +311,7 @@ class ReadyReadsMiddleware:
             "requestedQueryCost": read.cost,
             "actualQueryCost": read.cost_of(data),
         }
-        report["throttleStatus"] = {
-            "maximumAvailable": throttle.capacity,
-            "currentlyAvailable": round(throttle.available, 1),
-            "restoreRate": throttle.restore_rate,
-        }
+        report["throttleStatus"] = throttle_status(throttle)
         payload = orjson.dumps({"data": data, "extensions": {"cost": report}})
         media = response_media_type(headers[b"accept"].decode("latin-1") if b"accept" in headers else None)
         response_headers = [

@@ -148,13 +148,7 @@ class CompiledExecution(SharedEventExecution):
         ID variables' values (None when they cannot be a key), one with only their shape (type,
         valid) for plans that read them as parameters."""
         variables = self.variable_values.coerced
-        caller = (
-            id(self.operation),
-            tuple(grouped_field_set),
-            principal.role,
-            principal.state_iso3,
-            principal.organization_id,
-        )
+        caller = (id(self.operation), tuple(grouped_field_set), *caller_class(principal))
         try:
             full = orjson.dumps(variables, default=_plain, option=orjson.OPT_SORT_KEYS)
             shaped = dict(variables)
@@ -221,6 +215,12 @@ class CompiledExecution(SharedEventExecution):
                 others = await others
             values.update(others)
         return {key: values[key] for key in grouped_field_set if key in values}
+
+
+def caller_class(principal: Any) -> tuple[Any, ...]:
+    """What visibility sees of a caller: plans (and ready reads, graphql_schema/ready.py) are
+    shared by callers with the same class, never across classes."""
+    return (principal.role, principal.state_iso3, principal.organization_id)
 
 
 def _plain(value: Any) -> Any:
