@@ -549,6 +549,7 @@ def start_tcgraph(args: argparse.Namespace, url: str, port: int, logs: Path) -> 
         "httptools",
         "--backlog",
         "4096",
+        "--no-proxy-headers",  # as the image runs it (Dockerfile): the app decides whom to believe
     ]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]

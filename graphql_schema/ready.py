@@ -7,9 +7,10 @@ graphql_schema/compiled/) and, if every root field compiled and the result has n
 `ReadyReadRecorder` keeps what it ran: the statement, the requested cost, the parsed document.
 The next time the same document arrives with the same variables (an ID given to
 `node(id: $id)` may differ, if it is a valid ID of the same type) from a caller of the same
-visibility class, `ReadyReadsMiddleware` charges the rate limit, runs the statement and
-writes the response itself: the bytes the whole pipeline would have written, at a fraction
-of its CPU.
+visibility class, `ReadyReadsMiddleware` pays the rate limit (from this worker's lease of
+the caller's points, service/access/rate_lease.py, charging a new one when it is spent), runs
+the statement on the driver's own pool (service/db/driver.py) and writes the response itself:
+the bytes the whole pipeline would have written, at a fraction of its CPU.
 
 Everything not exactly that goes the usual way: another document or variable, an ID of
 another type, credentials that need a look-up and fail, a refused rate-limit charge, GET,
@@ -41,6 +42,7 @@ from graphql_schema.limits import bucket_key, bucket_size, throttle_status
 from graphql_schema.observability import record_operation
 from graphql_schema.text_limits import ID as MAX_ID_LENGTH
 from service.access import rate_limit
+from service.access.rate_lease import Leases
 from service.observability import metrics, tracing
 from service.observability.sql import SqlStats, current_sql
 from service.settings import Settings
@@ -195,6 +197,16 @@ def _provided_name(ec: Any) -> Any:
     return getattr(ec, "_provided_operation_name", ec.operation_name)
 
 
+def enabled(settings: Settings) -> bool:
+    """With a read replica or only registered documents, every request goes the usual way."""
+    return (
+        settings.ready_reads
+        and settings.compiled_reads
+        and not settings.database_read_url
+        and not settings.persisted_queries_only
+    )
+
+
 class ReadyReadsMiddleware:
     """ASGI middleware in front of the GraphQL route: answers recorded reads (POST, JSON body).
     Innermost of the middlewares: request IDs, the body limit, CORS and proxy headers apply."""
@@ -207,6 +219,7 @@ class ReadyReadsMiddleware:
         operation_names: metrics.OperationNames,
         settings: Settings,
         resolve_principal: Callable[[Any, str | None], Awaitable[Any]],
+        leases: Leases,
         path: str = "/graphql",
     ):
         self.app = app
@@ -215,13 +228,8 @@ class ReadyReadsMiddleware:
         self.settings = settings
         self.resolve_principal = resolve_principal
         self.path = path
-        # With a read replica or only registered documents, every request goes the usual way.
-        self.enabled = (
-            settings.ready_reads
-            and settings.compiled_reads
-            and not settings.database_read_url
-            and not settings.persisted_queries_only
-        )
+        self.enabled = enabled(settings)
+        self.leases = leases
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -278,34 +286,44 @@ class ReadyReadsMiddleware:
         parameters: list[Any] = list(read.parameters)
         for position, variable in read.slots:
             parameters[position] = sql.id_key(variables[variable])
-        charge = [bucket_key(caller), float(read.cost), restore_rate, capacity]
+        key = bucket_key(caller)
         stats = SqlStats()
         stats.cost = read.cost
-        # The driver's connection from the service's pool: one statement, no ORM session
-        # around it; counted in the operation's metrics like any other statement.
-        async with scope["app"].state.engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
+        leases = self.leases
+        # Counted in the operation's metrics like any other statement.
+        async with scope["app"].state.driver_pool.connection() as connection:
             sent = perf_counter()
-            raw = None
-            try:
-                if read.charged_sql is not None:
-                    level, raw = await driver.fetchrow(read.charged_sql, *parameters, *charge)
+            throttle = leases.take(key, read.cost, capacity=capacity, restore_rate=restore_rate)
+            if throttle is not None:  # paid for by this worker's lease: no write
+                raw = await connection.fetchval(read.sql, *parameters)
+                stats.sql_statements = 1
+            else:
+                points = leases.points_to_charge(read.cost, capacity)
+                returned = leases.give_back(key)
+                charge = [key, float(points), restore_rate, capacity, returned]
+                raw = None
+                try:
+                    if read.charged_sql is not None:
+                        level, raw = await connection.fetchrow(read.charged_sql, *parameters, *charge)
+                    else:
+                        level = await connection.fetchval(CHARGE, *charge)
                     stats.sql_statements = 1
+                except BaseException:
+                    leases.not_given_back(key, returned)
+                    raise
+                if level is None:  # refused: nothing was charged, nothing given back
+                    leases.not_given_back(key, returned)
+                    throttle = leases.take(key, read.cost, capacity=capacity, restore_rate=restore_rate, ended_too=True)
+                    if throttle is None:
+                        return False  # the usual way charges this request alone, or says RATE_LIMITED
                 else:
-                    level = await driver.fetchval(CHARGE, *charge)
-                    stats.sql_statements = 1
-                    if level is not None:
-                        raw = await driver.fetchval(read.sql, *parameters)
-                        stats.sql_statements = 2
-            except BaseException:
-                # Past SQLAlchemy, which would otherwise not know to drop a connection that
-                # failed (or was cut off mid-statement by a client going away).
-                await connection.invalidate()
-                raise
+                    throttle = leases.charged(
+                        key, level=level, points=points, cost=read.cost, capacity=capacity, restore_rate=restore_rate
+                    )
+                if raw is None:  # a page (charged in a statement of its own), or paid by an ended lease
+                    raw = await connection.fetchval(read.sql, *parameters)
+                    stats.sql_statements += 1
             stats.sql_seconds = perf_counter() - sent
-        if level is None:
-            return False  # refused, and nothing was charged: the usual way says RATE_LIMITED
-        throttle = rate_limit.admitted(level, capacity=capacity, restore_rate=restore_rate)
         data = orjson.loads(raw)
         report: dict[str, Any] = {
             "requestedQueryCost": read.cost,

@@ -24,12 +24,15 @@ from graphql_schema.events import SHARED_RESULTS
 from graphql_schema.http import BodySizeLimit, GraphQLOverHTTP
 from graphql_schema.live import LiveOperationHandler
 from graphql_schema.ready import ReadyReadsMiddleware
+from graphql_schema.ready import enabled as ready_reads_enabled
 from graphql_schema.schema import build_schema
 from graphql_schema.wire import NextMessageEncoder, encode_response
 from service.access.keys import authenticate_api_key
 from service.access.principals import ANONYMOUS, Principal
+from service.access.rate_lease import Leases
 from service.access.tokens import authenticate_jwt, looks_like_jwt
 from service.dashboard import mount_dashboard
+from service.db.driver import DriverPool
 from service.db.engine import is_database_unavailable, make_engine, make_read_sessionmaker, make_sessionmaker
 from service.db.url import normalise_url
 from service.errors import ServiceUnavailable, TcgraphError, Unauthenticated
@@ -172,6 +175,11 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.read_sessionmaker = make_read_sessionmaker(engine)
+        # Ready reads' own connections (service/db/driver.py), opened as they are needed.
+        app.state.driver_pool = None
+        if ready_reads_enabled(settings):
+            app.state.driver_pool = DriverPool(database_url, max_size=settings.ready_reads_pool_size)
+            await app.state.driver_pool.open()
         # Optional streaming replica for HTTP reads (graphql_schema/context.py: charge_session,
         # read-your-writes); WebSocket operations stay on the primary, because an event may be
         # ahead of the replica's copy of what it is about.
@@ -204,6 +212,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             pruner.cancel()
             await app.state.credential_watch.stop()
             await app.state.broker.stop()
+            if app.state.driver_pool is not None:
+                await app.state.driver_pool.close()
             await engine.dispose()
             engine_disposed(engine)
             if app.state.replica_engine is not None:
@@ -214,6 +224,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app = FastAPI(title="tcgraph", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     schema = build_schema(settings)
     app.state.ready_reads = schema.ready_reads
+    app.state.rate_leases = Leases()  # this process's prepaid rate-limit points (ready reads)
     # Innermost: a query answered before is answered again here, behind the other middlewares.
     app.add_middleware(
         ReadyReadsMiddleware,
@@ -221,6 +232,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         operation_names=schema.operation_names,
         settings=settings,
         resolve_principal=resolve_principal,
+        leases=app.state.rate_leases,
     )
     if settings.trusted_proxies:
         # The app decides whom to believe, not the server: `tcgraph serve` and the image run

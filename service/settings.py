@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         default=True,
         description="Answer a compiled query asked again (same document, variables and kind of caller) before the GraphQL pipeline (graphql_schema/ready.py).",
     )
+    ready_reads_pool_size: int = Field(
+        default=10,
+        description="Connections per process for ready reads (service/db/driver.py), beside DB_POOL_SIZE; opened as needed.",
+    )
     import_dir: Path | None = Field(
         default=None, description="Folder whose files administrators may import through the API (off when unset)."
     )

@@ -18,13 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # this statement's own transaction only): a crash may forget the last few milliseconds of
 # charges, which only refills buckets a little, and no request waits on a disk flush while
 # it holds the bucket's row lock (every anonymous caller behind one address shares that row).
+#
+# `returned`: points a worker leased earlier and did not use (service/access/rate_lease.py),
+# given back in the same write; 0 for an ordinary charge.
 CHARGE_SQL = """
     insert into rate_limit_bucket as b (key, level, updated_at)
-    select :key, :cost, now() from (select set_config('synchronous_commit', 'off', true)) as asynchronous
+    select :key, greatest(0, cast(:cost as float8) - cast(:returned as float8)), now()
+      from (select set_config('synchronous_commit', 'off', true)) as asynchronous
     on conflict (key) do update
-       set level = greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost,
+       set level = greatest(0, greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate)
+                                + :cost - :returned),
            updated_at = greatest(b.updated_at, now())
-     where greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost <= :capacity
+     where greatest(0, b.level - greatest(0, extract(epoch from (now() - b.updated_at))) * :rate) + :cost - :returned
+           <= :capacity
     returning level, written_lsn
     """
 _CHARGE = sa.text(CHARGE_SQL)
@@ -71,7 +77,9 @@ async def charge(session: AsyncSession, *, key: str, cost: float, capacity: floa
     if cost > capacity:
         raise ValueError(f"cost {cost} exceeds the bucket's capacity {capacity}")
     row = (
-        await session.execute(_CHARGE, {"key": key, "cost": cost, "rate": restore_rate, "capacity": capacity})
+        await session.execute(
+            _CHARGE, {"key": key, "cost": cost, "rate": restore_rate, "capacity": capacity, "returned": 0.0}
+        )
     ).one_or_none()
     await session.commit()
     if row is not None:
@@ -95,16 +103,20 @@ async def record_write(session: AsyncSession, *, key: str) -> str:
 
 
 def positional_charge(first: int = 1) -> str:
-    """The charge with positional parameters from `$first` on: key, cost, restore rate, capacity
-    (for the driver's own connection; it returns the level, null when refused)."""
-    names = {"key": 0, "cost": 1, "rate": 2, "capacity": 3}
-    return re.sub(r":(key|cost|rate|capacity)\b", lambda m: f"${first + names[m.group(1)]}", CHARGE_SQL).strip()
+    """The charge with positional parameters from `$first` on: key, cost, restore rate,
+    capacity, returned points (for the driver's own connection; it returns the level, null
+    when refused)."""
+    names = {"key": 0, "cost": 1, "rate": 2, "capacity": 3, "returned": 4}
+    return re.sub(
+        r":(key|cost|rate|capacity|returned)\b", lambda m: f"${first + names[m.group(1)]}", CHARGE_SQL
+    ).strip()
 
 
 def charge_before(statement: str, parameter_count: int) -> str:
     """One statement that charges the bucket, then runs `statement` (a SELECT of one value with
     parameters $1…$n) only if the charge was admitted: one round trip and one commit instead
-    of two. Its parameters are `statement`'s, then key, cost, restore rate and capacity; it
+    of two. Its parameters are `statement`'s, then key, cost, restore rate, capacity and
+    returned points; it
     returns (the bucket's level after the charge, the statement's value), both null when
     refused (nothing is charged then). The bucket's row stays locked until the statement
     ends: only for statements that take well under a millisecond."""

@@ -5,18 +5,13 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy.engine import make_url
 
-
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
-    sa_url = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        sa_url = sa_url.set(database=database)
-    return sa_url.render_as_string(hide_password=False)
+from service.db.url import asyncpg_dsn
 
 
 async def ensure_database(url: str) -> None:
     name = make_url(url).database
     assert name
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
     try:
         exists = await conn.fetchval("select 1 from pg_database where datname = $1", name)
         if not exists:

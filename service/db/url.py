@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.engine import make_url
+
 from service.settings import Settings
 
 
@@ -19,6 +21,14 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
+
+
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    """The URL as asyncpg's own connect() and create_pool() take it (optionally another database)."""
+    sa_url = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        sa_url = sa_url.set(database=database)
+    return sa_url.render_as_string(hide_password=False)
 
 
 def resolve_database(settings: Settings) -> DatabaseTarget:

@@ -18,8 +18,8 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
+from service.db.url import asyncpg_dsn
 from service.events.outbox import CHANNEL
 
 log = logging.getLogger("tcgraph.events")
@@ -104,8 +104,7 @@ class Broker:
     """Per-process hub: LISTENs on one dedicated connection, reconnecting on failure."""
 
     def __init__(self, database_url: str, *, max_queue: int = 1000, batch: int = 500):
-        url = make_url(database_url).set(drivername="postgresql")
-        self.dsn = url.render_as_string(hide_password=False)
+        self.dsn = asyncpg_dsn(database_url)
         self.max_queue = max_queue
         self.batch = batch
         self.subscribers: set[Subscriber] = set()

@@ -134,28 +134,38 @@ async def test_a_revoked_key_is_refused_even_for_a_read_it_made_before(app, app_
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def _statements(app: Any, client: Any, query: str, variables: dict[str, Any]) -> tuple[list[str], dict]:
-    """The statements of a query answered at the edge (asked twice before)."""
+async def _statements(app: Any, client: Any, query: str, variables: dict[str, Any], times: int) -> list[list[str]]:
+    """The statements of each of `times` answers at the edge to a query kept before, starting
+    with no rate-limit lease held."""
     await _post(client, query, variables)
+    app.state.rate_leases.clear()
+    answers = []
     with round_trips(client) as seen:
-        await _post(client, query, variables)
-        seen.clear()
-        hits = app.state.ready_reads.hits
-        body = (await _post(client, query, variables)).json()
-    assert app.state.ready_reads.hits == hits + 1
-    assert seen.checkouts == 1
-    return [s.lstrip().lower() for s in seen.statements], body
+        for _ in range(times):
+            seen.clear()
+            hits = app.state.ready_reads.hits
+            response = await _post(client, query, variables)
+            assert response.status_code == 200 and "errors" not in response.json(), response.text
+            assert app.state.ready_reads.hits == hits + 1
+            assert seen.checkouts == 1
+            answers.append([s.lstrip().lower() for s in seen.statements])
+    return answers
 
 
-async def test_a_lookup_is_one_statement_and_a_page_is_charged_before_it_is_read(app, app_client, world, kenya):
-    statements, body = await _statements(app, app_client, NODE, {"id": to_global_id("Need", kenya["public"])})
-    assert body["data"]["node"]["title"] == "Public court support"
-    assert len(statements) == 1 and statements[0].startswith("with charge as"), statements
+async def test_a_lookup_is_one_statement_and_writes_the_bucket_once_per_lease(app, app_client, world, kenya):
+    first, second, third = await _statements(app, app_client, NODE, {"id": to_global_id("Need", kenya["public"])}, 3)
+    # The lease's charge and the read in one statement; then reads only, paid by the lease.
+    assert len(first) == 1 and first[0].startswith("with charge as"), first
+    assert len(second) == 1 and second[0].startswith("select"), second
+    assert third == second
+
+
+async def test_a_page_is_charged_before_it_is_read_then_read_alone(app, app_client, world, kenya):
     # A page takes milliseconds: the shared bucket's row is not held locked while it is built.
-    statements, body = await _statements(app, app_client, PAGE, {"first": 2})
-    assert body["data"]["needs"]["totalCount"] == 2
-    assert len(statements) == 2, statements
-    assert statements[0].startswith("insert into rate_limit_bucket") and statements[1].startswith("select"), statements
+    first, second = await _statements(app, app_client, PAGE, {"first": 2}, 2)
+    assert len(first) == 2, first
+    assert first[0].startswith("insert into rate_limit_bucket") and first[1].startswith("select"), first
+    assert len(second) == 1 and second[0].startswith("select"), second
 
 
 async def test_the_edge_counts_its_answers_in_the_metrics(app, app_client, world, kenya):
@@ -187,6 +197,47 @@ class TestRateLimit:
         refused = await _post(app_client, NODE, variables)
         assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
         assert app.state.ready_reads.hits == 2
+
+
+class TestLease:
+    """A worker charges the bucket for a batch of lookups at once (service/access/rate_lease.py)."""
+
+    @pytest.fixture
+    def app_settings(self):
+        from service.settings import Settings
+
+        return Settings(anonymous_rate_limit_capacity=10_000, anonymous_rate_limit_restore_rate=0.001)
+
+    async def test_the_bucket_holds_the_lease_and_gets_back_what_was_not_used(
+        self, app, app_client, world, kenya, monkeypatch
+    ):
+        import time
+
+        import sqlalchemy as sa
+
+        from service.access import rate_lease
+
+        async def bucket_level() -> float:
+            async with app.state.engine.connect() as connection:
+                query = sa.text("select level from rate_limit_bucket where key like 'anonymous:%'")
+                return (await connection.execute(query)).scalar_one()
+
+        async def available() -> float:
+            body = (await _post(app_client, NODE, variables)).json()
+            return body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+
+        variables = {"id": to_global_id("Need", kenya["public"])}  # costs 2
+        assert await available() == 9998  # the usual way: charged on its own, and kept
+        app.state.rate_leases.clear()
+        assert [await available() for _ in range(3)] == [9996, 9994, 9992]
+        assert app.state.ready_reads.hits == 3
+        # 100 points leased at the first of the three: the bucket counts them all as spent.
+        assert await bucket_level() == pytest.approx(2 + 100, abs=0.1)
+        # Once the lease has ended, the next charge gives its 94 unused points back.
+        started = time.monotonic
+        monkeypatch.setattr(rate_lease, "monotonic", lambda: started() + 2 * rate_lease.LEASE_SECONDS)
+        assert await available() == 9990
+        assert await bucket_level() == pytest.approx(102 - 94 + 100, abs=0.1)
 
 
 class TestSwitchedOff:

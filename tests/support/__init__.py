@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,14 +95,34 @@ def round_trips(client: httpx.AsyncClient) -> Iterator[RoundTrips]:
             raw.add_query_logger(log)
             instrumented.add(raw)
 
+    # Ready reads' own pool (service/db/driver.py), followed the same way.
+    driver_pool = getattr(client._transport.app.state, "driver_pool", None)  # type: ignore[attr-defined]
+    driver_connection = driver_pool.connection if driver_pool is not None else None
+
+    @contextlib.asynccontextmanager
+    async def followed_driver_connection() -> AsyncIterator[Any]:
+        assert driver_connection is not None
+        async with driver_connection() as raw:
+            if recording:
+                seen.checkouts += 1
+            underlying = getattr(raw, "_con", raw)  # the pool hands out a new proxy each time
+            if underlying not in instrumented:
+                underlying.add_query_logger(log)
+                instrumented.add(underlying)
+            yield raw
+
     event.listen(pool, "checkout", checkout)
     event.listen(engine, "before_cursor_execute", execute)
+    if driver_pool is not None:
+        driver_pool.connection = followed_driver_connection
     try:
         yield seen
     finally:
         recording = False
         event.remove(pool, "checkout", checkout)
         event.remove(engine, "before_cursor_execute", execute)
+        if driver_pool is not None:
+            del driver_pool.connection
 
 
 __all__ = ["RoundTrips", "counted_statements", "gql", "round_trips"]
