@@ -294,14 +294,11 @@ class ReadyReadsMiddleware:
         async with scope["app"].state.driver_pool.connection() as connection:
             sent = perf_counter()
             throttle = leases.take(key, read.cost, capacity=capacity, restore_rate=restore_rate)
-            if throttle is not None:  # paid for by this worker's lease: no write
-                raw = await connection.fetchval(read.sql, *parameters)
-                stats.sql_statements = 1
-            else:
+            raw = None
+            if throttle is None:  # a lease to charge (with the read, if it is cheap)
                 points = leases.points_to_charge(read.cost, capacity)
                 returned = leases.give_back(key)
                 charge = [key, float(points), restore_rate, capacity, returned]
-                raw = None
                 try:
                     if read.charged_sql is not None:
                         level, raw = await connection.fetchrow(read.charged_sql, *parameters, *charge)
@@ -309,10 +306,10 @@ class ReadyReadsMiddleware:
                         level = await connection.fetchval(CHARGE, *charge)
                     stats.sql_statements = 1
                 except BaseException:
-                    leases.not_given_back(key, returned)
+                    leases.put_back(key, returned)  # rolled back: nothing charged, nothing given back
                     raise
                 if level is None:  # refused: nothing was charged, nothing given back
-                    leases.not_given_back(key, returned)
+                    leases.put_back(key, returned)
                     throttle = leases.take(key, read.cost, capacity=capacity, restore_rate=restore_rate, ended_too=True)
                     if throttle is None:
                         return False  # the usual way charges this request alone, or says RATE_LIMITED
@@ -320,9 +317,13 @@ class ReadyReadsMiddleware:
                     throttle = leases.charged(
                         key, level=level, points=points, cost=read.cost, capacity=capacity, restore_rate=restore_rate
                     )
-                if raw is None:  # a page (charged in a statement of its own), or paid by an ended lease
+            if raw is None:  # paid from the lease, or a page (charged in a statement of its own)
+                try:
                     raw = await connection.fetchval(read.sql, *parameters)
-                    stats.sql_statements += 1
+                except BaseException:
+                    leases.put_back(key, read.cost)  # not answered here: the usual way charges it
+                    raise
+                stats.sql_statements += 1
             stats.sql_seconds = perf_counter() - sent
         data = orjson.loads(raw)
         report: dict[str, Any] = {

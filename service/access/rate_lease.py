@@ -13,8 +13,11 @@ when its lease ends (after `LEASE_SECONDS`) it gives back in its next charge for
 
 What it costs: a lease is at most `LEASE_SHARE` of the bucket and `LEASE_REQUESTS` requests'
 worth. A caller whose other worker holds unused points may be refused that much early, and
-a worker that exits forfeits its unused points (restored by the bucket's own drain). With
-one worker `throttleStatus` is exact; with several it is within the others' leases.
+a worker that exits forfeits its unused points (restored by the bucket's own drain). The
+`throttleStatus` of a ready read is the bucket as of the lease's charge less what ready reads
+used since: charges made elsewhere meanwhile (other workers, the caller's requests that went
+the usual way) show from the next charge on, at most `LEASE_SECONDS` later. A bucket too small
+for more than one request per lease is charged per request, exactly as before.
 """
 
 from __future__ import annotations
@@ -72,10 +75,12 @@ class Leases:
         returned, lease.remaining = lease.remaining, 0.0
         return returned
 
-    def not_given_back(self, key: str, returned: float) -> None:
-        """The charge that was to return `returned` did not happen (refused or failed)."""
-        if returned:
-            self._lease(key).remaining += returned
+    def put_back(self, key: str, points: float) -> None:
+        """Points this worker still holds after all: the charge that was to give them back did
+        not happen (refused or failed), or the request they paid for was not answered here
+        (it goes the usual way, which charges it again)."""
+        if points:
+            self._lease(key).remaining += points
 
     def charged(
         self, key: str, *, level: float, points: float, cost: float, capacity: float, restore_rate: float

@@ -239,6 +239,47 @@ class TestLease:
         assert await available() == 9990
         assert await bucket_level() == pytest.approx(102 - 94 + 100, abs=0.1)
 
+    async def test_a_request_paid_from_the_lease_and_not_answered_here_is_not_paid_twice(
+        self, app, app_client, world, kenya, monkeypatch
+    ):
+        import contextlib
+
+        import asyncpg
+        import sqlalchemy as sa
+
+        variables = {"id": to_global_id("Need", kenya["public"])}  # costs 2
+
+        async def available() -> float:
+            body = (await _post(app_client, NODE, variables)).json()
+            return body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+
+        assert await available() == 9998  # the usual way, and kept
+        app.state.rate_leases.clear()
+        assert await available() == 9996  # a lease of 100 charged
+        pool = app.state.driver_pool
+        working = pool.connection
+
+        class Severed:
+            async def fetchval(self, *args):
+                raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+        @contextlib.asynccontextmanager
+        async def severed():
+            yield Severed()
+
+        monkeypatch.setattr(pool, "connection", severed)
+        hits = app.state.ready_reads.hits
+        answered = await _post(app_client, NODE, variables)  # the usual way charges it on its own
+        assert answered.status_code == 200 and answered.json()["data"]["node"]["title"] == "Public court support"
+        assert app.state.ready_reads.hits == hits
+        monkeypatch.setattr(pool, "connection", working)
+        # Three requests, 6 points: what the bucket counts as spent, less the lease's unused part.
+        async with app.state.engine.connect() as connection:
+            query = sa.text("select key, level from rate_limit_bucket where key like 'anonymous:%'")
+            key, level = (await connection.execute(query)).one()
+        assert level == pytest.approx(2 + 100 + 2, abs=0.1)
+        assert level - app.state.rate_leases.give_back(key) == pytest.approx(6, abs=0.1)
+
 
 class TestSwitchedOff:
     @pytest.fixture

@@ -41,7 +41,7 @@ def test_an_ended_lease_gives_its_unused_points_back_once(monkeypatch):
     assert leases.give_back("other") == 98
     assert leases.give_back("other") == 0  # not twice (two concurrent charges)
     # A refused charge gave nothing back: the points are still this worker's, and paid for.
-    leases.not_given_back("other", 98)
+    leases.put_back("other", 98)
     assert leases.take("other", 2, capacity=CAPACITY, restore_rate=RATE) is None
     paid = leases.take("other", 2, capacity=CAPACITY, restore_rate=RATE, ended_too=True)
     assert paid is not None and paid.available == CAPACITY - 4
