@@ -5,7 +5,9 @@ variables, only an ID changing. The first time, the request goes the whole way (
 validation, cost, the input boundary, text limits, the compiled read of
 graphql_schema/compiled/) and, if every root field compiled and the result has no error,
 `ReadyReadRecorder` keeps what it ran: the statement, the requested cost, the parsed document.
-The next time the same document arrives with the same variables (an ID given to
+The next time the same document arrives (in a POST body or a GET's parameters, as text or
+as the hash of an automatic persisted query that came with a kept read) with the same
+variables (an ID given to
 `node(id: $id)` may differ, if it is a valid ID of the same type) from a caller of the same
 visibility class, `ReadyReadsMiddleware` pays the rate limit (from this worker's lease of
 the caller's points, service/access/rate_lease.py, charging a new one when it is spent), runs
@@ -13,8 +15,8 @@ the statement on the driver's own pool (service/db/driver.py) and writes the res
 the bytes the whole pipeline would have written, at a fraction of its CPU.
 
 Everything not exactly that goes the usual way: another document or variable, an ID of
-another type, credentials that need a look-up and fail, a refused rate-limit charge, GET,
-persisted-query hashes, a read replica, tracing, any error at all. The usual way is the
+another type, credentials that need a look-up and fail, a refused rate-limit charge, a hash
+not seen with a kept read, a read replica, tracing, any error at all. The usual way is the
 source of truth; this only repeats what it did.
 """
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,11 +48,12 @@ from service.access import rate_limit
 from service.access.rate_lease import Leases
 from service.observability import metrics, tracing
 from service.observability.sql import SqlStats, current_sql
+from service.persisted_queries import sha256_of
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUEST_KEYS = frozenset({"query", "operationName", "variables"})
+REQUEST_KEYS = frozenset({"query", "operationName", "variables", "extensions"})
 # Reads up to this requested cost (a lookup by ID and its neighbours) run in the charge's own
 # statement; costlier ones after it, in a second.
 COMBINED_UP_TO_COST = 20
@@ -108,6 +112,8 @@ class ReadyReads:
         # Per (document, operation name): the ID variables its plans read as parameters.
         self._slots: dict[tuple[str, Any], frozenset[str]] = {}
         self.hits = 0  # answered here (tests and the benchmark read it)
+        # Automatic persisted queries' hashes → texts, of kept reads that came by hash.
+        self._texts: dict[str, str] = {}
 
     def record(
         self, query: str, operation_name: Any, principal: Any, variables: dict[str, Any], read: ReadyRead
@@ -126,6 +132,28 @@ class ReadyReads:
     def clear(self) -> None:
         self._reads.clear()
         self._slots.clear()
+        self._texts.clear()
+
+    def remember_hash(self, sha256: str, query: str) -> None:
+        """`query` was kept from a request that named it by this automatic persisted query's
+        hash, which the pipeline had checked, and stored."""
+        self._texts[sha256] = query
+        if len(self._texts) > self.size:
+            self._texts.pop(next(iter(self._texts)))
+
+    def persisted(self, query: Any, extensions: Any) -> str | None:
+        """The text of a request with an automatic persisted query's hash: the text kept under
+        the hash, if the request sent none or sent that very text; None (the usual way, which
+        says what is wrong or stores a new one) for anything else."""
+        if not isinstance(extensions, dict) or extensions.keys() != {"persistedQuery"}:
+            return None
+        extension = extensions["persistedQuery"]
+        if not isinstance(extension, dict) or extension.keys() != {"version", "sha256Hash"}:
+            return None
+        if extension["version"] != 1 or not isinstance(extension["sha256Hash"], str):
+            return None
+        text = self._texts.get(extension["sha256Hash"])
+        return text if query is None or query == text else None
 
     def knows(self, query: str, operation_name: Any) -> bool:
         """Whether any read of this document is kept (before looking the caller up)."""
@@ -190,11 +218,39 @@ class ReadyReadRecorder(SchemaExtension):
             self.reads.record(ec.query, _provided_name(ec), context.principal, variables, read)
         except TypeError:  # variables orjson cannot write: not kept
             return
+        extension = (ec.operation_extensions or {}).get("persistedQuery")
+        if isinstance(extension, dict) and extension.get("sha256Hash") == sha256_of(ec.query):
+            self.reads.remember_hash(extension["sha256Hash"], ec.query)
 
 
 def _provided_name(ec: Any) -> Any:
     """`operationName` as the client sent it (strawberry falls back to the document's)."""
     return getattr(ec, "_provided_operation_name", ec.operation_name)
+
+
+def _post_request(scope: Scope, body: bytes) -> dict[str, Any] | None:
+    """A POST's GraphQL request, if it is a JSON body of a request's keys."""
+    content_type = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+    if not body or content_type.split(b";", 1)[0].strip().lower() != b"application/json":
+        return None
+    request = orjson.loads(body)
+    if not isinstance(request, dict) or not REQUEST_KEYS.issuperset(request):
+        return None
+    return request
+
+
+def _get_request(query_string: bytes) -> dict[str, Any] | None:
+    """A GET's GraphQL request from its parameters (`variables` and `extensions` as JSON), if
+    each is given once and nothing else is."""
+    if not query_string:
+        return None
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, strict_parsing=True)
+    request: dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in REQUEST_KEYS or name in request:
+            return None
+        request[name] = orjson.loads(value) if name in ("variables", "extensions") else value
+    return request
 
 
 def enabled(settings: Settings) -> bool:
@@ -229,43 +285,50 @@ class ReadyReadsMiddleware:
         self.resolve_principal = resolve_principal
         self.path = path
         self.enabled = enabled(settings)
+        self.automatic_persisted_queries = settings.automatic_persisted_queries
         self.leases = leases
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            not self.enabled
-            or scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["path"] != self.path
-            or scope.get("query_string")
-            or tracing.TRACER is not None
-        ):
+        if not self.enabled or scope["type"] != "http" or scope["path"] != self.path or tracing.TRACER is not None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "GET":
+            answered = False
+            try:
+                request = _get_request(scope.get("query_string", b""))
+                answered = request is not None and await self._answer(scope, request, send)
+            except Exception:  # noqa: BLE001 — the usual way answers whatever this could not
+                log.debug("ready read not answered here", exc_info=True)
+            if not answered:
+                await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST" or scope.get("query_string"):
             await self.app(scope, receive, send)
             return
         message = await receive()
         answered = False
         if message["type"] == "http.request" and not message.get("more_body", False):
             try:
-                answered = await self._answer(scope, message.get("body", b""), send)
+                request = _post_request(scope, message.get("body", b""))
+                answered = request is not None and await self._answer(scope, request, send)
             except Exception:  # noqa: BLE001 — the usual way answers whatever this could not
                 log.debug("ready read not answered here", exc_info=True)
         if not answered:
             await self.app(scope, _replay(message, receive), send)
 
-    async def _answer(self, scope: Scope, body: bytes, send: Send) -> bool:
+    async def _answer(self, scope: Scope, request: dict[str, Any], send: Send) -> bool:
         """True once the response is sent; False (having sent nothing) to go the usual way."""
         started = perf_counter()
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name, value)  # the first of a repeated header, as Starlette reads it
-        media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
-        if not body or media_type != b"application/json":
-            return False
-        request = orjson.loads(body)
-        if not isinstance(request, dict) or not REQUEST_KEYS.issuperset(request):
-            return False
         query, operation_name = request.get("query"), request.get("operationName")
         variables = request.get("variables") or {}
+        extensions = request.get("extensions")
+        if extensions is not None:  # an automatic persisted query's hash, with or without its text
+            if not self.automatic_persisted_queries:
+                return False
+            query = self.reads.persisted(query, extensions)
         if not isinstance(query, str) or not isinstance(variables, dict) or not self.reads.knows(query, operation_name):
             return False
         authorization = headers.get(b"authorization")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from graphql_schema.relay import to_global_id
@@ -132,6 +133,83 @@ async def test_a_revoked_key_is_refused_even_for_a_read_it_made_before(app, app_
     refused = await _post(app_client, NODE, variables, token)
     assert refused.status_code == 401
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def _same_answer(usual: Any, ready: Any) -> None:
+    """The same status, media type and bytes (but for the bucket's level)."""
+    assert ready.status_code == usual.status_code == 200, (usual.text, ready.text)
+    assert ready.headers["content-type"] == usual.headers["content-type"]
+    assert "errors" not in usual.json()
+    assert ready.content.split(b',"throttleStatus"')[0] == usual.content.split(b',"throttleStatus"')[0]
+
+
+async def test_a_get_is_answered_at_the_edge_too(app, app_client, world, kenya):
+    import json
+
+    reads = app.state.ready_reads
+
+    async def get(variables: dict[str, Any]) -> Any:
+        params = {"query": NODE, "variables": json.dumps(variables)}
+        return await app_client.get("/graphql", params=params, headers={"Accept": "application/json"})
+
+    public, other = ({"id": to_global_id("Need", kenya[name])} for name in ("public", "other"))
+    reads.clear()
+    usual = await get(other)
+    reads.clear()
+    await _post(app_client, NODE, public)  # kept from a POST; the GET asks the same
+    hits = reads.hits
+    _same_answer(usual, await get(other))
+    assert reads.hits == hits + 1
+    # A parameter given twice, or one that is not a request's, goes the usual way.
+    query_string = httpx.QueryParams({"query": NODE, "variables": json.dumps(other)})
+    for extra in ("&variables=%7B%7D", "&foo=1"):
+        response = await app_client.get(f"/graphql?{query_string}{extra}")
+        assert response.status_code in (200, 400)
+    assert reads.hits == hits + 1
+
+
+async def test_an_automatic_persisted_querys_hash_is_answered_at_the_edge_once_the_pipeline_stored_it(
+    app, app_client, world, kenya
+):
+    import hashlib
+
+    reads = app.state.ready_reads
+    sha256 = hashlib.sha256(NODE.encode()).hexdigest()
+    by_hash = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+    public, other = ({"id": to_global_id("Need", kenya[name])} for name in ("public", "other"))
+
+    async def post(body: dict[str, Any]) -> Any:
+        return await app_client.post("/graphql", json=body)
+
+    reads.clear()
+    await _post(app_client, NODE, public)  # kept, but not by its hash: the hash is unknown
+    hits = reads.hits
+    unknown = await post({"extensions": by_hash, "variables": other})
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    assert reads.hits == hits
+    # Apollo's client sends the text with the hash: checked, run and stored by the pipeline.
+    await post({"query": NODE, "extensions": by_hash, "variables": public})
+    usual = await post({"query": NODE, "variables": other})  # answered at the edge: hits + 1
+    hits = reads.hits
+    _same_answer(usual, await post({"extensions": by_hash, "variables": other}))
+    _same_answer(usual, await post({"query": NODE, "extensions": by_hash, "variables": other}))
+    response = await app_client.get(
+        "/graphql",
+        params={"extensions": json_text(by_hash), "variables": json_text(other)},
+        headers={"Accept": "application/json"},
+    )
+    _same_answer(usual, response)
+    assert reads.hits == hits + 3
+    # Another text under that hash is the pipeline's to refuse.
+    wrong = await post({"query": NODE + " ", "extensions": by_hash, "variables": other})
+    assert wrong.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert reads.hits == hits + 3
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
 
 
 async def _statements(app: Any, client: Any, query: str, variables: dict[str, Any], times: int) -> list[list[str]]:
