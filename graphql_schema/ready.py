@@ -264,7 +264,8 @@ def enabled(settings: Settings) -> bool:
 
 
 class ReadyReadsMiddleware:
-    """ASGI middleware in front of the GraphQL route: answers recorded reads (POST, JSON body).
+    """ASGI middleware in front of the GraphQL route: answers recorded reads (a POST's JSON body
+    or a GET's parameters).
     Innermost of the middlewares: request IDs, the body limit, CORS and proxy headers apply."""
 
     def __init__(
@@ -293,28 +294,27 @@ class ReadyReadsMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] == "GET":
-            answered = False
-            try:
-                request = _get_request(scope.get("query_string", b""))
-                answered = request is not None and await self._answer(scope, request, send)
-            except Exception:  # noqa: BLE001 — the usual way answers whatever this could not
-                log.debug("ready read not answered here", exc_info=True)
-            if not answered:
+            if not await self._answered(scope, lambda: _get_request(scope.get("query_string", b"")), send):
                 await self.app(scope, receive, send)
             return
         if scope["method"] != "POST" or scope.get("query_string"):
             await self.app(scope, receive, send)
             return
         message = await receive()
-        answered = False
-        if message["type"] == "http.request" and not message.get("more_body", False):
-            try:
-                request = _post_request(scope, message.get("body", b""))
-                answered = request is not None and await self._answer(scope, request, send)
-            except Exception:  # noqa: BLE001 — the usual way answers whatever this could not
-                log.debug("ready read not answered here", exc_info=True)
-        if not answered:
+        complete = message["type"] == "http.request" and not message.get("more_body", False)
+        if not complete or not await self._answered(
+            scope, lambda: _post_request(scope, message.get("body", b"")), send
+        ):
             await self.app(scope, _replay(message, receive), send)
+
+    async def _answered(self, scope: Scope, parse: Callable[[], dict[str, Any] | None], send: Send) -> bool:
+        """Whether the request `parse` reads was answered here; nothing is sent otherwise."""
+        try:
+            request = parse()
+            return request is not None and await self._answer(scope, request, send)
+        except Exception:  # noqa: BLE001 — the usual way answers whatever this could not
+            log.debug("ready read not answered here", exc_info=True)
+            return False
 
     async def _answer(self, scope: Scope, request: dict[str, Any], send: Send) -> bool:
         """True once the response is sent; False (having sent nothing) to go the usual way."""

@@ -116,16 +116,10 @@ def charge_before(statement: str, parameter_count: int) -> str:
     """One statement that charges the bucket, then runs `statement` (a SELECT of one value with
     parameters $1…$n) only if the charge was admitted: one round trip and one commit instead
     of two. Its parameters are `statement`'s, then key, cost, restore rate, capacity and
-    returned points; it
-    returns (the bucket's level after the charge, the statement's value), both null when
+    returned points; it returns (the bucket's level after the charge, the statement's value), both null when
     refused (nothing is charged then). The bucket's row stays locked until the statement
     ends: only for statements that take well under a millisecond."""
     return (
         f"with charge as ({positional_charge(parameter_count + 1)})\n"
         f"select (select level from charge), case when exists (select from charge) then ({statement}) end"
     )
-
-
-def admitted(level: float, *, capacity: float, restore_rate: float) -> Throttle:
-    """The throttle status after an admitted charge that left the bucket at `level`."""
-    return Throttle(True, capacity, max(0.0, capacity - level), restore_rate)
